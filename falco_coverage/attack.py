@@ -1,0 +1,317 @@
+"""ATT&CK knowledge base as DataFrames: parse a STIX 2.0/2.1 bundle in one pass.
+
+``load_attack`` (the public entry point) finds the bundle (see :mod:`falco_coverage.attack_sources`),
+then returns cached frames when the bundle's SHA-256 is in the cache, else parses it here.
+Column meanings live in :mod:`falco_coverage.columns`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from .columns import columns
+from .errors import AttackFormatError, FalcoCoverageError
+
+#: A gzipped bundle may not inflate past this (a real enterprise bundle is ~40 MB).
+MAX_BUNDLE_BYTES = 1 << 30
+_VERSION_IN_NAME = re.compile(r"(?:attack|^v?)[-_]?v?(\d+\.\d+(?:\.\d+)?)(?:\.json)?(?:\.gz)?$")
+
+
+@dataclass
+class AttackData:
+    """One ATT&CK release of one domain. Frames are described in :mod:`falco_coverage.columns`."""
+
+    tactics: pd.DataFrame
+    techniques: pd.DataFrame
+    technique_tactics: pd.DataFrame
+    version: str | None
+    domain: str
+    source_path: str | None = None
+    sha256: str | None = None
+    #: the version the bundle states itself (its x-mitre-collection); ``version`` falls back further
+    bundle_version: str | None = None
+    _by_id: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def technique(self, technique_id: str) -> pd.Series:
+        """The ``techniques`` row of ``technique_id`` (case-insensitive); KeyError when unknown."""
+        if not self._by_id:
+            self._by_id = {tid: i for i, tid in enumerate(self.techniques["technique_id"])}
+        key = technique_id.strip().upper()
+        if key not in self._by_id:
+            raise KeyError(f"{technique_id!r} is not a technique of ATT&CK {self.domain} {self.version}")
+        return self.techniques.iloc[self._by_id[key]]
+
+    def active_techniques(
+        self, platforms: Iterable[str] | None = None, *, subtechniques: bool = True
+    ) -> pd.DataFrame:
+        """Techniques neither revoked nor deprecated, optionally only those on one of ``platforms``."""
+        t = self.techniques
+        mask = ~(t["revoked"] | t["deprecated"])
+        if not subtechniques:
+            mask &= ~t["is_subtechnique"]
+        if platforms is not None:
+            wanted = {p.casefold() for p in platforms}
+            mask &= t["platforms"].map(lambda ps: any(p.casefold() in wanted for p in ps)).astype(bool)
+        return t[mask].reset_index(drop=True)
+
+    def tactic_names(self) -> dict[str, str]:
+        """Shortname -> display name, in matrix order."""
+        return dict(zip(self.tactics["shortname"], self.tactics["name"]))
+
+    def summary(self) -> pd.DataFrame:
+        """Per tactic in matrix order: active techniques and sub-techniques."""
+        tt = self.technique_tactics.merge(
+            self.techniques[["technique_id", "is_subtechnique"]], on="technique_id"
+        )
+        counts = (
+            tt.groupby(["tactic", "is_subtechnique"], observed=False).size().unstack(fill_value=0)
+            .reindex(columns=[False, True], fill_value=0)
+        )
+        out = self.tactics[["order", "tactic_id", "shortname", "name"]].copy()
+        out["techniques"] = out["shortname"].map(counts[False]).fillna(0).astype(int).to_numpy()
+        out["subtechniques"] = out["shortname"].map(counts[True]).fillna(0).astype(int).to_numpy()
+        return out
+
+
+def read_bundle_bytes(path: Path) -> bytes:
+    """Bytes of a ``.json`` or ``.json.gz`` bundle (inflated), with one-line errors."""
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise AttackFormatError("is a directory, not a STIX bundle file", file=path) from None
+    except OSError as exc:
+        raise AttackFormatError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=__import__("io").BytesIO(raw)) as gz:
+                raw = gz.read(MAX_BUNDLE_BYTES + 1)
+        except (OSError, EOFError) as exc:
+            raise AttackFormatError(f"corrupt gzip data: {exc}", file=path) from None
+        if len(raw) > MAX_BUNDLE_BYTES:
+            raise AttackFormatError("inflates past 1 GiB; not an ATT&CK bundle", file=path)
+    return raw
+
+
+def sha256_hex(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _decode(raw: bytes, path: Path | None) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = exc.msg if hasattr(exc, "msg") else str(exc)
+        raise AttackFormatError(
+            f"not valid JSON ({reason}, column {exc.colno}); truncated or not a STIX bundle",
+            file=path, line=exc.lineno,
+        ) from None
+
+
+def _mitre_ref(obj: dict) -> tuple[str | None, str | None]:
+    for ref in obj.get("external_references") or ():
+        if isinstance(ref, dict) and ref.get("source_name", "").startswith("mitre-") and ref.get("external_id"):
+            return str(ref["external_id"]), ref.get("url")
+    return None, None
+
+
+def _active(obj: dict) -> bool:
+    return not obj.get("revoked") and not obj.get("x_mitre_deprecated")
+
+
+def version_from_name(path: Path | str | None) -> str | None:
+    """``enterprise-attack-18.1.json`` -> ``18.1``; ``None`` when the name carries no version."""
+    if path is None:
+        return None
+    m = _VERSION_IN_NAME.search(Path(path).name)
+    return m.group(1) if m else None
+
+
+def parse_bundle(
+    raw: bytes, *, path: Path | None = None, domain: str = "enterprise-attack", sha256: str | None = None
+) -> AttackData:
+    """Parse the bytes of a STIX bundle into :class:`AttackData` (one pass over the objects)."""
+    doc = _decode(raw, path)
+    if not isinstance(doc, dict) or doc.get("type") != "bundle" or not isinstance(doc.get("objects"), list):
+        raise AttackFormatError("not a STIX bundle (expected an object with type 'bundle' and 'objects')", file=path)
+
+    tactics: dict[str, dict] = {}
+    matrices: list[dict] = []
+    patterns: list[dict] = []
+    status: dict[str, bool] = {}  # stix id -> active, for groups, software, campaigns
+    revoked_by: dict[str, str] = {}
+    parent_of: dict[str, str] = {}
+    uses: list[tuple[str, str]] = []
+    attributed: list[tuple[str, str]] = []
+    collection_version: str | None = None
+
+    for obj in doc["objects"]:
+        if not isinstance(obj, dict):
+            continue
+        kind = obj.get("type")
+        if kind == "attack-pattern":
+            patterns.append(obj)
+        elif kind == "relationship":
+            rtype = obj.get("relationship_type")
+            src, dst = obj.get("source_ref"), obj.get("target_ref")
+            if not isinstance(src, str) or not isinstance(dst, str):
+                continue
+            if rtype == "revoked-by":
+                revoked_by.setdefault(src, dst)
+            elif not _active(obj):
+                continue
+            elif rtype == "uses" and dst.startswith("attack-pattern--"):
+                uses.append((src, dst))
+            elif rtype == "subtechnique-of":
+                parent_of[src] = dst
+            elif rtype == "attributed-to":
+                attributed.append((src, dst))
+        elif kind in ("intrusion-set", "malware", "tool", "campaign"):
+            status[obj.get("id", "")] = _active(obj)
+        elif kind == "x-mitre-tactic":
+            tactics[obj.get("id", "")] = obj
+        elif kind == "x-mitre-matrix":
+            matrices.append(obj)
+        elif kind == "x-mitre-collection":
+            collection_version = obj.get("x_mitre_version") or collection_version
+
+    if not patterns or not tactics:
+        raise AttackFormatError(
+            f"STIX bundle holds no ATT&CK {'techniques' if not patterns else 'tactics'} "
+            "(no attack-pattern / x-mitre-tactic objects)", file=path,
+        )
+
+    matrix = next((m for m in matrices if _mitre_ref(m)[0] == domain), matrices[0] if matrices else None)
+    bundle_domain = _mitre_ref(matrix)[0] if matrix else None
+    if bundle_domain and bundle_domain != domain:
+        raise AttackFormatError(f"bundle is ATT&CK '{bundle_domain}', not the requested '{domain}'", file=path)
+
+    tactics_df = _tactics_frame(tactics, matrix)
+    order = {s: i for i, s in enumerate(tactics_df["shortname"])}
+    techniques_df = _techniques_frame(patterns, order, revoked_by, parent_of, uses, attributed, status)
+
+    active = techniques_df[~(techniques_df["revoked"] | techniques_df["deprecated"])]
+    long = active[["technique_id", "tactics"]].explode("tactics").dropna(subset=["tactics"])
+    tt = pd.DataFrame({
+        "technique_id": long["technique_id"].to_numpy(),
+        "tactic": pd.Categorical(long["tactics"].to_numpy(), categories=list(order), ordered=True),
+    })
+    version = collection_version or version_from_name(path)
+    return AttackData(
+        tactics=tactics_df, techniques=techniques_df, technique_tactics=tt[columns("attack.technique_tactics")],
+        version=str(version) if version else None, domain=domain,
+        source_path=str(path) if path else None, sha256=sha256 or sha256_hex(raw),
+        bundle_version=str(collection_version) if collection_version else None,
+    )
+
+
+def _tactics_frame(tactics: dict[str, dict], matrix: dict | None) -> pd.DataFrame:
+    refs = [r for r in (matrix or {}).get("tactic_refs", []) if r in tactics]
+    rest = sorted((k for k in tactics if k not in set(refs)), key=lambda k: _mitre_ref(tactics[k])[0] or "")
+    rows = []
+    for i, sid in enumerate(refs + rest):
+        obj = tactics[sid]
+        tid, url = _mitre_ref(obj)
+        rows.append((tid, obj.get("x_mitre_shortname"), obj.get("name"), url, i))
+    return pd.DataFrame(rows, columns=columns("attack.tactics"))
+
+
+def _techniques_frame(
+    patterns: list[dict], order: dict[str, int], revoked_by: dict[str, str], parent_of: dict[str, str],
+    uses: list[tuple[str, str]], attributed: list[tuple[str, str]], status: dict[str, bool],
+) -> pd.DataFrame:
+    id_of = {p.get("id"): _mitre_ref(p)[0] for p in patterns}
+    revoked_ids = {p.get("id") for p in patterns if p.get("revoked")}
+
+    groups: dict[str, set[str]] = {}
+    software: dict[str, set[str]] = {}
+    campaign_groups: dict[str, set[str]] = {}
+    for src, dst in attributed:
+        if src.startswith("campaign--") and status.get(src) and status.get(dst) and dst.startswith("intrusion-set--"):
+            campaign_groups.setdefault(src, set()).add(dst)
+    for src, dst in uses:
+        if not status.get(src):
+            continue
+        if src.startswith("intrusion-set--"):
+            groups.setdefault(dst, set()).add(src)
+        elif src.startswith(("malware--", "tool--")):
+            software.setdefault(dst, set()).add(src)
+        elif src.startswith("campaign--"):
+            groups.setdefault(dst, set()).update(campaign_groups.get(src, ()))
+
+    def final_replacement(sid: str) -> str | None:
+        seen = {sid}
+        cur = revoked_by.get(sid)
+        while cur in revoked_ids and cur in revoked_by and revoked_by[cur] not in seen:
+            seen.add(cur)
+            cur = revoked_by[cur]
+        return id_of.get(cur) if cur else None
+
+    rows = []
+    for p in patterns:
+        sid = p.get("id")
+        tid, url = _mitre_ref(p)
+        if not tid:
+            continue
+        revoked = bool(p.get("revoked"))
+        is_sub = bool(p.get("x_mitre_is_subtechnique"))
+        parent = id_of.get(parent_of.get(sid)) if sid in parent_of else None
+        if is_sub and parent is None and "." in tid:
+            parent = tid.split(".", 1)[0]
+        phases = {
+            ph.get("phase_name") for ph in p.get("kill_chain_phases") or () if isinstance(ph, dict)
+        }
+        rows.append((
+            tid, sid, p.get("name"), is_sub, parent,
+            [str(x) for x in p.get("x_mitre_platforms") or ()],
+            sorted((s for s in phases if s in order), key=order.__getitem__),
+            revoked, bool(p.get("x_mitre_deprecated")),
+            final_replacement(sid) if revoked else None,
+            url, len(groups.get(sid, ())), len(software.get(sid, ())), p.get("modified"),
+        ))
+    df = pd.DataFrame(rows, columns=columns("attack.techniques"))
+    df["modified"] = pd.to_datetime(df["modified"], utc=True, format="ISO8601", errors="coerce")
+    df = df.sort_values("technique_id", kind="stable", ignore_index=True)
+    if df["technique_id"].duplicated().any():
+        # Two objects with one ID: keep the active one so lookups by ID are unambiguous.
+        df = (df.assign(_rank=(df["revoked"] | df["deprecated"]).astype(int))
+              .sort_values(["technique_id", "_rank"], kind="stable")
+              .drop_duplicates("technique_id").drop(columns="_rank").reset_index(drop=True))
+    return df
+
+
+def load_attack(
+    source: str | Path | None = None, *, version: str | None = None,
+    domain: str = "enterprise-attack", cache: bool = True,
+) -> AttackData:
+    """Load an ATT&CK release as DataFrames.
+
+    ``source`` is a STIX bundle path (``.json``/``.json.gz``). Without it: ``$FALCO_COVERAGE_ATTACK``,
+    then ``$FALCO_COVERAGE_ATTACK_DIR`` (a mirror of ``<domain>-<version>.json`` files), then the
+    cache, then a verified download. ``cache=False`` neither reads nor writes the cache.
+    """
+    from . import attack_cache, attack_sources
+
+    path = attack_sources.locate(source, version=version, domain=domain, use_cache=cache)
+    raw = read_bundle_bytes(path)
+    digest = sha256_hex(raw)
+    data = attack_cache.read_frames(digest) if cache else None
+    if data is None:
+        data = parse_bundle(raw, path=path, domain=domain, sha256=digest)
+        if cache:
+            attack_cache.write_frames(data)
+    if data.domain != domain:
+        raise AttackFormatError(f"bundle is ATT&CK '{data.domain}', not the requested '{domain}'", file=path)
+    data.source_path = str(path)
+    data.version = data.bundle_version or version_from_name(path) or attack_sources.version_from_sha256(digest, domain)
+    if version and data.version and source is not None and data.version != str(version):
+        raise FalcoCoverageError(f"bundle is ATT&CK {data.version}, but version {version} was asked for", file=path)
+    return data

@@ -1,0 +1,191 @@
+"""Where an ATT&CK bundle comes from: a path, the environment, a mirror, the cache, or a download.
+
+Downloads are verified against the SHA-256 list that mitreattack-python ships
+(``mitreattack.release_info``) and land in the cache only once verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .attack_cache import bundles_dir
+from .errors import AttackDownloadError, AttackSourceError
+
+ENV_FILE = "FALCO_COVERAGE_ATTACK"
+ENV_DIR = "FALCO_COVERAGE_ATTACK_DIR"
+#: Download URL templates by STIX version; ``$FALCO_COVERAGE_ATTACK_URL`` overrides (``{domain}``, ``{version}``).
+URL_TEMPLATES = {
+    "2.1": "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/{domain}/{domain}-{version}.json",
+    "2.0": "https://raw.githubusercontent.com/mitre/cti/ATT%26CK-v{version}/{domain}/{domain}.json",
+}
+DOWNLOAD_STIX = "2.1"
+_SUFFIXES = (".json", ".json.gz")
+
+
+def _vkey(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in version.split("."))
+    except ValueError:
+        return (-1,)
+
+
+def _release_hashes(domain: str, stix: str) -> dict[str, str]:
+    from mitreattack import release_info  # heavy import: only when a hash list is needed
+
+    table = release_info.STIX21 if stix == "2.1" else release_info.STIX20
+    return dict(table.get(domain.removesuffix("-attack"), {}))
+
+
+def known_versions(domain: str = "enterprise-attack", stix: str = DOWNLOAD_STIX) -> list[str]:
+    """Releases with a published SHA-256, oldest first."""
+    return sorted(_release_hashes(domain, stix), key=_vkey)
+
+
+def expected_sha256(domain: str, version: str, stix: str = DOWNLOAD_STIX) -> str | None:
+    return _release_hashes(domain, stix).get(version)
+
+
+def version_from_sha256(sha256: str, domain: str) -> str | None:
+    """The release whose published hash is ``sha256`` (either STIX version), else ``None``."""
+    try:
+        for stix in ("2.1", "2.0"):
+            for version, digest in _release_hashes(domain, stix).items():
+                if digest == sha256:
+                    return version
+    except ImportError:
+        return None
+    return None
+
+
+def _pick(directory: Path, domain: str, version: str | None) -> Path | None:
+    """``<domain>-<version>.json[.gz]`` in ``directory``; without a version, the newest one there."""
+    if version:
+        for suffix in _SUFFIXES:
+            p = directory / f"{domain}-{version}{suffix}"
+            if p.is_file():
+                return p
+        return None
+    found: list[tuple[tuple[int, ...], Path]] = []
+    for suffix in _SUFFIXES:
+        for p in directory.glob(f"{domain}-*{suffix}"):
+            v = p.name[len(domain) + 1: -len(suffix)]
+            if _vkey(v) != (-1,):
+                found.append((_vkey(v), p))
+    return max(found)[1] if found else None
+
+
+def locate(
+    source: str | os.PathLike[str] | None, *, version: str | None, domain: str, use_cache: bool = True
+) -> Path:
+    """Resolve the bundle to load, in the documented order; download as a last resort."""
+    if source is not None:
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise AttackSourceError("no such file", file=path)
+        return path
+    if os.environ.get(ENV_FILE):
+        path = Path(os.environ[ENV_FILE]).expanduser()
+        if not path.exists():
+            raise AttackSourceError(f"no such file (from ${ENV_FILE})", file=path)
+        return path
+    tried = []
+    if os.environ.get(ENV_DIR):
+        mirror = Path(os.environ[ENV_DIR]).expanduser()
+        if not mirror.is_dir():
+            raise AttackSourceError(f"${ENV_DIR} is not a directory", file=mirror)
+        hit = _pick(mirror, domain, version)
+        if hit:
+            return hit
+        tried.append(f"${ENV_DIR} ({mirror})")
+    if use_cache:
+        hit = _pick(bundles_dir(), domain, version)
+        if hit:
+            return hit
+        tried.append(f"the cache ({bundles_dir()})")
+    target = version or _newest_known(domain)
+    try:
+        return download(target, domain=domain, to_cache=use_cache)
+    except AttackDownloadError as exc:
+        raise AttackSourceError(
+            f"no ATT&CK {domain} {target} bundle found in {', '.join(tried) or 'any local source'} "
+            f"and the download failed ({exc.message}); pass --attack PATH, set ${ENV_FILE}=FILE or "
+            f"${ENV_DIR}=DIR (holding {domain}-<version>.json), or run "
+            f"'falco-coverage attack download --version {target}' where the network is reachable"
+        ) from None
+
+
+def _newest_known(domain: str) -> str:
+    versions = known_versions(domain)
+    if not versions:
+        raise AttackSourceError(f"mitreattack-python lists no releases for {domain}")
+    return versions[-1]
+
+
+def download(
+    version: str, *, domain: str = "enterprise-attack", to_cache: bool = True, timeout: float = 60.0
+) -> Path:
+    """Download a release, verify its SHA-256, and write it atomically into the cache.
+
+    With ``to_cache=False`` the verified file goes to a temporary directory instead.
+    """
+    import urllib.error
+    import urllib.request
+
+    expected = expected_sha256(domain, version)
+    if expected is None:
+        known = known_versions(domain)
+        raise AttackDownloadError(
+            f"ATT&CK {domain} {version} has no published SHA-256 (known: {', '.join(known[-5:])}, ...)"
+        )
+    url = os.environ.get("FALCO_COVERAGE_ATTACK_URL", URL_TEMPLATES[DOWNLOAD_STIX]).format(
+        domain=domain, version=version
+    )
+    dest_dir = bundles_dir() if to_cache else Path(tempfile.mkdtemp(prefix="falco-coverage-"))
+    dest = dest_dir / f"{domain}-{version}.json"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{dest.name}.", suffix=".part")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+            total = int(resp.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                _progress(done, total, dest.name)
+            out.flush()
+            os.fsync(out.fileno())
+        _progress_end()
+        if digest.hexdigest() != expected:
+            raise AttackDownloadError(
+                f"SHA-256 mismatch for {url}: got {digest.hexdigest()[:16]}..., "
+                f"published {expected[:16]}...; nothing was written", file=None,
+            )
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise AttackDownloadError(f"cannot download {url}: {reason}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dest
+
+
+def _progress(done: int, total: int, name: str) -> None:
+    if not sys.stderr.isatty():
+        return
+    if total:
+        filled = int(30 * done / total)
+        sys.stderr.write(f"\r{name} [{'#' * filled}{'.' * (30 - filled)}] {done / total:6.1%}")
+    else:
+        sys.stderr.write(f"\r{name} {done / 1e6:7.1f} MB")
+    sys.stderr.flush()
+
+
+def _progress_end() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")

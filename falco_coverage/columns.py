@@ -1,0 +1,88 @@
+"""Every DataFrame column falco-coverage produces, documented in one place.
+
+``SCHEMAS[frame][column]`` is the one-line description; tests assert that each frame has
+exactly these columns in this order, so this file is the reference for notebook users.
+"""
+
+from __future__ import annotations
+
+SCHEMAS: dict[str, dict[str, str]] = {
+    # --- ATT&CK (falco_coverage.attack.AttackData) ---------------------------------------
+    "attack.tactics": {
+        "tactic_id": "ATT&CK tactic ID, e.g. TA0002",
+        "shortname": "x_mitre_shortname, e.g. execution, privilege-escalation",
+        "name": "display name, e.g. Privilege Escalation",
+        "url": "attack.mitre.org page of the tactic",
+        "order": "0-based column position in the matrix (the matrix object's tactic_refs)",
+    },
+    "attack.techniques": {
+        "technique_id": "T1059 or T1059.004; one row per attack-pattern, revoked and deprecated included",
+        "stix_id": "attack-pattern--<uuid>",
+        "name": "technique name (sub-techniques: their own name, without the parent's)",
+        "is_subtechnique": "True for T####.### entries",
+        "parent_id": "technique_id of the parent for a sub-technique, else None",
+        "platforms": "list of x_mitre_platforms, e.g. ['Linux', 'Containers']",
+        "tactics": "list of tactic shortnames (kill-chain phases), in matrix order",
+        "revoked": "True when the object is revoked",
+        "deprecated": "True when x_mitre_deprecated is set",
+        "replaced_by": "for a revoked technique, the technique_id its revoked-by chain ends at, else None",
+        "url": "attack.mitre.org page of the technique",
+        "n_groups": "distinct active intrusion sets that use it (directly or through attributed campaigns)",
+        "n_software": "distinct active malware and tools that use it",
+        "modified": "the object's modified timestamp (UTC)",
+    },
+    "attack.technique_tactics": {
+        "technique_id": "an active (neither revoked nor deprecated) technique",
+        "tactic": "one of its tactic shortnames (ordered categorical in matrix order)",
+    },
+    # --- Falco rules (falco_coverage.rules.RuleSet) --------------------------------------
+    "rules.rules": {
+        "name": "rule name",
+        "desc": "description, after append/override",
+        "condition": "condition as written, after append/override",
+        "compiled_condition": "condition with exceptions added and lists substituted (Falco's text form)",
+        "output": "output format, after append/override",
+        "priority": "canonical priority (ordered categorical, Debug < ... < Emergency)",
+        "source": "event source, e.g. syscall, k8s_audit, aws_cloudtrail",
+        "enabled": "whether Falco would load the rule enabled",
+        "tags": "list of tags as written (after override), in written order",
+        "maturity": "maturity_* tag without its prefix (stable, incubating, sandbox, deprecated) or None",
+        "tactic_tags": "list of tags of the tactic form: mitre_* or TA####",
+        "technique_tags": "list of tags of the technique form: T#### or T####.###",
+        "other_tags": "list of the remaining tags",
+        "exceptions": "list of exception dicts (name, fields, comps, values) after append/override",
+        "file": "file of the rule's first definition",
+        "line": "1-based line of the rule's first definition",
+        "touched_at": "list of 'file:line' of every item that defined or changed the rule",
+        "valid": "False when Falco would reject the rule (see diagnostics)",
+    },
+    "rules.macros": {
+        "name": "macro name",
+        "condition": "condition after append/override, lists substituted",
+        "file": "file of the first definition",
+        "line": "1-based line of the first definition",
+        "touched_at": "list of 'file:line' of every item that defined or changed the macro",
+        "used": "referenced by an enabled rule or a used macro",
+    },
+    "rules.lists": {
+        "name": "list name",
+        "items": "list of items after append/override, with nested lists expanded one level",
+        "file": "file of the first definition",
+        "line": "1-based line of the first definition",
+        "touched_at": "list of 'file:line' of every item that defined or changed the list",
+        "used": "referenced by a rule, a used macro or another used list",
+    },
+    "rules.diagnostics": {
+        "severity": "error or warning (categorical)",
+        "code": "Falco's own code name, e.g. LOAD_ERR_YAML_PARSE, ERROR_NO_PREVIOUS_MACRO, LOAD_UNUSED_LIST",
+        "message": "one sentence",
+        "item": "the rule/macro/list name concerned, or None",
+        "file": "file at fault",
+        "line": "1-based line at fault (0 when unknown)",
+    },
+}
+
+
+def columns(frame: str) -> list[str]:
+    """Column names of ``frame`` (a key of :data:`SCHEMAS`) in their documented order."""
+    return list(SCHEMAS[frame])
