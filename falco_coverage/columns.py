@@ -62,7 +62,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "file": "file of the first definition",
         "line": "1-based line of the first definition",
         "touched_at": "list of 'file:line' of every item that defined or changed the macro",
-        "used": "referenced by an enabled rule or a used macro",
+        "used": "referenced by a rule (enabled or not) or by another macro",
     },
     "rules.lists": {
         "name": "list name",
@@ -70,7 +70,14 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "file": "file of the first definition",
         "line": "1-based line of the first definition",
         "touched_at": "list of 'file:line' of every item that defined or changed the list",
-        "used": "referenced by a rule, a used macro or another used list",
+        "used": "substituted into a rule or macro condition, or expanded into another list",
+    },
+    "rules.files": {
+        "file": "a rules file, in load order",
+        "n_rules": "rule items read from it (definitions, appends, overrides, enabled-only)",
+        "n_macros": "macro items read from it",
+        "n_lists": "list items read from it",
+        "constructs": "sorted list of Falco-version-specific constructs it uses (override, append: true, ...)",
     },
     "rules.diagnostics": {
         "severity": "error or warning (categorical)",

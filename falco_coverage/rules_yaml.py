@@ -1,0 +1,170 @@
+"""Read a Falco rules file into plain items with 1-based lines, safely.
+
+YAML is composed into nodes (never constructed into Python objects, so tags like
+``!!python/object`` cannot run code) and converted by hand: scalars keep their YAML text as Falco
+does (``1194`` stays the string "1194"), aliases are expanded under a node budget (no billion
+laughs), nesting is bounded, and files over ``max_bytes`` are refused before parsing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:  # libyaml is several times faster; PyYAML wheels ship it
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the PyYAML build
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_BYTES = 32 * 1024 * 1024
+MAX_NODES = 2_000_000
+MAX_DEPTH = 64
+_STD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
+_NULL = "tag:yaml.org,2002:null"
+
+
+@dataclass
+class Item:
+    """One top-level item of a rules file: its mapping, and the line of the item and of each key."""
+
+    data: dict[str, Any]
+    line: int
+    key_lines: dict[str, int] = field(default_factory=dict)
+    #: (line, column) of each element of the ``tags`` sequence, for precise edits later
+    tag_marks: list[tuple[int, int]] = field(default_factory=list)
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+@dataclass
+class FileProblem:
+    """A problem that is not tied to one valid item: severity, Falco code, message, line."""
+
+    severity: str
+    code: str
+    message: str
+    line: int
+    item: str | None = None
+
+
+class _TooBig(Exception):
+    def __init__(self, message: str, line: int) -> None:
+        self.message, self.line = message, line
+
+
+class _Converter:
+    def __init__(self) -> None:
+        self.budget = MAX_NODES
+        self.bad_tag: tuple[str, int] | None = None
+
+    def value(self, node: yaml.Node, depth: int = 0) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooBig(f"YAML aliases expand past {MAX_NODES:,} nodes (an alias bomb?)", node.start_mark.line + 1)
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"YAML nests deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        if node.tag not in _STD_TAGS and self.bad_tag is None:
+            self.bad_tag = (node.tag, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return None if node.tag == _NULL else node.value
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(c, depth + 1) for c in node.value]
+        out: dict[str, Any] = {}
+        for k, v in node.value:
+            key = self.value(k, depth + 1)
+            out[key if isinstance(key, str) else str(key)] = self.value(v, depth + 1)
+        return out
+
+
+def _line_of_offset(text: str | bytes, offset: int) -> int:
+    nl = b"\n" if isinstance(text, bytes) else "\n"
+    return text.count(nl, 0, max(0, offset)) + 1  # type: ignore[arg-type]
+
+
+def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list[FileProblem]]:
+    """Items of every document of ``path`` in order, and the problems found while reading."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return [], [FileProblem("error", "LOAD_ERR_FILE_READ",
+                                    f"file is {size / 2**20:.0f} MiB; rules files over {max_bytes / 2**20:.0f} MiB "
+                                    "are refused", 0)]
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        return [], [FileProblem("error", "LOAD_ERR_FILE_READ", "is a directory", 0)]
+    except OSError as exc:
+        return [], [FileProblem("error", "LOAD_ERR_FILE_READ", f"cannot read: {exc.strerror or exc}", 0)]
+    if b"\x00" in raw:
+        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE",
+                                "binary data (NUL byte); not a YAML rules file", _line_of_offset(raw, raw.index(b"\x00")))]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE",
+                                f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); not a YAML rules file",
+                                _line_of_offset(raw, exc.start))]
+    try:
+        docs = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        reason = " ".join(f"{exc.context or ''} {exc.problem or ''}".split())
+        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", f"invalid YAML: {reason}", line)]
+    except yaml.YAMLError as exc:  # reader errors: unacceptable characters
+        pos = getattr(exc, "position", 0) or 0
+        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", f"invalid YAML: {' '.join(str(exc).split())}",
+                                _line_of_offset(text, pos))]
+    except RecursionError:
+        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", "YAML nests too deeply", 0)]
+
+    items: list[Item] = []
+    problems: list[FileProblem] = []
+    conv = _Converter()
+    for doc in docs:
+        if doc is None or (isinstance(doc, yaml.ScalarNode) and doc.tag == _NULL):
+            continue
+        if not isinstance(doc, yaml.SequenceNode):
+            problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE",
+                                        "Rules content is not yaml array of objects", doc.start_mark.line + 1))
+            continue
+        for node in doc.value:
+            line = node.start_mark.line + 1
+            if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+                continue
+            if not isinstance(node, yaml.MappingNode):
+                problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE",
+                                            "Unexpected element type. Each element should be a yaml associative array.",
+                                            line))
+                continue
+            conv.bad_tag = None
+            try:
+                data = conv.value(node)
+            except _TooBig as exc:
+                problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE", exc.message, exc.line))
+                return items, problems  # the budget is spent: stop reading this file
+            if conv.bad_tag:
+                tag, tline = conv.bad_tag
+                problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE",
+                                            f"unsupported YAML tag '{tag}'; item ignored", tline,
+                                            _name_of(data)))
+                continue
+            key_lines = {}
+            tag_marks: list[tuple[int, int]] = []
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    key_lines[k.value] = k.start_mark.line + 1
+                    if k.value == "tags" and isinstance(v, yaml.SequenceNode):
+                        tag_marks = [(c.start_mark.line + 1, c.start_mark.column) for c in v.value]
+            items.append(Item(data, line, key_lines, tag_marks))
+    return items, problems
+
+
+def _name_of(data: dict[str, Any]) -> str | None:
+    for key in ("rule", "macro", "list"):
+        if isinstance(data.get(key), str):
+            return data[key]
+    return None
