@@ -22,7 +22,9 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
 MAX_BYTES = 32 * 1024 * 1024
 MAX_NODES = 2_000_000
 MAX_DEPTH = 64
-_STD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
+_STD_TAGS = {
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "value", "merge")
+}
 _NULL = "tag:yaml.org,2002:null"
 
 

@@ -1,0 +1,47 @@
+"""Text renderings of a RuleSet for the command line (tables, JSON, CSV, diagnostics)."""
+
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+import pandas as pd
+
+from .rules import RuleSet
+
+TABLE_COLUMNS = ["name", "priority", "source", "enabled", "maturity", "tactic_tags", "technique_tags", "where"]
+
+
+def _where(df: pd.DataFrame) -> pd.Series:
+    return df["file"].astype(str) + ":" + df["line"].astype(str)
+
+
+def write_rules(ruleset: RuleSet, fmt: str, out: TextIO) -> None:
+    """Write the resolved rules as ``table``, ``json`` (records, lists kept) or ``csv`` (lists ';'-joined)."""
+    df = ruleset.rules
+    if fmt == "json":
+        records = json.loads(df.assign(priority=df["priority"].astype(str)).to_json(orient="records"))
+        json.dump(records, out, indent=1, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "csv":
+        flat = df.copy()
+        for col in ("tags", "tactic_tags", "technique_tags", "other_tags", "touched_at"):
+            flat[col] = flat[col].map(";".join)
+        flat["exceptions"] = flat["exceptions"].map(lambda e: json.dumps(e, ensure_ascii=False))
+        flat.to_csv(out, index=False)
+    else:
+        if df.empty:
+            out.write("no rules\n")
+            return
+        view = df.assign(where=_where(df), name=df["name"].map(lambda n: n if len(n) <= 50 else n[:49] + "…"))
+        for col in ("tactic_tags", "technique_tags"):
+            view[col] = view[col].map(" ".join)
+        out.write(view[TABLE_COLUMNS].to_string(index=False) + "\n")
+
+
+def print_diagnostics(ruleset: RuleSet, out: TextIO) -> None:
+    """One line per diagnostic, compiler style: ``file:line: severity: CODE: message (item)``."""
+    for d in ruleset.diagnostics.itertuples(index=False):
+        where = f"{d.file}:{d.line}" if d.line else str(d.file)
+        item = f" ({d.item})" if isinstance(d.item, str) and d.item else ""
+        out.write(f"{where}: {d.severity}: {d.code}: {d.message}{item}\n")
