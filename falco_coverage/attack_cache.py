@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .fsutil import atomic_write
 
 if TYPE_CHECKING:
     from .attack import AttackData
@@ -37,21 +38,6 @@ def _frames_path(sha256: str) -> Path:
     import pandas as pd
 
     return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}.pd{pd.__version__}.pkl"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_frames(sha256: str) -> AttackData | None:

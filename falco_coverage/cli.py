@@ -59,6 +59,76 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_INPUT if ruleset.has_errors else EXIT_OK
 
 
+FAIL_LEVELS = {"error": {"error"}, "warning": {"error", "warning"}, "info": {"error", "warning", "info"},
+               "never": set()}
+
+
+def _load_rules_for_check(paths: list[str]):
+    """Load rules for the tag commands. Unreadable files are input errors (printed, exit 2); other
+    load errors (undefined macros, ...) do not stop a tag check: one summary line on stderr."""
+    from dataclasses import replace
+
+    from .rules import load_rules
+    from .rules_report import print_diagnostics
+
+    ruleset = load_rules(*paths)
+    errors = ruleset.diagnostics[ruleset.diagnostics["severity"] == "error"]
+    fatal = errors[errors["file"].isin(ruleset.unreadable)]
+    if len(fatal):
+        print_diagnostics(replace(ruleset, diagnostics=fatal), sys.stderr)
+        raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
+    if len(errors):
+        print(f"falco-coverage: note: {len(errors)} rule-load error(s) (see 'falco-coverage rules "
+              f"{' '.join(paths)}'); tags are checked on the rules as loaded", file=sys.stderr)
+    return ruleset
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import output
+    from .checks import check
+
+    ruleset = _load_rules_for_check(args.rules)
+    attack = _load_attack(args)
+    findings = check(ruleset, attack, config=args.config)
+    base = Path.cwd()
+    if args.format == "json":
+        output.write_json(findings, sys.stdout)
+    elif args.format == "sarif":
+        import json
+
+        json.dump(output.sarif(findings, attack_version=attack.version, base=base), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif args.format == "github":
+        output.write_github(findings, sys.stdout, base)
+    else:
+        output.write_text(findings, sys.stdout, base)
+    failing = findings["severity"].astype(str).isin(FAIL_LEVELS[args.fail_on])
+    return EXIT_FINDINGS if failing.any() else EXIT_OK
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    from . import fix
+    from .checks import check
+
+    ruleset = _load_rules_for_check(args.rules)
+    attack = _load_attack(args)
+    findings = check(ruleset, attack, config=args.config)
+    edits = fix.plan(findings, ruleset, args.codes)
+    if not edits:
+        print("nothing to fix", file=sys.stderr)
+        return EXIT_OK
+    results = fix.apply(edits, write=args.write)
+    if args.write:
+        for file in results:
+            n = sum(e.file == file for e in edits)
+            print(f"{file}: {n} tag edit(s) written", file=sys.stderr)
+    else:
+        sys.stdout.write(fix.unified_diff(results))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="falco-coverage", description="MITRE ATT&CK coverage and tag checks for Falco rules."
@@ -79,6 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")
     rules.add_argument("--format", choices=["table", "json", "csv"], default="table")
     rules.set_defaults(func=cmd_rules)
+
+    from .fix import FIXABLE
+
+    chk = sub.add_parser("check", help="check the ATT&CK tags of the rules (exit 1 on findings, 2 on bad input)")
+    chk.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")
+    _add_attack_options(chk)
+    chk.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text")
+    chk.add_argument("--fail-on", choices=list(FAIL_LEVELS), default="error",
+                     help="lowest severity that makes the exit code 1 (default: error)")
+    chk.add_argument("--config", metavar="FILE", help="a .falco-coverage.yaml or pyproject.toml")
+    chk.set_defaults(func=cmd_check)
+
+    fx = sub.add_parser("fix", help="fix the unambiguous tag findings (prints a diff; --write edits the files)")
+    fx.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")
+    _add_attack_options(fx)
+    fx.add_argument("--write", action="store_true", help="rewrite the files in place (atomically)")
+    fx.add_argument("--codes", nargs="+", choices=list(FIXABLE), metavar="CODE",
+                    help=f"only these fixes (default: all of {', '.join(FIXABLE)})")
+    fx.add_argument("--config", metavar="FILE", help="a .falco-coverage.yaml or pyproject.toml")
+    fx.set_defaults(func=cmd_fix)
     return parser
 
 

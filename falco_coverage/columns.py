@@ -46,6 +46,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "source": "event source, e.g. syscall, k8s_audit, aws_cloudtrail",
         "enabled": "whether Falco would load the rule enabled",
         "tags": "list of tags as written (after override), in written order",
+        "tag_sources": "list of 'file:line' where each tag of ``tags`` is written (same order)",
         "maturity": "maturity_* tag without its prefix (stable, incubating, sandbox, deprecated) or None",
         "tactic_tags": "list of tags of the tactic form: mitre_* or TA####",
         "technique_tags": "list of tags of the technique form: T#### or T####.###",
@@ -74,6 +75,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
     },
     "rules.files": {
         "file": "a rules file, in load order",
+        "loaded": "False when the file could not be read as a rules file at all (missing, not YAML, not a list)",
         "n_rules": "rule items read from it (definitions, appends, overrides, enabled-only)",
         "n_macros": "macro items read from it",
         "n_lists": "list items read from it",
@@ -86,6 +88,20 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "item": "the rule/macro/list name concerned, or None",
         "file": "file at fault",
         "line": "1-based line at fault (0 when unknown)",
+    },
+    # --- tag findings (falco_coverage.checks.check) ------------------------------------------
+    "findings": {
+        "rule": "rule name",
+        "code": "finding code, e.g. tactic-mismatch (categorical; the list is falco_coverage.checks.CHECKS)",
+        "severity": "error, warning or info (ordered categorical, error first)",
+        "tag": "the tag at fault, as written, or None for rule-level findings",
+        "technique_id": "the technique concerned, canonical, or None",
+        "tactic": "the tactic shortname concerned, or None",
+        "message": "one sentence naming the ATT&CK objects involved",
+        "suggestion": "the corrected or missing tag(s) when there is one, else None",
+        "file": "file where the tag (or, for rule-level findings, the rule) is written",
+        "line": "1-based line in that file",
+        "enabled": "whether the rule is enabled",
     },
 }
 

@@ -104,6 +104,11 @@ class RuleSet:
         return bool((self.diagnostics["severity"] == "error").any())
 
     @property
+    def unreadable(self) -> list[str]:
+        """Files that could not be read as rules files at all (missing, not YAML, not a list)."""
+        return list(self.files.loc[~self.files["loaded"], "file"])
+
+    @property
     def errors(self) -> pd.DataFrame:
         return self.diagnostics[self.diagnostics["severity"] == "error"].reset_index(drop=True)
 
@@ -278,6 +283,15 @@ def _validate_exception(exc: Any, line: int, need_fields: bool) -> dict[str, Any
     return {"name": name, "fields": fields_, "comps": comps, "values": values}
 
 
+def _tag_sources(item: Item, file: str, tags: list[str]) -> dict[str, str]:
+    """tag -> 'file:line' for the tags written in ``item`` (first occurrence wins)."""
+    out: dict[str, str] = {}
+    for i, tag in enumerate(tags):
+        line = item.tag_spans[i].line if i < len(item.tag_spans) else item.line_of("tags")
+        out.setdefault(tag, f"{file}:{line}")
+    return out
+
+
 class _Loader:
     """Falco's rule collector and compiler, reproduced over DataFrames-to-be."""
 
@@ -329,7 +343,8 @@ class _Loader:
             except _Invalid as exc:
                 self.diag("error", exc.code, exc.message, name if isinstance(name, str) else None, file, exc.line)
         self.file_rows.append({
-            "file": file, "n_rules": counts["rule"], "n_macros": counts["macro"], "n_lists": counts["list"],
+            "file": file, "loaded": not (any(p.fatal for p in problems) and not items),
+            "n_rules": counts["rule"], "n_macros": counts["macro"], "n_lists": counts["list"],
             "constructs": sorted(constructs),
         })
         self.compile(file)
@@ -471,6 +486,7 @@ class _Loader:
                 fields_[key] = self._decode(kind, key, d[key], item) if key in d else (
                     list(default) if isinstance(default, list) else default)
             fields_["condition_line"] = item.line_of("condition")
+            fields_["tag_sources"] = _tag_sources(item, file, fields_["tags"])
             if fields_["exceptions"]:
                 constructs.add("exceptions")
             names = [e["name"] for e in fields_["exceptions"]]
@@ -601,10 +617,13 @@ class _Loader:
                 f[key] = f[key] + " " + values[key]
             elif key == "tags":
                 f["tags"] = f["tags"] + [t for t in values[key] if t not in f["tags"]]
+                f["tag_sources"] = {**_tag_sources(item, file, values[key]), **f["tag_sources"]}
             elif key == "exceptions":
                 f["exceptions"] = self._merge_exceptions(prev, values[key], item, file)
         for key in replaces:
             f[key] = values[key]
+            if key == "tags":
+                f["tag_sources"] = _tag_sources(item, file, values[key])
             if key == "exceptions":
                 prev.exc_where = {e["name"]: (file, item.line_of("exceptions")) for e in values[key]}
             if key == "condition":
@@ -718,7 +737,8 @@ class _Loader:
             split = split_tags(f["tags"])
             rows.append((
                 r.name, f["desc"], f["condition"], self.compiled.get(r.name), f["output"], f["priority"],
-                f["source"], bool(f["enabled"]), list(f["tags"]), split.maturity, split.tactics,
+                f["source"], bool(f["enabled"]), list(f["tags"]),
+                [f["tag_sources"].get(t, f"{r.file}:{r.line}") for t in f["tags"]], split.maturity, split.tactics,
                 split.techniques, split.other, [dict(e) for e in f["exceptions"]], r.file, r.line,
                 list(r.touched), r.name not in self.invalid_rules,
             ))
@@ -819,6 +839,8 @@ def load_rules(*paths: str | Path, strict: bool = False, max_bytes: int = MAX_BY
         for path in _expand_paths(paths):
             if not path.exists():
                 loader.diag("error", "LOAD_ERR_FILE_READ", "no such file", None, str(path), 0)
+                loader.file_rows.append({"file": str(path), "loaded": False, "n_rules": 0, "n_macros": 0,
+                                         "n_lists": 0, "constructs": []})
                 continue
             loader.load_file(path)
         return loader.finish()

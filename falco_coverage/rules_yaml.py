@@ -43,14 +43,25 @@ _NULL = "tag:yaml.org,2002:null"
 
 
 @dataclass
+class TagSpan:
+    """Where one element of a ``tags`` sequence is written: 0-based offsets into the file text."""
+
+    line: int  # 1-based
+    start: int
+    end: int
+
+
+@dataclass
 class Item:
     """One top-level item of a rules file: its mapping, and the line of the item and of each key."""
 
     data: dict[str, Any]
     line: int
     key_lines: dict[str, int] = field(default_factory=dict)
-    #: (line, column) of each element of the ``tags`` sequence, for precise edits later
-    tag_marks: list[tuple[int, int]] = field(default_factory=list)
+    #: where each element of the ``tags`` sequence is written, for findings and precise edits
+    tag_spans: list[TagSpan] = field(default_factory=list)
+    #: True for ``tags: [a, b]``, False for a block sequence, None without a ``tags`` sequence
+    tags_flow: bool | None = None
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -65,6 +76,8 @@ class FileProblem:
     message: str
     line: int
     item: str | None = None
+    #: the whole file is unusable (unreadable, not YAML, not a list of items)
+    fatal: bool = False
 
 
 class _TooBig(Exception):
@@ -108,34 +121,34 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
         if size > max_bytes:
             return [], [FileProblem("error", "LOAD_ERR_FILE_READ",
                                     f"file is {size / 2**20:.0f} MiB; rules files over {max_bytes / 2**20:.0f} MiB "
-                                    "are refused", 0)]
+                                    "are refused", 0, fatal=True)]
         raw = path.read_bytes()
     except IsADirectoryError:
-        return [], [FileProblem("error", "LOAD_ERR_FILE_READ", "is a directory", 0)]
+        return [], [FileProblem("error", "LOAD_ERR_FILE_READ", "is a directory", 0, fatal=True)]
     except OSError as exc:
-        return [], [FileProblem("error", "LOAD_ERR_FILE_READ", f"cannot read: {exc.strerror or exc}", 0)]
+        return [], [FileProblem("error", "LOAD_ERR_FILE_READ", f"cannot read: {exc.strerror or exc}", 0, fatal=True)]
     if b"\x00" in raw:
         return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE",
-                                "binary data (NUL byte); not a YAML rules file", _line_of_offset(raw, raw.index(b"\x00")))]
+                                "binary data (NUL byte); not a YAML rules file", _line_of_offset(raw, raw.index(b"\x00")), fatal=True)]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE",
                                 f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); not a YAML rules file",
-                                _line_of_offset(raw, exc.start))]
+                                _line_of_offset(raw, exc.start), fatal=True)]
     try:
         docs = list(yaml.compose_all(text, Loader=_TextLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         reason = " ".join(f"{exc.context or ''} {exc.problem or ''}".split())
-        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", f"invalid YAML: {reason}", line)]
+        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", f"invalid YAML: {reason}", line, fatal=True)]
     except yaml.YAMLError as exc:  # reader errors: unacceptable characters
         pos = getattr(exc, "position", 0) or 0
         return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", f"invalid YAML: {' '.join(str(exc).split())}",
-                                _line_of_offset(text, pos))]
+                                _line_of_offset(text, pos), fatal=True)]
     except RecursionError:
-        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", "YAML nests too deeply", 0)]
+        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", "YAML nests too deeply", 0, fatal=True)]
 
     items: list[Item] = []
     problems: list[FileProblem] = []
@@ -145,7 +158,8 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
             continue
         if not isinstance(doc, yaml.SequenceNode):
             problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE",
-                                        "Rules content is not yaml array of objects", doc.start_mark.line + 1))
+                                        "Rules content is not yaml array of objects", doc.start_mark.line + 1,
+                                        fatal=True))
             continue
         for node in doc.value:
             line = node.start_mark.line + 1
@@ -169,13 +183,16 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
                                             _name_of(data)))
                 continue
             key_lines = {}
-            tag_marks: list[tuple[int, int]] = []
+            spans: list[TagSpan] = []
+            flow: bool | None = None
             for k, v in node.value:
                 if isinstance(k, yaml.ScalarNode):
                     key_lines[k.value] = k.start_mark.line + 1
                     if k.value == "tags" and isinstance(v, yaml.SequenceNode):
-                        tag_marks = [(c.start_mark.line + 1, c.start_mark.column) for c in v.value]
-            items.append(Item(data, line, key_lines, tag_marks))
+                        flow = bool(v.flow_style)
+                        spans = [TagSpan(c.start_mark.line + 1, c.start_mark.index, c.end_mark.index)
+                                 for c in v.value]
+            items.append(Item(data, line, key_lines, spans, flow))
     return items, problems
 
 

@@ -323,3 +323,19 @@ def test_cli_not_a_rules_file() -> None:
     r = run_cli("rules", str(p))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{p}:1: error: LOAD_ERR_YAML_VALIDATE: Rules content is not yaml array of objects" in r.stderr
+
+
+def test_tag_sources_follow_overrides(tmp_path: Path) -> None:
+    a = tmp_path / "a.yaml"
+    a.write_text("- rule: R\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n"
+                 "  tags:\n    - host\n    - T1059\n")
+    b = tmp_path / "b.yaml"
+    b.write_text("- rule: R\n  tags: [mitre_execution, T1059]\n  override:\n    tags: append\n")
+    rs = load_rules(a, b)
+    r = rs.rule("R")
+    assert r["tags"] == ["host", "T1059", "mitre_execution"]
+    assert r["tag_sources"] == [f"{a}:7", f"{a}:8", f"{b}:2"]
+    c = tmp_path / "c.yaml"
+    c.write_text("- rule: R\n  tags: [x]\n  override:\n    tags: replace\n")
+    r = load_rules(a, b, c).rule("R")
+    assert (r["tags"], r["tag_sources"]) == (["x"], [f"{c}:2"])

@@ -1,0 +1,136 @@
+"""Checker configuration: a ``[tool.falco-coverage]`` table in pyproject.toml or a ``.falco-coverage.yaml``.
+
+Keys (all optional)::
+
+    disable = ["no-mitre-tags"]                 # codes switched off ("all" switches every code off)
+    enable = ["tactic-only"]                    # codes switched back on after ``disable``
+    severity = { partial-tactics = "warning" }  # error | warning | info
+    exclude = { platform-mismatch = ["K8s *"] } # rule names (fnmatch patterns) per code, or "*" for all codes
+    source_platforms = { my_plugin = ["Linux"] }  # extra or changed source -> ATT&CK platforms
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import FalcoCoverageError
+
+SEVERITIES = ("error", "warning", "info")
+#: What each event source can observe, as ATT&CK platforms (spec section 7; this project's choice).
+DEFAULT_SOURCE_PLATFORMS: dict[str, list[str]] = {
+    "syscall": ["Linux", "Containers"],
+    "k8s_audit": ["Containers"],
+    "aws_cloudtrail": ["IaaS"],
+    "gcp_auditlog": ["IaaS"],
+    "okta": ["Identity Provider", "SaaS"],
+    "github": ["SaaS"],
+}
+
+
+class ConfigError(FalcoCoverageError):
+    """The configuration file is unreadable or holds an unknown key or value."""
+
+
+@dataclass
+class CheckConfig:
+    disabled: set[str] = field(default_factory=set)
+    severity: dict[str, str] = field(default_factory=dict)
+    exclude: dict[str, list[str]] = field(default_factory=dict)
+    source_platforms: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_SOURCE_PLATFORMS))
+
+    def enabled(self, code: str) -> bool:
+        return code not in self.disabled
+
+    def excluded(self, code: str, rule: str) -> bool:
+        patterns = self.exclude.get(code, []) + self.exclude.get("*", [])
+        return any(fnmatch.fnmatchcase(rule, p) for p in patterns)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], known_codes: set[str], origin: str = "config") -> CheckConfig:
+        unknown = set(data) - {"disable", "enable", "severity", "exclude", "source_platforms"}
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}", file=origin)
+
+        def codes(key: str) -> set[str]:
+            value = data.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+                raise ConfigError(f"'{key}' must be a list of check codes", file=origin)
+            out = set(known_codes) if "all" in value else set(value)
+            bad = out - known_codes
+            if bad:
+                raise ConfigError(f"'{key}' names unknown code(s) {', '.join(sorted(bad))}", file=origin)
+            return out
+
+        cfg = cls()
+        cfg.disabled = codes("disable") - codes("enable")
+        sev = data.get("severity", {})
+        if not isinstance(sev, dict):
+            raise ConfigError("'severity' must map check codes to error|warning|info", file=origin)
+        for code, level in sev.items():
+            if code not in known_codes or level not in SEVERITIES:
+                raise ConfigError(f"severity {code} = {level!r}: unknown code or not one of {SEVERITIES}", file=origin)
+        cfg.severity = dict(sev)
+        exc = data.get("exclude", {})
+        if not isinstance(exc, dict) or not all(isinstance(v, list) for v in exc.values()):
+            raise ConfigError("'exclude' must map check codes (or '*') to lists of rule names", file=origin)
+        for code in exc:
+            if code != "*" and code not in known_codes:
+                raise ConfigError(f"'exclude' names unknown code {code}", file=origin)
+        cfg.exclude = {k: [str(p) for p in v] for k, v in exc.items()}
+        sp = data.get("source_platforms", {})
+        if not isinstance(sp, dict) or not all(isinstance(v, list) for v in sp.values()):
+            raise ConfigError("'source_platforms' must map sources to lists of ATT&CK platforms", file=origin)
+        cfg.source_platforms.update({k: [str(p) for p in v] for k, v in sp.items()})
+        return cfg
+
+
+def load_config(path: str | Path | None, known_codes: set[str], search_dir: Path | None = None) -> CheckConfig:
+    """Read ``path``; without one, ``.falco-coverage.yaml`` then pyproject.toml in ``search_dir`` (cwd)."""
+    if path is None:
+        base = search_dir or Path.cwd()
+        for candidate in (base / ".falco-coverage.yaml", base / ".falco-coverage.yml", base / "pyproject.toml"):
+            if candidate.is_file():
+                data = _read(candidate)
+                if data is not None:
+                    return CheckConfig.from_mapping(data, known_codes, str(candidate))
+        return CheckConfig()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("no such config file", file=p)
+    data = _read(p)
+    return CheckConfig.from_mapping(data or {}, known_codes, str(p))
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """The settings in ``path``; ``None`` for a pyproject.toml without our table."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", file=path) from None
+    if path.suffix == ".toml":
+        import tomllib
+
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", file=path) from None
+        table = doc.get("tool", {}).get("falco-coverage")
+        if table is None and path.name == "pyproject.toml":
+            return None
+        return table or {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path,
+                          line=mark.line + 1 if mark else None) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("must be a mapping of settings", file=path)
+    return data
