@@ -1,0 +1,72 @@
+"""Tag-check speed, side by side in one run.
+
+    python bench/check.py [--runs N]
+
+1. ``falco-coverage check`` on the three upstream files at ATT&CK 18.1 with a warm cache, as a whole
+   process (interpreter start and imports included), median of N runs. Target: < 1.5 s.
+   Beside it: ``python -c pass`` and ``import falco_coverage.cli`` (the floor a process cannot beat).
+2. ``check(ruleset, attack)`` alone, in process, after loading. Target: < 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+MAIN = DATA / "falco-rules" / "main"
+UPSTREAM = [MAIN / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")]
+ATTACK = DATA / "attack" / "enterprise-attack-18.1.json"
+
+
+def median_run(cmd: list[str], runs: int, env: dict[str, str]) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, capture_output=True, check=False)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "FALCO_COVERAGE_CACHE_DIR": cache}
+        os.environ["FALCO_COVERAGE_CACHE_DIR"] = cache
+        cmd = [sys.executable, "-m", "falco_coverage", "check", *map(str, UPSTREAM), "--attack", str(ATTACK),
+               "--fail-on", "never"]
+        subprocess.run(cmd, env=env, capture_output=True, check=True)  # warm the cache
+        t_proc = median_run(cmd, args.runs, env)
+        t_python = median_run([sys.executable, "-c", "pass"], args.runs, env)
+        t_import = median_run([sys.executable, "-c", "import falco_coverage.cli, pandas"], args.runs, env)
+
+        from falco_coverage import load_attack, load_rules
+        from falco_coverage.checks import check
+        from falco_coverage.config import CheckConfig
+
+        rs = load_rules(*UPSTREAM)
+        attack = load_attack(ATTACK)
+        times = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            findings = check(rs, attack, config=CheckConfig())
+            times.append(time.perf_counter() - t)
+        t_check = statistics.median(times)
+    print(f"rules: {len(rs.rules)} upstream rules; ATT&CK {attack.version}; {len(findings)} findings")
+    print(f"python -c pass                       {t_python:6.3f} s")
+    print(f"import falco_coverage.cli + pandas   {t_import:6.3f} s")
+    print(f"falco-coverage check (whole process) {t_proc:6.3f} s  target < 1.5 s  {'ok' if t_proc < 1.5 else 'MISS'}")
+    print(f"check() alone                        {t_check:6.3f} s  target < 0.2 s  {'ok' if t_check < 0.2 else 'MISS'}")
+    print(f"whole process / import floor = {t_proc / t_import:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
