@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from .errors import FalcoCoverageError
 
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 
 
 def _add_attack_options(p: argparse.ArgumentParser) -> None:
@@ -129,6 +129,60 @@ def cmd_fix(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _coverage(args: argparse.Namespace):
+    from .coverage import coverage
+    from .rules import load_rules
+
+    ruleset = load_rules(*args.rules)
+    if ruleset.unreadable:
+        raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
+    return coverage(ruleset, _load_attack(args), platforms=args.platform, enabled_only=not args.include_disabled,
+                    maturities=args.maturity, min_priority=args.min_priority, sources=args.source)
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    cov = _coverage(args)
+    t = cov.tactics
+    if args.format == "json":
+        import json
+
+        payload = {"scope": cov.scope.__dict__, "summary": cov.summary(),
+                   "tactics": json.loads(t.to_json(orient="records")),
+                   "techniques": json.loads(cov.techniques.assign(tactic=cov.techniques["tactic"].astype(str))
+                                            .to_json(orient="records"))}
+        json.dump(payload, sys.stdout, indent=1, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        t.to_csv(sys.stdout, index=False)
+    else:
+        s = cov.summary()
+        print(cov.scope.describe())
+        print(f"{s['covered']} of {s['applicable']} applicable techniques covered ({s['coverage']:.0%})")
+        view = t.assign(coverage=(t["coverage"] * 100).round(0).astype(int).astype(str) + "%")
+        print(view[["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]].to_string(index=False))
+    return EXIT_OK
+
+
+def cmd_layer(args: argparse.Namespace) -> int:
+    from .layers import to_navigator
+
+    cov = _coverage(args)
+    to_navigator(cov, args.name, args.output)
+    print(f"{args.output}: Navigator layer with {int(cov.techniques['covered'].sum())} technique cells", file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_scope_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")
+    _add_attack_options(p)
+    p.add_argument("--platform", action="append", metavar="P",
+                   help="ATT&CK platform in scope (repeatable; default: what the rules' sources observe)")
+    p.add_argument("--maturity", action="append", metavar="M", help="stable, incubating, sandbox, ... (repeatable)")
+    p.add_argument("--min-priority", metavar="P", help="only rules at or above this priority")
+    p.add_argument("--source", action="append", metavar="S", help="only rules of this source (repeatable)")
+    p.add_argument("--include-disabled", action="store_true", help="count disabled rules too")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="falco-coverage", description="MITRE ATT&CK coverage and tag checks for Falco rules."
@@ -169,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"only these fixes (default: all of {', '.join(FIXABLE)})")
     fx.add_argument("--config", metavar="FILE", help="a .falco-coverage.yaml or pyproject.toml")
     fx.set_defaults(func=cmd_fix)
+
+    cv = sub.add_parser("coverage", help="ATT&CK coverage per tactic of the rules in scope")
+    _add_scope_options(cv)
+    cv.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    cv.set_defaults(func=cmd_coverage)
+
+    ly = sub.add_parser("layer", help="write an ATT&CK Navigator layer (4.5) of the coverage")
+    _add_scope_options(ly)
+    ly.add_argument("-o", "--output", required=True, metavar="FILE", help="layer JSON to write")
+    ly.add_argument("--name", default="Falco rules coverage", help="layer name")
+    ly.set_defaults(func=cmd_layer)
     return parser
 
 
@@ -186,6 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # a bug, not bad input: one line, the traceback on request
+        import os
+
+        if os.environ.get("FALCO_COVERAGE_DEBUG"):
+            raise
+        print(f"falco-coverage: internal error: {type(exc).__name__}: {exc} "
+              "(set FALCO_COVERAGE_DEBUG=1 for the traceback; please report it)", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""Coverage and figures speed, side by side in one run.
+
+    python bench/coverage.py [--runs N]
+
+After loading the three upstream files and ATT&CK 18.1 (not timed): ``coverage()``, each figure
+(matrix, tactic bars, breakdown, gaps table) and the Navigator layer, median of N runs.
+Target (issue 5): coverage + all figures < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+MAIN = DATA / "falco-rules" / "main"
+UPSTREAM = [MAIN / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")]
+
+
+def med(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    from falco_coverage import load_attack, load_rules, plots
+    from falco_coverage.coverage import coverage
+    from falco_coverage.layers import to_navigator
+
+    rs = load_rules(*UPSTREAM)
+    attack = load_attack(DATA / "attack" / "enterprise-attack-18.1.json")
+    cov = coverage(rs, attack)
+    plots.matrix_heatmap(cov)  # first plotly import is not what we measure
+    to_navigator(cov, "warm")
+    parts = {
+        "coverage()": lambda: coverage(rs, attack),
+        "matrix_heatmap": lambda: plots.matrix_heatmap(cov),
+        "tactic_bars": lambda: plots.tactic_bars(cov),
+        "breakdown": lambda: plots.breakdown(cov, "maturity"),
+        "gaps_table": lambda: plots.gaps_table(cov),
+        "to_navigator": lambda: to_navigator(cov, "bench"),
+    }
+    times = {k: med(f, args.runs) for k, f in parts.items()}
+    for k, t in times.items():
+        print(f"{k:<16}{t:7.3f} s")
+    total = sum(v for k, v in times.items() if k != "to_navigator")
+    print(f"coverage + 4 figures = {total:.3f} s  (target < 1 s)  {'ok' if total < 1 else 'MISS'};"
+          f" with the layer {total + times['to_navigator']:.3f} s")
+
+
+if __name__ == "__main__":
+    main()

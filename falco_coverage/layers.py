@@ -1,0 +1,70 @@
+"""ATT&CK Navigator layers (format 4.5) of a coverage, built with mitreattack-python's navlayers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from .coverage import Coverage
+
+GRADIENT = ["#ffffff", "#9ecae1", "#08519c"]
+_NAV_PLATFORMS = {  # ATT&CK platform names -> Navigator filter names where they differ
+    "Identity Provider": "Identity Provider", "Office Suite": "Office Suite",
+}
+
+
+def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
+                 description: str | None = None) -> dict[str, Any]:
+    """A Navigator layer: score = number of rules, comment and metadata = rule names, links to
+    attack.mitre.org, a gradient and legend, ATT&CK version and platform filter from the scope.
+    Written as UTF-8 JSON to ``path`` when given; the dict is returned either way."""
+    from mitreattack.navlayers import Layer
+    from mitreattack.navlayers.core.filter import Filter
+    from mitreattack.navlayers.core.gradient import Gradient
+    from mitreattack.navlayers.core.layout import Layout
+    from mitreattack.navlayers.core.legenditem import LegendItem
+    from mitreattack.navlayers.core.metadata import Metadata
+    from mitreattack.navlayers.core.objlink import Link
+    from mitreattack.navlayers.core.technique import Technique
+    from mitreattack.navlayers.core.versions import Versions
+
+    layer = Layer(name=name, domain=cov.scope.domain)
+    obj = layer.layer
+    obj.description = description or f"Falco rules coverage. {cov.scope.describe()}"
+    versions = Versions(layer="4.5", navigator="5.0.0")
+    if cov.scope.attack_version:
+        versions.attack = cov.scope.attack_version.split(".")[0]
+    obj.versions = versions
+    flt = Filter(cov.scope.domain)
+    flt.platforms = [_NAV_PLATFORMS.get(p, p) for p in cov.scope.platforms]
+    obj.filters = flt
+    # navlayers' Gradient cannot interpolate 3 colours over a range below 3 (it raises), hence the floor
+    top = max(int(cov.techniques["n_rules"].max()) if len(cov.techniques) else 0, len(GRADIENT))
+    obj.gradient = Gradient(colors=GRADIENT, minValue=0, maxValue=top)
+    obj.legendItems = [LegendItem("no rule", GRADIENT[0]), LegendItem("covered by Falco rules", GRADIENT[1]),
+                       LegendItem(f"{top} rules", GRADIENT[2])]
+    layout = Layout()
+    layout.showID = True
+    obj.layout = layout
+    obj.metadata = [Metadata("generator", "falco-coverage"), Metadata("scope", cov.scope.describe())]
+    techniques = []
+    for rec in cov.techniques[cov.techniques["covered"]].to_dict("records"):
+        t = Technique(rec["technique_id"])
+        t.tactic = str(rec["tactic"])
+        t.score = int(rec["n_rules"])
+        t.comment = "; ".join(rec["rules"])
+        t.enabled = True
+        t.metadata = [Metadata("rule", r) for r in rec["rules"]]
+        url = "https://attack.mitre.org/techniques/" + rec["technique_id"].replace(".", "/")
+        t.links = [Link(f"{rec['technique_id']} on attack.mitre.org", url)]
+        t.showSubtechniques = rec["covered_via"] == "sub-technique"
+        techniques.append(t)
+    obj.techniques = techniques
+    data = layer.to_dict()
+    if path is not None:
+        atomic_write(Path(path), json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
+    return data

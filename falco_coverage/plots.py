@@ -1,0 +1,182 @@
+"""Plotly figures of a :class:`~falco_coverage.coverage.Coverage`. Each function returns a Figure.
+
+Colours are colour-blind safe (a single-hue sequential blue scale, Okabe-Ito-like qualitative
+palette) and every figure carries the scope line. Rule names and descriptions are untrusted input:
+they are HTML-escaped before they reach a label, since plotly renders a subset of HTML in text.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from .coverage import Coverage
+
+#: rule-count bins for the matrix: (label, lowest count, colour); 0 is grey, clearly apart
+BINS = [("0", 0, "#ececec"), ("1", 1, "#c6dbef"), ("2-3", 2, "#9ecae1"), ("4-7", 4, "#6baed6"),
+        ("8+", 8, "#4a98c9")]
+SAFE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
+FONT = dict(family="Helvetica, Arial, sans-serif", size=12)
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _short(name: str, width: int) -> str:
+    return name if len(name) <= width else name[: width - 1].rstrip() + "…"
+
+
+def _bin(n: int) -> int:
+    return max(i for i, (_, low, _) in enumerate(BINS) if n >= low)
+
+
+def _title(text: str, cov: Coverage, note: str = "") -> dict:
+    sub = _esc(cov.scope.describe()) + (f"<br>{_esc(note)}" if note else "")
+    return dict(text=f"{_esc(text)}<br><sup>{sub}</sup>", x=0.01, xanchor="left", font=dict(size=16))
+
+
+def _shown_tactics(cov: Coverage) -> tuple[list[str], list[str]]:
+    t = cov.tactics
+    return list(t.loc[t["applicable"] > 0, "tactic"]), list(t.loc[t["applicable"] == 0, "name"])
+
+
+def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: int = 18) -> go.Figure:
+    """The ATT&CK matrix: tactics as columns in matrix order, techniques stacked, colour = rules.
+
+    One cell per top-level technique (its hover lists the covered sub-techniques); with
+    ``subtechniques=True`` each sub-technique also gets a cell under its parent.
+    """
+    import plotly.graph_objects as go
+
+    shown, hidden = _shown_tactics(cov)
+    tech = cov.techniques
+    subs = tech[tech["parent_id"].notna()]
+    columns: list[list[dict]] = []
+    for tactic in shown:
+        col = tech[tech["tactic"] == tactic]
+        cells = []
+        for rec in col[col["parent_id"].isna()].sort_values("name").to_dict("records"):
+            mine = subs[(subs["tactic"] == tactic) & (subs["parent_id"] == rec["technique_id"])]
+            cells.append({**rec, "sub": False, "subs": mine})
+            if subtechniques:
+                cells.extend({**s, "sub": True, "subs": None} for s in mine.sort_values("name").to_dict("records"))
+        columns.append(cells)
+    depth = max((len(c) for c in columns), default=0)
+    z: list[list[float | None]] = [[None] * len(shown) for _ in range(depth)]
+    text = [[""] * len(shown) for _ in range(depth)]
+    hover = [[""] * len(shown) for _ in range(depth)]
+    for j, cells in enumerate(columns):
+        for i, c in enumerate(cells):
+            z[i][j] = _bin(int(c["n_rules"]))
+            label = c["technique_id"] if not c["sub"] else "↳ ." + c["technique_id"].split(".")[1]
+            label = f"<b>{label}</b>" if c["covered"] else label
+            text[i][j] = f"{label}<br>{_esc(_short(c['name'], name_width))}"
+            rules = "<br>".join("• " + _esc(r) for r in c["rules"][:12]) or "no rule"
+            more = f"<br>… and {len(c['rules']) - 12} more" if len(c["rules"]) > 12 else ""
+            sub_line = ""
+            if c["subs"] is not None and len(c["subs"]):
+                done = c["subs"][c["subs"]["covered"]]
+                sub_line = (f"<br>sub-techniques covered: {len(done)}/{len(c['subs'])}"
+                            + "".join(f"<br>  {s} {_esc(n)}" for s, n in zip(done["technique_id"], done["name"])))
+            hover[i][j] = (f"<b>{c['technique_id']} {_esc(c['name'])}</b><br>{cov.tactic_names.get(c['tactic'], '')}"
+                           f"<br>{c['n_rules']} rule(s){' via sub-techniques' if c['covered_via'] == 'sub-technique' else ''}"
+                           f"<br>{rules}{more}{sub_line}")
+    n = len(BINS) - 1
+    colorscale = []
+    for k, (_, _, colour) in enumerate(BINS):
+        colorscale += [[k / (n + 1), colour], [(k + 1) / (n + 1), colour]]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[cov.tactic_names.get(t, t) for t in shown], y=list(range(depth)), text=text,
+        texttemplate="%{text}", textfont=dict(size=9, color="#111111"), hovertext=hover,
+        hovertemplate="%{hovertext}<extra></extra>", colorscale=colorscale, zmin=-0.5, zmax=n + 0.5,
+        xgap=2, ygap=2,
+        colorbar=dict(title=dict(text="rules"), tickvals=list(range(n + 1)), ticktext=[b[0] for b in BINS],
+                      thickness=12, len=min(1.0, 300 / max(300, 34 * depth))),
+    ))
+    note = f"not shown (nothing on these platforms): {', '.join(hidden)}" if hidden else ""
+    fig.update_layout(
+        title=_title("ATT&CK coverage matrix", cov, note), font=FONT, plot_bgcolor="white",
+        height=170 + 34 * depth, width=max(900, 112 * len(shown) + 120),
+        margin=dict(l=10, r=10, t=110, b=10),
+        xaxis=dict(side="top", tickangle=0, tickfont=dict(size=10), fixedrange=True),
+        yaxis=dict(autorange="reversed", visible=False, fixedrange=True),
+    )
+    return fig
+
+
+def tactic_bars(cov: Coverage) -> go.Figure:
+    """Coverage per tactic: covered / applicable top-level techniques, with the percentage."""
+    import plotly.graph_objects as go
+
+    t = cov.tactics[cov.tactics["applicable"] > 0]
+    labels = [f"{c}/{a} ({p:.0%})" for c, a, p in zip(t["covered"], t["applicable"], t["coverage"])]
+    fig = go.Figure()
+    fig.add_bar(y=t["name"], x=t["applicable"], orientation="h", name="applicable", marker_color="#e3e3e3",
+                hovertemplate="%{y}: %{x} applicable techniques<extra></extra>")
+    fig.add_bar(y=t["name"], x=t["covered"], orientation="h", name="covered", marker_color=SAFE[0],
+                text=labels, textposition="outside", cliponaxis=False, customdata=t["n_rules"],
+                hovertemplate="%{y}: %{text}, %{customdata} rule(s)<extra></extra>")
+    fig.update_layout(
+        title=_title("Techniques covered per tactic", cov), barmode="overlay", font=FONT, plot_bgcolor="white",
+        height=160 + 32 * len(t), width=900, margin=dict(l=10, r=40, t=100, b=40),
+        yaxis=dict(autorange="reversed"), xaxis=dict(title="top-level techniques", gridcolor="#eeeeee"),
+        legend=dict(orientation="h", y=-0.12),
+    )
+    return fig
+
+
+_ORDERS = {
+    "maturity": ["stable", "incubating", "sandbox", "deprecated", "none"],
+    "priority": ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"],
+}
+
+
+def breakdown(cov: Coverage, by: str = "maturity") -> go.Figure:
+    """Rules per tactic, split by a rule attribute: ``maturity``, ``priority`` or ``source``."""
+    import plotly.graph_objects as go
+
+    if by not in ("maturity", "priority", "source"):
+        raise ValueError(f"by must be maturity, priority or source, not {by!r}")
+    shown, _ = _shown_tactics(cov)
+    rt = cov.rule_tactics
+    counts = rt.groupby(["tactic", by], observed=True).size().unstack(fill_value=0) if len(rt) else pd.DataFrame()
+    counts = counts.reindex(shown, fill_value=0)
+    values = [v for v in _ORDERS.get(by, []) if v in counts.columns] + sorted(
+        v for v in counts.columns if v not in _ORDERS.get(by, []))
+    names = [cov.tactic_names.get(t, t) for t in shown]
+    fig = go.Figure()
+    for k, v in enumerate(values):
+        fig.add_bar(y=names, x=counts[v] if v in counts else [0] * len(shown), orientation="h", name=_esc(v),
+                    marker_color=SAFE[k % len(SAFE)], hovertemplate=f"%{{y}}: %{{x}} {_esc(v)} rule(s)<extra></extra>")
+    fig.update_layout(
+        title=_title(f"Rules per tactic by {by}", cov), barmode="stack", font=FONT, plot_bgcolor="white",
+        height=160 + 32 * len(shown), width=900, margin=dict(l=10, r=20, t=100, b=40),
+        yaxis=dict(autorange="reversed"), xaxis=dict(title="rules", gridcolor="#eeeeee"),
+        legend=dict(title=by, orientation="h", y=-0.12, traceorder="normal"),
+    )
+    return fig
+
+
+def gaps_table(cov: Coverage, top: int = 25) -> go.Figure:
+    """The most-used techniques no rule covers (by threat groups, then software)."""
+    import plotly.graph_objects as go
+
+    g = cov.gaps.head(top)
+    tactics = [", ".join(cov.tactic_names.get(t, t) for t in ts) for ts in g["tactics"]]
+    fig = go.Figure(go.Table(
+        columnwidth=[70, 260, 220, 60, 70, 60],
+        header=dict(values=["ID", "Technique", "Tactics", "Groups", "Software", "Sub-tech."],
+                    fill_color="#dbe9f6", align="left", font=dict(size=12)),
+        cells=dict(values=[g["technique_id"], [_esc(n) for n in g["name"]], tactics, g["n_groups"],
+                           g["n_software"], g["n_subtechniques"]], align="left", height=24,
+                   fill_color=[["white", "#f7f7f7"] * (len(g) // 2 + 1)]),
+    ))
+    fig.update_layout(title=_title(f"Top {len(g)} uncovered techniques by threat-group use", cov), font=FONT,
+                      height=140 + 26 * (len(g) + 1), width=900, margin=dict(l=10, r=10, t=100, b=10))
+    return fig
