@@ -129,14 +129,15 @@ def cmd_fix(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _coverage(args: argparse.Namespace):
+def _coverage(args: argparse.Namespace, attack=None):
     from .coverage import coverage
     from .rules import load_rules
 
     ruleset = load_rules(*args.rules)
     if ruleset.unreadable:
         raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
-    return coverage(ruleset, _load_attack(args), platforms=args.platform, enabled_only=not args.include_disabled,
+    return coverage(ruleset, attack or _load_attack(args), platforms=args.platform,
+                    enabled_only=not args.include_disabled,
                     maturities=args.maturity, min_priority=args.min_priority, sources=args.source)
 
 
@@ -166,9 +167,17 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 def cmd_layer(args: argparse.Namespace) -> int:
     from .layers import to_navigator
 
-    cov = _coverage(args)
-    to_navigator(cov, args.name, args.output)
-    print(f"{args.output}: Navigator layer with {int(cov.techniques['covered'].sum())} technique cells", file=sys.stderr)
+    attack = _load_attack(args)
+    args_attack = attack.source_path
+    cov = _coverage(args, attack)
+    layer = to_navigator(cov, args.name, args.output)
+    print(f"{args.output}: Navigator layer with {len(layer['techniques'])} technique cells", file=sys.stderr)
+    if args.svg or args.xlsx:
+        from .layers import export
+
+        export(layer, args_attack, svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
+        for extra in filter(None, (args.svg, args.xlsx)):
+            print(f"{extra}: written", file=sys.stderr)
     return EXIT_OK
 
 
@@ -233,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scope_options(ly)
     ly.add_argument("-o", "--output", required=True, metavar="FILE", help="layer JSON to write")
     ly.add_argument("--name", default="Falco rules coverage", help="layer name")
+    ly.add_argument("--svg", metavar="FILE", help="also render the layer as SVG (mitreattack-python, offline)")
+    ly.add_argument("--xlsx", metavar="FILE", help="also render the layer as an Excel matrix")
     ly.set_defaults(func=cmd_layer)
     return parser
 

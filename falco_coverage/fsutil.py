@@ -10,10 +10,18 @@ from pathlib import Path
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
 
-    ``mode`` (e.g. the original file's permissions) is applied before the rename, so readers
-    never see a partial file or a file with the temporary file's 0600 mode.
+    The file gets ``mode`` if given, else the mode of the file it replaces, else what the umask
+    allows a new file, applied before the rename: readers never see a partial file, and the
+    temporary file's private 0600 mode never leaks.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            mask = os.umask(0)
+            os.umask(mask)
+            mode = 0o666 & ~mask
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -45,14 +45,17 @@ def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
     # navlayers' Gradient cannot interpolate 3 colours over a range below 3 (it raises), hence the floor
     top = max(int(cov.techniques["n_rules"].max()) if len(cov.techniques) else 0, len(GRADIENT))
     obj.gradient = Gradient(colors=GRADIENT, minValue=0, maxValue=top)
-    obj.legendItems = [LegendItem("no rule", GRADIENT[0]), LegendItem("covered by Falco rules", GRADIENT[1]),
+    # short labels: the SVG exporter lays the legend out in a narrow box
+    obj.legendItems = [LegendItem("no rule", GRADIENT[0]), LegendItem("1 rule", GRADIENT[1]),
                        LegendItem(f"{top} rules", GRADIENT[2])]
     layout = Layout()
     layout.showID = True
     obj.layout = layout
     obj.metadata = [Metadata("generator", "falco-coverage"), Metadata("scope", cov.scope.describe())]
     techniques = []
-    for rec in cov.techniques[cov.techniques["covered"]].to_dict("records"):
+    covered = cov.techniques[cov.techniques["covered"]]
+    parents_with_subs = set(covered["parent_id"].dropna())
+    for rec in covered.to_dict("records"):
         t = Technique(rec["technique_id"])
         t.tactic = str(rec["tactic"])
         t.score = int(rec["n_rules"])
@@ -61,10 +64,32 @@ def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
         t.metadata = [Metadata("rule", r) for r in rec["rules"]]
         url = "https://attack.mitre.org/techniques/" + rec["technique_id"].replace(".", "/")
         t.links = [Link(f"{rec['technique_id']} on attack.mitre.org", url)]
-        t.showSubtechniques = rec["covered_via"] == "sub-technique"
+        t.showSubtechniques = rec["technique_id"] in parents_with_subs
         techniques.append(t)
     obj.techniques = techniques
     data = layer.to_dict()
     if path is not None:
         atomic_write(Path(path), json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
     return data
+
+
+def export(layer: dict[str, Any], attack_path: str | Path, *, svg: str | Path | None = None,
+           xlsx: str | Path | None = None, domain: str = "enterprise-attack") -> None:
+    """Render ``layer`` with mitreattack-python's offline exporters (ToSvg, ToExcel) from a local bundle.
+
+    They build their own MitreAttackData from ``attack_path`` (several seconds) and print notes on
+    stdout, which are swallowed here.
+    """
+    import contextlib
+    import io
+
+    from mitreattack.navlayers import Layer, SVGConfig, ToExcel, ToSvg
+
+    short = domain.removesuffix("-attack")
+    nav = Layer(init_data=layer)
+    with contextlib.redirect_stdout(io.StringIO()):
+        if svg is not None:
+            ToSvg(domain=short, source="local", resource=str(attack_path), config=SVGConfig()).to_svg(
+                layerInit=nav, filepath=str(svg))
+        if xlsx is not None:
+            ToExcel(domain=short, source="local", resource=str(attack_path)).to_xlsx(layerInit=nav, filepath=str(xlsx))

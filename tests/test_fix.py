@@ -162,3 +162,18 @@ def test_cli_fix_and_check(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout
     r = cli("fix", str(p))
     assert r.returncode == 0 and "nothing to fix" in r.stderr
+
+
+def test_atomic_write_modes(tmp_path: Path) -> None:
+    from falco_coverage.fsutil import atomic_write
+
+    new = tmp_path / "new.json"
+    old_mask = os.umask(0o022)
+    try:
+        atomic_write(new, b"{}")
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o644
+    os.chmod(new, 0o600)
+    atomic_write(new, b"[]")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600 and new.read_bytes() == b"[]"
