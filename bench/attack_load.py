@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _timing import median_time
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "attack" / "enterprise-attack-18.1.json"
 
@@ -30,15 +31,6 @@ CHILD = {
     "load_attack warm": "from falco_coverage import load_attack; load_attack(P)",
     "MitreAttackData": "from mitreattack.stix20 import MitreAttackData; MitreAttackData(P)",
 }
-
-
-def _median(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def _peak_mb(code: str, path: Path, env: dict[str, str]) -> float:
@@ -63,10 +55,10 @@ def main() -> None:
         from mitreattack.stix20 import MitreAttackData
 
         load_attack(path)  # fill the cache for the warm runs
-        t_json = _median(lambda: json.load(open(path)), args.runs)
-        t_cold = _median(lambda: load_attack(path, cache=False), args.runs)
-        t_warm = _median(lambda: load_attack(path), args.runs)
-        t_mad = _median(lambda: MitreAttackData(str(path)), max(1, args.runs // 2))
+        t_json = median_time(lambda: json.load(open(path)), args.runs)
+        t_cold = median_time(lambda: load_attack(path, cache=False), args.runs)
+        t_warm = median_time(lambda: load_attack(path), args.runs)
+        t_mad = median_time(lambda: MitreAttackData(str(path)), max(1, args.runs // 2))
 
     size = path.stat().st_size / 1e6
     print(f"bundle: {path.name} ({size:.1f} MB), median of {args.runs} runs")

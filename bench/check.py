@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import median_time
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MAIN = DATA / "falco-rules" / "main"
@@ -26,12 +26,7 @@ ATTACK = DATA / "attack" / "enterprise-attack-18.1.json"
 
 
 def median_run(cmd: list[str], runs: int, env: dict[str, str]) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(cmd, env=env, capture_output=True, check=False)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_time(lambda: subprocess.run(cmd, env=env, capture_output=True, check=False), runs)
 
 
 def main() -> None:
@@ -54,12 +49,8 @@ def main() -> None:
 
         rs = load_rules(*UPSTREAM)
         attack = load_attack(ATTACK)
-        times = []
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            findings = check(rs, attack, config=CheckConfig())
-            times.append(time.perf_counter() - t)
-        t_check = statistics.median(times)
+        t_check = median_time(lambda: check(rs, attack, config=CheckConfig()), args.runs)
+        findings = check(rs, attack, config=CheckConfig())
     print(f"rules: {len(rs.rules)} upstream rules; ATT&CK {attack.version}; {len(findings)} findings")
     print(f"python -c pass                       {t_python:6.3f} s")
     print(f"import falco_coverage.cli + pandas   {t_import:6.3f} s")

@@ -10,22 +10,13 @@ Target (issue 5): coverage + all figures < 1 s.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
+
+from _timing import median_time
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MAIN = DATA / "falco-rules" / "main"
 UPSTREAM = [MAIN / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")]
-
-
-def med(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -49,7 +40,7 @@ def main() -> None:
         "gaps_table": lambda: plots.gaps_table(cov),
         "to_navigator": lambda: to_navigator(cov, "bench"),
     }
-    times = {k: med(f, args.runs) for k, f in parts.items()}
+    times = {k: median_time(f, args.runs) for k, f in parts.items()}
     for k, t in times.items():
         print(f"{k:<16}{t:7.3f} s")
     total = sum(v for k, v in times.items() if k != "to_navigator")
