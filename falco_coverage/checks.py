@@ -387,3 +387,13 @@ def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | P
                 findings.append(f)
     df = findings_frame(findings)
     return df.sort_values(["file", "line", "severity", "code"], kind="stable", ignore_index=True)
+
+
+def overview(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings counted per code (rows, registry order) and severity (columns), with a total."""
+    table = pd.crosstab(findings["code"], findings["severity"], dropna=False)
+    table = table.reindex(index=[c for c in CHECKS if c in set(findings["code"].astype(str))],
+                          columns=SEVERITY_ORDER, fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table.index.name, table.columns.name = "code", None
+    return table

@@ -181,6 +181,23 @@ def cmd_layer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    keys = [k.strip() for k in args.notebooks.split(",") if k.strip()]
+    scope = {k: v for k, v in (("platforms", args.platform), ("maturities", args.maturity),
+                                ("min_priority", args.min_priority)) if v}
+    result = run_report(
+        args.rules, out_dir=args.out, attack=args.attack, attack_version=args.attack_version, notebooks=keys,
+        compare_with=args.compare_with, compare_attack=args.compare_attack,
+        compare_attack_version=args.compare_attack_version, scope=scope or None,
+    )
+    print(result.index)
+    for failure in result.failed:
+        print(f"falco-coverage: error: {failure.error}", file=sys.stderr)
+    return EXIT_FINDINGS if result.failed else EXIT_OK
+
+
 def _add_scope_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")
     _add_attack_options(p)
@@ -245,6 +262,24 @@ def build_parser() -> argparse.ArgumentParser:
     ly.add_argument("--svg", metavar="FILE", help="also render the layer as SVG (mitreattack-python, offline)")
     ly.add_argument("--xlsx", metavar="FILE", help="also render the layer as an Excel matrix")
     ly.set_defaults(func=cmd_layer)
+
+    rp = sub.add_parser("report", help="run the notebooks headless into self-contained HTML reports")
+    rp.add_argument("rules", nargs="*", metavar="RULES",
+                    help="rule files or directories (default: /etc/falco rules if present, else the example set)")
+    g = rp.add_mutually_exclusive_group()
+    g.add_argument("--attack", metavar="PATH", help="ATT&CK STIX bundle (.json or .json.gz)")
+    g.add_argument("--attack-version", metavar="V", help="ATT&CK release, e.g. 18.1 (mirror, cache or download)")
+    rp.add_argument("--out", default="reports", metavar="DIR", help="output directory (default: reports/)")
+    rp.add_argument("--notebooks", default="coverage,mistagged,compare", metavar="LIST",
+                    help="comma-separated: coverage, mistagged, compare (default: all)")
+    rp.add_argument("--compare-with", nargs="+", metavar="RULES", help="another rule set to compare with")
+    g2 = rp.add_mutually_exclusive_group()
+    g2.add_argument("--compare-attack", metavar="PATH", help="another ATT&CK bundle to compare the rules under")
+    g2.add_argument("--compare-attack-version", metavar="V", help="another ATT&CK release to compare under")
+    rp.add_argument("--platform", action="append", metavar="P", help="coverage scope: ATT&CK platform (repeatable)")
+    rp.add_argument("--maturity", action="append", metavar="M", help="coverage scope: maturity (repeatable)")
+    rp.add_argument("--min-priority", metavar="P", help="coverage scope: lowest priority")
+    rp.set_defaults(func=cmd_report)
     return parser
 
 

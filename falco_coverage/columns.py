@@ -128,6 +128,34 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "priority": "the rule's priority",
         "source": "the rule's event source",
     },
+    # --- comparisons (falco_coverage.compare) -------------------------------------------------
+    "compare.tactics": {
+        "tactic": "tactic shortname (matrix order of the second coverage)",
+        "name": "tactic display name",
+        "covered_before": "covered top-level techniques in the first coverage",
+        "covered_after": "covered top-level techniques in the second coverage",
+        "applicable_before": "applicable top-level techniques in the first coverage",
+        "applicable_after": "applicable top-level techniques in the second coverage",
+        "coverage_before": "covered / applicable, first",
+        "coverage_after": "covered / applicable, second",
+        "delta": "covered_after - covered_before",
+    },
+    "compare.techniques": {
+        "technique_id": "a top-level technique covered in only one of the two coverages",
+        "name": "technique name",
+        "change": "gained (covered only in the second) or lost (only in the first)",
+        "rules_before": "rules covering it in the first coverage",
+        "rules_after": "rules covering it in the second coverage",
+    },
+    "compare.drift": {
+        "rule": "rule name",
+        "tag": "the technique tag as written",
+        "technique_id": "canonical technique ID",
+        "change": "revoked, deprecated, removed or tactics changed (from the old release to the new)",
+        "old_tactics": "its tactics in the old release",
+        "new_tactics": "its tactics in the new release (empty when revoked, deprecated or removed)",
+        "replaced_by": "for a revoked technique, its replacement in the new release",
+    },
     # --- tag findings (falco_coverage.checks.check) ------------------------------------------
     "findings": {
         "rule": "rule name",

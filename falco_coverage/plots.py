@@ -180,3 +180,23 @@ def gaps_table(cov: Coverage, top: int = 25) -> go.Figure:
     fig.update_layout(title=_title(f"Top {len(g)} uncovered techniques by threat-group use", cov), font=FONT,
                       height=140 + 26 * (len(g) + 1), width=900, margin=dict(l=10, r=10, t=100, b=10))
     return fig
+
+
+def change_bars(changes: pd.DataFrame, title: str = "Covered techniques per tactic") -> go.Figure:
+    """Before/after covered techniques per tactic, from :func:`falco_coverage.compare.tactic_change`."""
+    import plotly.graph_objects as go
+
+    c = changes[(changes["applicable_before"] > 0) | (changes["applicable_after"] > 0)]
+    fig = go.Figure()
+    fig.add_bar(y=c["name"], x=c["covered_before"], orientation="h", name="before", marker_color="#9ecae1",
+                hovertemplate="%{y}: %{x} covered before<extra></extra>")
+    fig.add_bar(y=c["name"], x=c["covered_after"], orientation="h", name="after", marker_color=SAFE[0],
+                text=[f"{d:+d}" if d else "" for d in c["delta"]], textposition="outside", cliponaxis=False,
+                hovertemplate="%{y}: %{x} covered after<extra></extra>")
+    fig.update_layout(
+        title=dict(text=_esc(title), x=0.01, xanchor="left", font=dict(size=16)), barmode="group", font=FONT,
+        plot_bgcolor="white", height=160 + 40 * len(c), width=900, margin=dict(l=10, r=40, t=70, b=40),
+        yaxis=dict(autorange="reversed"), xaxis=dict(title="covered top-level techniques", gridcolor="#eeeeee"),
+        legend=dict(orientation="h", y=-0.1, traceorder="normal"),
+    )
+    return fig

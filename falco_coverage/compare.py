@@ -1,0 +1,75 @@
+"""Compare two coverages (two rule sets, or one rule set under two ATT&CK releases), and find the
+tags that go wrong when ATT&CK moves. Column meanings: :mod:`falco_coverage.columns`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .columns import columns
+from .tags import parse_attack_tag
+
+if TYPE_CHECKING:
+    from .attack import AttackData
+    from .coverage import Coverage
+    from .rules import RuleSet
+
+
+def tactic_change(before: Coverage, after: Coverage) -> pd.DataFrame:
+    """Per tactic (in ``after``'s matrix order): covered and coverage before and after."""
+    a = before.tactics.set_index("tactic")
+    b = after.tactics.set_index("tactic")
+    order = list(b.index) + [t for t in a.index if t not in b.index]
+    out = pd.DataFrame({"tactic": order})
+    out["name"] = [b["name"].get(t, a["name"].get(t)) for t in order]
+    for col, src in (("covered_before", a["covered"]), ("covered_after", b["covered"]),
+                     ("applicable_before", a["applicable"]), ("applicable_after", b["applicable"])):
+        out[col] = out["tactic"].map(src).fillna(0).astype(int)
+    out["coverage_before"] = out["tactic"].map(a["coverage"]).fillna(0.0)
+    out["coverage_after"] = out["tactic"].map(b["coverage"]).fillna(0.0)
+    out["delta"] = out["covered_after"] - out["covered_before"]
+    return out[columns("compare.tactics")]
+
+
+def technique_change(before: Coverage, after: Coverage) -> pd.DataFrame:
+    """Top-level techniques covered in one coverage and not the other: ``gained`` or ``lost``."""
+    def covered(cov: Coverage) -> pd.DataFrame:
+        t = cov.techniques
+        t = t[t["covered"] & t["parent_id"].isna()].drop_duplicates("technique_id")
+        return t.set_index("technique_id")[["name", "rules"]]
+
+    a, b = covered(before), covered(after)
+    rows = [(tid, b.loc[tid, "name"], "gained", [], b.loc[tid, "rules"]) for tid in sorted(set(b.index) - set(a.index))]
+    rows += [(tid, a.loc[tid, "name"], "lost", a.loc[tid, "rules"], []) for tid in sorted(set(a.index) - set(b.index))]
+    return pd.DataFrame(rows, columns=columns("compare.techniques"))
+
+
+def attack_drift(ruleset: RuleSet, old: AttackData, new: AttackData) -> pd.DataFrame:
+    """Technique tags that were fine in ``old`` and are revoked, deprecated, gone or re-tacticked in ``new``."""
+    rows = []
+    for rec in ruleset.rules.to_dict("records"):
+        for tag in rec["tags"]:
+            parsed = parse_attack_tag(tag)
+            if parsed is None or parsed.kind != "technique":
+                continue
+            tid = parsed.value
+            try:
+                o = old.technique(tid)
+            except KeyError:
+                continue
+            if o["revoked"] or o["deprecated"]:
+                continue
+            try:
+                n = new.technique(tid)
+            except KeyError:
+                rows.append((rec["name"], tag, tid, "removed", list(o["tactics"]), [], None))
+                continue
+            if n["revoked"]:
+                repl = n["replaced_by"] if isinstance(n["replaced_by"], str) else None
+                rows.append((rec["name"], tag, tid, "revoked", list(o["tactics"]), [], repl))
+            elif n["deprecated"]:
+                rows.append((rec["name"], tag, tid, "deprecated", list(o["tactics"]), [], None))
+            elif set(n["tactics"]) != set(o["tactics"]):
+                rows.append((rec["name"], tag, tid, "tactics changed", list(o["tactics"]), list(n["tactics"]), None))
+    return pd.DataFrame(rows, columns=columns("compare.drift"))

@@ -1,0 +1,231 @@
+"""Headless reports: execute the notebooks with papermill, export self-contained HTML with nbconvert.
+
+Each report embeds plotly.js once (plotly's ``notebook`` renderer) and loads nothing from a CDN (the
+``offline`` nbconvert template), so it opens without a network. ``reports/index.html`` links them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import FalcoCoverageError
+from .fsutil import atomic_write
+
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent
+NOTEBOOKS = {"coverage": "coverage.ipynb", "mistagged": "mistagged_rules.ipynb", "compare": "compare.ipynb"}
+TITLES = {"coverage": "ATT&CK coverage", "mistagged": "Mis-tagged rules", "compare": "Comparison"}
+INSTALLED_RULES = [Path("/etc/falco/falco_rules.yaml"), Path("/etc/falco/falco_rules.local.yaml"),
+                   Path("/etc/falco/rules.d")]
+
+
+def notebooks_dir() -> Path:
+    """The notebooks folder: the repository's, else the copy installed with the package."""
+    for candidate in (REPO / "notebooks", Path(sys.prefix) / "share" / "falco-coverage" / "notebooks"):
+        if (candidate / NOTEBOOKS["coverage"]).is_file():
+            return candidate
+    raise FalcoCoverageError("the falco-coverage notebooks are not installed (expected notebooks/ in the repository)")
+
+
+def example_rules() -> Path:
+    """The shipped example rule set (data/examples)."""
+    for candidate in (REPO / "data" / "examples", Path(sys.prefix) / "share" / "falco-coverage" / "examples"):
+        if candidate.is_dir():
+            return candidate
+    raise FalcoCoverageError("the example rules are not installed (expected data/examples in the repository)")
+
+
+def resolve_rules(rules: list[str] | tuple[str, ...] | None) -> list[str]:
+    """The rule paths to analyse: those given, else Falco's installed rules, else the example set."""
+    if rules:
+        return [str(r) for r in rules]
+    installed = [str(p) for p in INSTALLED_RULES if p.exists()]
+    return installed or [str(example_rules())]
+
+
+def setup_notebook() -> None:
+    """Notebook display settings: figures interactive in JupyterLab and embedded in exported HTML.
+
+    With plotly 6+ the default renderer writes only a JSON mime bundle, which nbconvert drops; the
+    ``notebook`` renderer adds HTML with plotly.js embedded once per notebook.
+    """
+    import pandas as pd
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype+notebook"
+    pd.set_option("display.max_colwidth", 200)
+    pd.set_option("display.max_rows", 500)
+
+
+@dataclass
+class NotebookResult:
+    key: str
+    title: str
+    html: Path | None
+    seconds: float
+    error: str | None = None
+
+
+@dataclass
+class ReportResult:
+    out_dir: Path
+    index: Path
+    results: list[NotebookResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[NotebookResult]:
+        return [r for r in self.results if r.error]
+
+
+def _describe_failure(exc: Exception) -> str:
+    cell = getattr(exc, "exec_count", None) or getattr(exc, "cell_index", None)
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = " ".join(str(getattr(exc, "evalue", exc)).split())[:300]
+    return f"cell {cell}: {ename}: {evalue}" if cell is not None else f"{ename}: {evalue}"
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[Path]:
+    """Send file descriptor 2 (where the kernel's own warnings go) to a temporary file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.NamedTemporaryFile(prefix="falco-coverage-kernel-", suffix=".log", delete=False) as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield Path(log.name)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def export_html(notebook: Path, target: Path) -> None:
+    """nbconvert the executed notebook to HTML without code cells, with the offline template."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(PACKAGE / "templates")])
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    atomic_write(target, body.encode("utf-8"))
+
+
+def run_report(
+    rules: list[str] | None, *, out_dir: str | Path = "reports", attack: str | None = None,
+    attack_version: str | None = None, notebooks: list[str] | None = None,
+    compare_with: list[str] | None = None, compare_attack: str | None = None,
+    compare_attack_version: str | None = None, scope: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> ReportResult:
+    """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``."""
+    import papermill as pm
+
+    from .attack import load_attack
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+
+    rule_paths = resolve_rules(rules)
+    missing = [p for p in rule_paths if not Path(p).exists()]
+    if missing:
+        raise FalcoCoverageError(f"no such rules file or directory: {', '.join(missing)}")
+    attack_data = load_attack(attack, version=attack_version)  # fail early, and name the release in the index
+    keys = notebooks or ["coverage", "mistagged", "compare"]
+    unknown = [k for k in keys if k not in NOTEBOOKS]
+    if unknown:
+        raise FalcoCoverageError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
+    out = Path(out_dir)
+    executed_dir = out / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    src_dir = notebooks_dir()
+    params: dict[str, Any] = {
+        "rules": [str(Path(p).resolve()) for p in rule_paths], "attack": attack_data.source_path,
+        "attack_version": attack_data.version, "output_dir": str(out.resolve()), **(scope or {}),
+    }
+    has_compare = bool(compare_with or compare_attack or compare_attack_version)
+    result = ReportResult(out, out / "index.html")
+    for n, key in enumerate(keys, 1):
+        if key == "compare" and not has_compare:
+            if progress:
+                print(f"[{n}/{len(keys)}] {key}: skipped (give --compare-with or --compare-attack[-version])",
+                      file=sys.stderr)
+            continue
+        nb_params = dict(params)
+        if key == "compare":
+            nb_params.update(compare_rules=[str(Path(p).resolve()) for p in compare_with] if compare_with else None,
+                             compare_attack=compare_attack, compare_attack_version=compare_attack_version)
+        if progress:
+            print(f"[{n}/{len(keys)}] {key}: running {NOTEBOOKS[key]} ...", file=sys.stderr, flush=True)
+        executed = executed_dir / NOTEBOOKS[key]
+        target = out / NOTEBOOKS[key].replace(".ipynb", ".html")
+        start = time.perf_counter()
+        error = None
+        with _captured_stderr() as kernel_log:
+            try:
+                pm.execute_notebook(str(src_dir / NOTEBOOKS[key]), str(executed), parameters=nb_params,
+                                    kernel_name="python3", progress_bar=False, cwd=str(out.resolve()),
+                                    log_output=False)
+            except Exception as exc:  # a failing notebook must not stop the others
+                error = f"{NOTEBOOKS[key]}: {_describe_failure(exc)}"
+        if error and progress:
+            sys.stderr.write(kernel_log.read_text(errors="replace"))
+        kernel_log.unlink(missing_ok=True)
+        html_path: Path | None = None
+        if executed.exists():
+            try:
+                export_html(executed, target)
+                html_path = target
+            except Exception as exc:
+                error = error or f"{NOTEBOOKS[key]}: HTML export failed: {exc}"
+        secs = time.perf_counter() - start
+        result.results.append(NotebookResult(key, TITLES[key], html_path, secs, error))
+        if progress:
+            status = f"FAILED: {error}" if error else f"{target} ({secs:.1f} s)"
+            print(f"[{n}/{len(keys)}] {key}: {status}", file=sys.stderr, flush=True)
+    write_index(result, rule_paths, attack_data.version, compare_with)
+    return result
+
+
+def write_index(result: ReportResult, rule_paths: list[str], attack_version: str | None,
+                compare_with: list[str] | None) -> None:
+    """``index.html``: links to the reports with the date, ATT&CK version and rule files (all escaped)."""
+    e = html.escape
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    items = []
+    for r in result.results:
+        if r.html is not None:
+            link = f'<a href="{e(os.path.relpath(r.html, result.out_dir))}">{e(r.title)}</a>'
+        else:
+            link = e(r.title)
+        note = f' <span class="err">failed — {e(r.error)}</span>' if r.error else f" <small>({r.seconds:.1f} s)</small>"
+        items.append(f"<li>{link}{note}</li>")
+    layer = result.out_dir / "coverage-layer.json"
+    if layer.exists():
+        items.append('<li><a href="coverage-layer.json">ATT&amp;CK Navigator layer</a> (open it in the Navigator)</li>')
+    files = "".join(f"<li><code>{e(p)}</code></li>" for p in rule_paths)
+    extra = "".join(f"<li><code>{e(p)}</code></li>" for p in compare_with or [])
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>falco-coverage reports</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<style>body{{font-family:Helvetica,Arial,sans-serif;max-width:52rem;margin:2rem auto;color:#222}}
+li{{margin:.3rem 0}}.err{{color:#b00020}}code{{font-size:.9em}}</style></head>
+<body><h1>falco-coverage reports</h1>
+<p>Generated {e(now)} · ATT&amp;CK {e(attack_version or "unknown version")}</p>
+<ul>{"".join(items)}</ul>
+<h2>Rule files</h2><ul>{files}</ul>
+{f"<h2>Compared with</h2><ul>{extra}</ul>" if extra else ""}
+</body></html>
+"""
+    atomic_write(result.index, page.encode("utf-8"))

@@ -1,0 +1,78 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Comparison
+#
+# Two rule sets under one ATT&CK release, or one rule set under two ATT&CK releases: techniques
+# gained and lost, coverage change per tactic, and the tags that go wrong when ATT&CK moves.
+
+# %% tags=["parameters"]
+rules = []  # the rule set (the "after" side when comparing rule sets)
+compare_rules = None  # the other rule set (the "before" side)
+attack = None
+attack_version = None
+compare_attack = None  # another ATT&CK release (the "before" side) for the same rules
+compare_attack_version = None
+output_dir = "."
+
+# %%
+from falco_coverage import load_attack, load_rules, plots
+from falco_coverage.compare import attack_drift, tactic_change, technique_change
+from falco_coverage.coverage import coverage
+from falco_coverage.report import resolve_rules, setup_notebook
+
+setup_notebook()
+ruleset = load_rules(*resolve_rules(rules))
+attack_new = load_attack(attack, version=attack_version)
+if compare_rules:
+    other_rules, attack_old = load_rules(*compare_rules), attack_new
+elif compare_attack or compare_attack_version:
+    other_rules, attack_old = ruleset, load_attack(compare_attack, version=compare_attack_version)
+else:
+    raise ValueError("nothing to compare: set compare_rules, compare_attack or compare_attack_version")
+before = coverage(other_rules, attack_old)
+after = coverage(ruleset, attack_new)
+
+# %% [markdown]
+# ## What is compared
+
+# %%
+print("before:", before.scope.describe())
+print("after: ", after.scope.describe())
+
+# %% [markdown]
+# ## Coverage change per tactic
+
+# %%
+changes = tactic_change(before, after)
+plots.change_bars(changes, title="Covered techniques per tactic, before and after").show()
+
+# %%
+changes
+
+# %% [markdown]
+# ## Techniques gained and lost
+
+# %%
+technique_change(before, after)
+
+# %% [markdown]
+# ## Tags that go wrong when ATT&CK moves
+# Technique tags that were valid in the older release and are revoked, deprecated, removed or
+# under other tactics in the newer one (empty when both sides use the same release).
+
+# %%
+attack_drift(ruleset, attack_old, attack_new)

@@ -1,0 +1,98 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # ATT&CK coverage of Falco rules
+#
+# Which MITRE ATT&CK techniques the rules detect, per tactic, and the most-used techniques no rule
+# covers. Only valid tags of active techniques count; a sub-technique tag also covers its parent.
+
+# %% tags=["parameters"]
+rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
+attack = None  # ATT&CK bundle; None: $FALCO_COVERAGE_ATTACK(_DIR), the cache, or a download
+attack_version = None
+platforms = None  # None: what the rules' sources can observe
+maturities = None  # e.g. ["stable"]
+min_priority = None
+include_disabled = False
+output_dir = "."
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+
+from falco_coverage import load_attack, load_rules, plots
+from falco_coverage.coverage import coverage
+from falco_coverage.layers import to_navigator
+from falco_coverage.report import resolve_rules, setup_notebook
+
+setup_notebook()
+ruleset = load_rules(*resolve_rules(rules))
+attack_data = load_attack(attack, version=attack_version)
+cov = coverage(ruleset, attack_data, platforms=platforms, maturities=maturities, min_priority=min_priority,
+               enabled_only=not include_disabled)
+
+# %% [markdown]
+# ## Scope and headline numbers
+
+# %%
+print(cov.scope.describe())
+pd.DataFrame([cov.summary()]).round(3)
+
+# %% [markdown]
+# ## The matrix
+# Each cell is a technique on a platform in scope; its colour is the number of rules that detect it
+# (grey: none). Hover a cell for the rules and the sub-techniques they cover.
+
+# %%
+plots.matrix_heatmap(cov).show()
+
+# %% [markdown]
+# ## Coverage per tactic
+# Covered techniques out of those that apply to the platforms in scope.
+
+# %%
+plots.tactic_bars(cov).show()
+
+# %% [markdown]
+# ## Rules per tactic by maturity and by priority
+
+# %%
+plots.breakdown(cov, "maturity").show()
+
+# %%
+plots.breakdown(cov, "priority").show()
+
+# %% [markdown]
+# ## Top gaps
+# The uncovered techniques that the most threat groups use: where a new rule pays off first.
+
+# %%
+plots.gaps_table(cov, top=25).show()
+
+# %% [markdown]
+# ## Per tactic, as a table
+
+# %%
+cov.tactics
+
+# %% [markdown]
+# ## Navigator layer
+# Written beside this report as `coverage-layer.json`: open it in the ATT&CK Navigator.
+
+# %%
+layer = to_navigator(cov, "Falco rules coverage", Path(output_dir) / "coverage-layer.json")
+f"{len(layer['techniques'])} technique cells written to {Path(output_dir) / 'coverage-layer.json'}"

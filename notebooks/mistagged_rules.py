@@ -1,0 +1,67 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Mis-tagged rules
+#
+# ATT&CK tag findings on the rules as Falco resolves them (append and override applied, disabled
+# rules included), each with the file and line where the tag is written and the fix when there is one.
+
+# %% tags=["parameters"]
+rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
+attack = None
+attack_version = None
+config = None  # a .falco-coverage.yaml or pyproject.toml; None: the defaults
+output_dir = "."
+
+# %%
+from falco_coverage import fix, load_attack, load_rules
+from falco_coverage.checks import check, overview
+from falco_coverage.report import resolve_rules, setup_notebook
+
+setup_notebook()
+ruleset = load_rules(*resolve_rules(rules))
+attack_data = load_attack(attack, version=attack_version)
+findings = check(ruleset, attack_data, config=config)
+
+# %% [markdown]
+# ## Findings by severity and code
+
+# %%
+overview(findings)
+
+# %% [markdown]
+# ## Every finding, by rule
+# `file:line` is where the tag is written; `suggestion` is the corrected or missing tag.
+
+# %%
+findings.assign(where=findings["file"].astype(str) + ":" + findings["line"].astype(str))[
+    ["rule", "severity", "code", "tag", "message", "suggestion", "where", "enabled"]
+].sort_values(["rule", "severity"]).reset_index(drop=True)
+
+# %% [markdown]
+# ## The fixes `falco-coverage fix --write` would apply
+# Only the unambiguous fixes; every other byte of the files stays as it is.
+
+# %%
+edits = fix.plan(findings, ruleset)
+print(fix.unified_diff(fix.apply(edits, write=False)) or "nothing to fix")
+
+# %% [markdown]
+# ## Rule-loading diagnostics
+# What Falco itself would report when loading these files (errors stop Falco from starting).
+
+# %%
+ruleset.diagnostics
