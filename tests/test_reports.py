@@ -1,0 +1,136 @@
+"""Reports: every notebook executes, the HTML opens offline with its figures, rule text is inert,
+each file stays under the size budget, and one failing notebook does not stop the others."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from falco_coverage.report import run_report
+
+from .browser import dump_dom
+from .conftest import REPO, shared_path
+
+UPSTREAM = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
+MAX_BYTES = 6 * 1024 * 1024
+#: figures each report shows (a plotly figure renders as one div.js-plotly-plot)
+FIGURES = {"coverage.html": 5, "compare.html": 1, "mistagged_rules.html": 0}
+
+XSS_RULES = r"""
+- macro: spawned_process
+  condition: evt.type in (execve, execveat)
+
+- rule: "<script>document.body.setAttribute('data-pwned','script-name')</script>"
+  desc: "<img src=x onerror=\"document.body.setAttribute('data-pwned','img-desc')\"> [click](javascript:document.body.setAttribute('data-pwned','md-link'))"
+  condition: spawned_process and proc.name = bash
+  output: "<a href=\"javascript:document.body.setAttribute('data-pwned','a-output')\">x</a> %proc.name"
+  priority: WARNING
+  tags: [mitre_impact, T1059, "<img src=y onerror=\"document.body.setAttribute('data-pwned','tag')\">"]
+"""
+
+
+@pytest.fixture(scope="module")
+def upstream_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
+    result = run_report([str(shared_path("falco-rules", "main", n)) for n in UPSTREAM], out_dir=out,
+                        attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
+                        compare_attack=str(shared_path("attack", "enterprise-attack-13.1.json")), progress=False)
+    assert result.failed == [], [r.error for r in result.failed]
+    return out
+
+
+def test_every_notebook_executed(upstream_reports: Path) -> None:
+    for name in ("coverage", "mistagged_rules", "compare"):
+        nb = json.loads((upstream_reports / "notebooks" / f"{name}.ipynb").read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(c.get("execution_count") for c in code), name
+        assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", [])), name
+    layer = json.loads((upstream_reports / "coverage-layer.json").read_text())
+    assert layer["versions"]["attack"] == "18" and layer["techniques"]
+
+
+def test_index_links_reports(upstream_reports: Path) -> None:
+    index = (upstream_reports / "index.html").read_text()
+    for name in FIGURES:
+        assert f'href="{name}"' in index
+    assert "ATT&amp;CK 18.1" in index and "falco-sandbox_rules.yaml" in index
+    assert 'href="coverage-layer.json"' in index
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_html_is_self_contained_and_small(upstream_reports: Path, name: str) -> None:
+    page = upstream_reports / name
+    assert page.stat().st_size < MAX_BYTES
+    text = page.read_text()
+    assert not re.search(r'<(script|link)[^>]+(src|href)="(https?:)?//', text), "loads something from the network"
+    if FIGURES[name]:
+        assert text.count("plotly.js v") == 1  # plotly.js embedded exactly once
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figures_render_offline_in_a_browser(upstream_reports: Path, name: str) -> None:
+    dom = dump_dom(upstream_reports / name)
+    plots = len(re.findall(r'class="[^"]*\bjs-plotly-plot\b', dom))
+    svgs = len(re.findall(r'<svg[^>]*class="main-svg"', dom))
+    assert plots == FIGURES[name], (plots, svgs)
+    assert svgs >= FIGURES[name]
+    if name == "coverage.html":
+        assert "T1059" in dom and "Command and Scripting Interpreter" in dom  # heatmap text drawn
+
+
+def test_rule_text_is_never_executed(tmp_path: Path) -> None:
+    rules = tmp_path / "evil.yaml"
+    rules.write_text(XSS_RULES)
+    out = tmp_path / "reports"
+    result = run_report([str(rules)], out_dir=out, attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
+                        notebooks=["coverage", "mistagged"], progress=False)
+    assert result.failed == [], [r.error for r in result.failed]
+    for name in ("coverage.html", "mistagged_rules.html", "index.html"):
+        dom = dump_dom(out / name)
+        assert 'data-pwned="' not in dom, name
+        assert not re.search(r'<a[^>]+href="javascript:', dom), name
+        assert not re.search(r'<img[^>]+src="[xy]"', dom), name
+        assert not re.search(r"<script>document\.body", dom), name
+    mistagged = dump_dom(out / "mistagged_rules.html")
+    assert "&lt;script&gt;document.body.setAttribute" in mistagged  # shown as text, not run
+
+
+def test_failing_notebook_is_named_and_others_still_written(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    result = run_report([str(REPO / "data" / "examples")], out_dir=out,
+                        attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
+                        notebooks=["coverage", "mistagged"], scope={"min_priority": "LOUD"}, progress=False)
+    (failed,) = result.failed
+    assert failed.key == "coverage" and failed.error.startswith("coverage.ipynb: cell ")
+    assert "unknown priority 'LOUD'" in failed.error
+    assert (out / "mistagged_rules.html").stat().st_size > 0
+    assert "failed" in (out / "index.html").read_text()
+
+
+def test_newcomer_command_uses_the_example_rules(tmp_path: Path) -> None:
+    env = {**os.environ, "FALCO_COVERAGE_ATTACK_DIR": str(shared_path("attack"))}
+    r = subprocess.run([sys.executable, "-m", "falco_coverage", "report", "--attack-version", "18.1",
+                        "--out", str(tmp_path / "reports")], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(tmp_path / "reports" / "index.html")
+    assert "[2/3] mistagged:" in r.stderr and "compare: skipped" in r.stderr
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert "data/examples" in index
+    mistagged = (tmp_path / "reports" / "mistagged_rules.html").read_text()
+    assert "revoked-technique" in mistagged and "T1070.006" in mistagged
+
+
+def test_report_bad_input_exit_2(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "falco_coverage", "report", str(tmp_path / "missing.yaml"),
+                        "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no such rules file" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "falco_coverage", "report", "--notebooks", "nope",
+                        "--attack", str(shared_path("attack", "enterprise-attack-18.1.json")),
+                        "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "unknown notebook(s) nope" in r.stderr
