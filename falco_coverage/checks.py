@@ -63,6 +63,7 @@ class Finding:
     line: int | None = None
     severity: str = ""
     enabled: bool = True
+    column: int | None = None
 
 
 @dataclass
@@ -360,20 +361,29 @@ def _no_mitre(rt: RuleTags, idx: AttackIndex, cfg: CheckConfig) -> Iterator[Find
 
 # --- running them ----------------------------------------------------------------------------------
 
-def findings_frame(findings: list[Finding]) -> pd.DataFrame:
+def findings_frame(findings: list[Finding], registry: dict[str, CheckSpec] | None = None) -> pd.DataFrame:
+    """The findings table (columns in :mod:`falco_coverage.columns`), codes categorical over ``registry``."""
     df = pd.DataFrame([f.__dict__ for f in findings], columns=list(Finding.__dataclass_fields__))
     df = df[columns("findings")]
     df["severity"] = pd.Categorical(df["severity"], categories=SEVERITY_ORDER, ordered=True)
-    df["code"] = pd.Categorical(df["code"], categories=list(CHECKS))
+    df["code"] = pd.Categorical(df["code"], categories=list(registry or CHECKS))
     df["line"] = df["line"].astype("Int64")
+    df["column"] = df["column"].astype("Int64")
     return df
+
+
+def known_codes() -> set[str]:
+    """Every finding code a configuration may name: the tag checks and the lint checks."""
+    from .lint import LINTS
+
+    return set(CHECKS) | set(LINTS)
 
 
 def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | Path | None = None) -> pd.DataFrame:
     """Check the ATT&CK tags of every resolved rule (disabled ones included); one row per finding."""
     from .config import load_config
 
-    cfg = config if isinstance(config, CheckConfig) else load_config(config, set(CHECKS))
+    cfg = config if isinstance(config, CheckConfig) else load_config(config, known_codes())
     idx = AttackIndex(attack)
     findings: list[Finding] = []
     specs = [s for s in CHECKS.values() if cfg.enabled(s.code)]
@@ -392,7 +402,8 @@ def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | P
 def overview(findings: pd.DataFrame) -> pd.DataFrame:
     """Findings counted per code (rows, registry order) and severity (columns), with a total."""
     table = pd.crosstab(findings["code"], findings["severity"], dropna=False)
-    table = table.reindex(index=[c for c in CHECKS if c in set(findings["code"].astype(str))],
+    present = set(findings["code"].astype(str))
+    table = table.reindex(index=[c for c in findings["code"].cat.categories if c in present],
                           columns=SEVERITY_ORDER, fill_value=0)
     table["total"] = table.sum(axis=1)
     table.index.name, table.columns.name = "code", None

@@ -83,29 +83,53 @@ def _load_rules_for_check(paths: list[str]):
     return ruleset
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _emit_findings(findings, fmt: str, fail_on: str, *, registry=None, attack_version: str | None = None) -> int:
+    """Write findings in ``fmt`` to stdout; the exit code that ``fail_on`` asks for."""
     from pathlib import Path
 
     from . import output
+
+    base = Path.cwd()
+    if fmt == "json":
+        output.write_json(findings, sys.stdout)
+    elif fmt == "sarif":
+        import json
+
+        log = output.sarif(findings, attack_version=attack_version, base=base, registry=registry)
+        json.dump(log, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif fmt == "github":
+        output.write_github(findings, sys.stdout, base)
+    else:
+        output.write_text(findings, sys.stdout, base)
+    failing = findings["severity"].astype(str).isin(FAIL_LEVELS[fail_on])
+    return EXIT_FINDINGS if failing.any() else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
     from .checks import check
 
     ruleset = _load_rules_for_check(args.rules)
     attack = _load_attack(args)
     findings = check(ruleset, attack, config=args.config)
-    base = Path.cwd()
-    if args.format == "json":
-        output.write_json(findings, sys.stdout)
-    elif args.format == "sarif":
-        import json
+    return _emit_findings(findings, args.format, args.fail_on, attack_version=attack.version)
 
-        json.dump(output.sarif(findings, attack_version=attack.version, base=base), sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    elif args.format == "github":
-        output.write_github(findings, sys.stdout, base)
-    else:
-        output.write_text(findings, sys.stdout, base)
-    failing = findings["severity"].astype(str).isin(FAIL_LEVELS[args.fail_on])
-    return EXIT_FINDINGS if failing.any() else EXIT_OK
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from .lint import LINTS, lint
+    from .rules import load_rules
+
+    ruleset = load_rules(*args.rules)
+    if ruleset.unreadable:
+        from dataclasses import replace
+
+        from .rules_report import print_diagnostics
+
+        errors = ruleset.diagnostics[ruleset.diagnostics["file"].isin(ruleset.unreadable)]
+        print_diagnostics(replace(ruleset, diagnostics=errors), sys.stderr)
+        raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
+    findings = lint(ruleset, config=args.config, inline_list_min=args.inline_list_min)
+    return _emit_findings(findings, args.format, args.fail_on, registry=LINTS)
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
@@ -240,6 +264,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="lowest severity that makes the exit code 1 (default: error)")
     chk.add_argument("--config", metavar="FILE", help="a .falco-coverage.yaml or pyproject.toml")
     chk.set_defaults(func=cmd_check)
+
+    ln = sub.add_parser("lint", help="lint the rule conditions (parse errors, undefined macros, ...; same exits as check)")
+    ln.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")
+    ln.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text")
+    ln.add_argument("--fail-on", choices=list(FAIL_LEVELS), default="error",
+                    help="lowest severity that makes the exit code 1 (default: error)")
+    ln.add_argument("--config", metavar="FILE", help="a .falco-coverage.yaml or pyproject.toml")
+    ln.add_argument("--inline-list-min", type=int, default=8, metavar="N",
+                    help="literal items from which an inline list should be a named list (default: 8)")
+    ln.set_defaults(func=cmd_lint)
 
     fx = sub.add_parser("fix", help="fix the unambiguous tag findings (prints a diff; --write edits the files)")
     fx.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")

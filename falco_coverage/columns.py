@@ -41,10 +41,17 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "desc": "description, after append/override",
         "condition": "condition as written, after append/override",
         "compiled_condition": "condition with exceptions added and lists substituted (Falco's text form)",
+        "expanded_condition": "compiled_condition with every macro expanded (None when it does not parse)",
+        "evt_types": "sorted list of the event types it can match, as Falco computes them; None when "
+                     "unrestricted (all types) or for a non-syscall source",
+        "fields": "list of the fields its expanded condition reads",
+        "macros_used": "list of the macros it uses, directly or through other macros",
+        "lists_used": "list of the lists substituted into it or into the macros it uses",
         "output": "output format, after append/override",
         "priority": "canonical priority (ordered categorical, Debug < ... < Emergency)",
         "source": "event source, e.g. syscall, k8s_audit, aws_cloudtrail",
         "enabled": "whether Falco would load the rule enabled",
+        "warn_evttypes": "False when the rule opts out of Falco's too-many-event-types warning",
         "tags": "list of tags as written (after override), in written order",
         "tag_sources": "list of 'file:line' where each tag of ``tags`` is written (same order)",
         "maturity": "maturity_* tag without its prefix (stable, incubating, sandbox, deprecated) or None",
@@ -59,7 +66,8 @@ SCHEMAS: dict[str, dict[str, str]] = {
     },
     "rules.macros": {
         "name": "macro name",
-        "condition": "condition after append/override, lists substituted",
+        "condition": "condition as written, after append/override",
+        "compiled_condition": "condition with lists substituted",
         "file": "file of the first definition",
         "line": "1-based line of the first definition",
         "touched_at": "list of 'file:line' of every item that defined or changed the macro",
@@ -158,8 +166,8 @@ SCHEMAS: dict[str, dict[str, str]] = {
     },
     # --- tag findings (falco_coverage.checks.check) ------------------------------------------
     "findings": {
-        "rule": "rule name",
-        "code": "finding code, e.g. tactic-mismatch (categorical; the list is falco_coverage.checks.CHECKS)",
+        "rule": "rule name (for lint findings on a macro or list: its name)",
+        "code": "finding code, e.g. tactic-mismatch (categorical; registries: checks.CHECKS, lint.LINTS)",
         "severity": "error, warning or info (ordered categorical, error first)",
         "tag": "the tag at fault, as written, or None for rule-level findings",
         "technique_id": "the technique concerned, canonical, or None",
@@ -168,6 +176,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "suggestion": "the corrected or missing tag(s) when there is one, else None",
         "file": "file where the tag (or, for rule-level findings, the rule) is written",
         "line": "1-based line in that file",
+        "column": "1-based column for condition findings (lint), else None",
         "enabled": "whether the rule is enabled",
     },
 }

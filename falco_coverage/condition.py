@@ -33,6 +33,8 @@ WORD_OPS = UNARY_OPS | STR_OPS | LIST_OPS
 QUANTIFIERS = frozenset({"oneof", "anyof", "allof"})
 TRANSFORMERS = frozenset({"tolower", "toupper", "b64", "basename", "len", "join", "concat", "getopt", "val"})
 KEYWORDS = frozenset({"and", "or", "not"})
+#: nesting (parentheses and ``not``) beyond this is refused, far below Python's recursion limit
+MAX_DEPTH = 100
 
 _WS = re.compile(r"\s*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\-]+)*(?:\[[^\]]*\])?")
@@ -48,6 +50,8 @@ class ConditionError(Exception):
 
     message: str
     offset: int
+    #: ``parse-error``, or ``unknown-operator`` when a field is followed by a word that is no operator
+    code: str = "parse-error"
 
     def __str__(self) -> str:
         return f"{self.message} at offset {self.offset}"
@@ -100,7 +104,7 @@ class _Parser:
 
     def expr(self) -> Any:
         self.depth += 1
-        if self.depth > 200:
+        if self.depth > MAX_DEPTH:
             raise ConditionError("condition nests too deeply", self.i)
         items = [self.and_()]
         while self.accept_word("or"):
@@ -117,7 +121,7 @@ class _Parser:
     def not_(self) -> Any:
         if self.accept_word("not"):
             self.depth += 1
-            if self.depth > 200:
+            if self.depth > MAX_DEPTH:
                 raise ConditionError("condition nests too deeply", self.i)
             node = ("not", self.not_())
             self.depth -= 1
@@ -177,6 +181,8 @@ class _Parser:
                 self.i += len(q)
                 return ("check", field, f"{op} {q}", self._list(), start)
             return ("check", field, op, self._value(), start)
+        if op is not None and op not in KEYWORDS:
+            raise ConditionError(f"unknown operator '{op}' after '{field}'", self.i, "unknown-operator")
         raise self.fail(f"an operator after '{field}'")
 
     def _list(self) -> Any:
@@ -267,3 +273,138 @@ def macro_refs(node: Any) -> list[tuple[str, int]]:
         elif kind == "not":
             stack.append(n[1])
     return out
+
+
+# --- working with the AST ------------------------------------------------------------------------
+
+_PLAIN_VALUE = re.compile(r"[^()\"'\s=,]+")
+
+
+def _value_text(v: Any) -> str:
+    if isinstance(v, list):
+        return "(" + ", ".join(_value_text(x) for x in v) + ")"
+    if isinstance(v, tuple):
+        return v[1] if v[0] == "list" else f"val({v[1]})"
+    text = str(v)
+    if _PLAIN_VALUE.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_text(node: Any) -> str:
+    """Render an AST as a condition (parenthesised where precedence needs it)."""
+    kind = node[0]
+    if kind == "macro":
+        return node[1]
+    if kind == "check":
+        _, field, op, value, _ = node
+        return f"{field} {op}" if value is None else f"{field} {op} {_value_text(value)}"
+    if kind == "not":
+        inner = node[1]
+        return "not " + (f"({to_text(inner)})" if inner[0] in ("and", "or") else to_text(inner))
+    sep = f" {kind} "
+    parts = []
+    for child in node[1]:
+        text = to_text(child)
+        parts.append(f"({text})" if child[0] == "or" and kind == "and" else text)
+    return sep.join(parts)
+
+
+def expand(node: Any, macros: dict[str, Any], stack: tuple[str, ...] = ()) -> Any:
+    """Replace macro references by their (recursively expanded) ASTs; unknown macros and loops stay."""
+    kind = node[0]
+    if kind == "macro":
+        name = node[1]
+        target = macros.get(name)
+        if target is None or name in stack:
+            return node
+        return expand(target, macros, stack + (name,))
+    if kind == "not":
+        return ("not", expand(node[1], macros, stack))
+    if kind in ("and", "or"):
+        return (kind, [expand(c, macros, stack) for c in node[1]])
+    return node
+
+
+def walk(node: Any):
+    """Every node of the AST, depth first."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        if n[0] in ("and", "or"):
+            stack.extend(reversed(n[1]))
+        elif n[0] == "not":
+            stack.append(n[1])
+
+
+def fields(node: Any) -> list[str]:
+    """Fields the checks read (transformers stripped, ``val()`` operands included), first use first."""
+    out: dict[str, None] = {}
+    for n in walk(node):
+        if n[0] == "check":
+            m = re.fullmatch(r"\w+\((.+)\)", n[1])
+            out[m.group(1) if m else n[1]] = None
+            if isinstance(n[3], tuple) and n[3][0] == "val":
+                out[n[3][1]] = None
+    return list(out)
+
+
+EVT_TYPE_FIELDS = frozenset({"evt.type", "syscall.type"})
+
+
+class EvtSet:
+    """A set of event types, or the complement of one (``neg``): Falco's evt.type arithmetic."""
+
+    __slots__ = ("items", "neg")
+
+    def __init__(self, items: frozenset[str] = frozenset(), neg: bool = False) -> None:
+        self.items, self.neg = items, neg
+
+    @classmethod
+    def all(cls) -> EvtSet:
+        return cls(frozenset(), True)
+
+    def and_(self, o: EvtSet) -> EvtSet:
+        if not self.neg and not o.neg:
+            return EvtSet(self.items & o.items)
+        if not self.neg:
+            return EvtSet(self.items - o.items)
+        if not o.neg:
+            return EvtSet(o.items - self.items)
+        return EvtSet(self.items | o.items, True)
+
+    def or_(self, o: EvtSet) -> EvtSet:
+        if not self.neg and not o.neg:
+            return EvtSet(self.items | o.items)
+        if not self.neg:
+            return EvtSet(o.items - self.items, True)
+        if not o.neg:
+            return EvtSet(self.items - o.items, True)
+        return EvtSet(self.items & o.items, True)
+
+
+def evt_types(node: Any, negate: bool = False) -> EvtSet:
+    """The event types a (macro-expanded) condition can match: ``and`` intersects, ``or`` unites,
+    ``not`` is pushed to the leaves, any check other than on evt.type matches every type."""
+    kind = node[0]
+    if kind == "not":
+        return evt_types(node[1], not negate)
+    if kind in ("and", "or"):
+        # De Morgan: under a negation, and <-> or
+        combine_and = (kind == "and") != negate
+        sets = [evt_types(c, negate) for c in node[1]]
+        acc = sets[0]
+        for s in sets[1:]:
+            acc = acc.and_(s) if combine_and else acc.or_(s)
+        return acc
+    if kind == "check" and node[1] in EVT_TYPE_FIELDS and node[2] in ("=", "==", "!=", "in"):
+        value = node[3]
+        if node[2] == "in":
+            if not isinstance(value, list):
+                return EvtSet.all()
+            items, positive = frozenset(str(v) for v in value), True
+        else:
+            items, positive = frozenset([str(value)]), node[2] != "!="
+        return EvtSet(items, neg=positive == negate)
+    return EvtSet.all()

@@ -44,10 +44,12 @@ def write_text(findings: pd.DataFrame, out: TextIO, base: Path | None = None) ->
     """``file:line: severity: [code] rule: message (suggest: ...)``, grouped by file, then a summary."""
     for rec in _records(findings):
         where = f"{_rel(rec['file'], base)}:{rec['line']}" if rec["line"] else _rel(rec["file"] or "?", base)
+        where += f":{rec['column']}" if rec.get("column") else ""
         hint = f" (suggest: {rec['suggestion']})" if rec["suggestion"] else ""
         out.write(f"{where}: {rec['severity']}: [{rec['code']}] {rec['rule']}: {rec['message']}{hint}\n")
     counts = findings["severity"].value_counts()
-    total = ", ".join(f"{int(counts.get(s, 0))} {s}{'s' if counts.get(s, 0) != 1 else ''}"
+    plural = {"error": "errors", "warning": "warnings", "info": "info"}
+    total = ", ".join(f"{int(counts.get(s, 0))} {s if counts.get(s, 0) == 1 else plural[s]}"
                       for s in ("error", "warning", "info"))
     out.write(f"{total} in {findings['rule'].nunique()} rule(s)\n" if len(findings) else "no findings\n")
 
@@ -57,16 +59,18 @@ def write_json(findings: pd.DataFrame, out: TextIO) -> None:
     out.write("\n")
 
 
-def sarif(findings: pd.DataFrame, *, attack_version: str | None, base: Path | None = None) -> dict:
-    """A SARIF 2.1.0 log: one rule descriptor per check code, one result per finding."""
+def sarif(findings: pd.DataFrame, *, attack_version: str | None, base: Path | None = None,
+          registry: dict | None = None) -> dict:
+    """A SARIF 2.1.0 log: one rule descriptor per code of ``registry`` (default: the tag checks)."""
     from . import __version__
 
-    codes = list(CHECKS)
+    registry = registry or CHECKS
+    codes = list(registry)
     rules = [{
         "id": code, "name": code.replace("-", " ").title().replace(" ", ""),
-        "shortDescription": {"text": CHECKS[code].summary},
-        "defaultConfiguration": {"level": SARIF_LEVEL[CHECKS[code].severity]},
-        "properties": {"fixable": CHECKS[code].fixable},
+        "shortDescription": {"text": registry[code].summary},
+        "defaultConfiguration": {"level": SARIF_LEVEL[registry[code].severity]},
+        "properties": {"fixable": registry[code].fixable},
     } for code in codes]
     results = []
     for rec in _records(findings):
@@ -76,7 +80,8 @@ def sarif(findings: pd.DataFrame, *, attack_version: str | None, base: Path | No
             "message": {"text": f"{rec['rule']}: {text}"},
             "locations": [{"physicalLocation": {
                 "artifactLocation": {"uri": Path(_rel(rec["file"], base)).as_posix()},
-                "region": {"startLine": int(rec["line"] or 1)},
+                "region": {"startLine": int(rec["line"] or 1),
+                           **({"startColumn": int(rec["column"])} if rec.get("column") else {})},
             }}],
             "partialFingerprints": {"falcoRule/code/tag": f"{rec['rule']}/{rec['code']}/{rec['tag'] or ''}"},
         }
@@ -103,6 +108,7 @@ def write_github(findings: pd.DataFrame, out: TextIO, base: Path | None = None) 
     level = {"error": "error", "warning": "warning", "info": "notice"}
     for rec in _records(findings):
         msg = f"{rec['rule']}: {rec['message']}" + (f" (suggest: {rec['suggestion']})" if rec["suggestion"] else "")
-        props = f"file={_gh_escape(_rel(rec['file'], base), True)},line={rec['line'] or 1}," \
+        col = f",col={rec['column']}" if rec.get("column") else ""
+        props = f"file={_gh_escape(_rel(rec['file'], base), True)},line={rec['line'] or 1}{col}," \
                 f"title={_gh_escape('falco-coverage ' + rec['code'], True)}"
         out.write(f"::{level[rec['severity']]} {props}::{_gh_escape(msg)}\n")

@@ -98,6 +98,8 @@ class RuleSet:
     files: pd.DataFrame
     required_engine_version: str | None = None
     required_plugin_versions: list[dict[str, Any]] = field(default_factory=list)
+    #: ("rule"|"macro", name) -> the pieces its condition was assembled from: (file, line, text)
+    condition_sources: dict[tuple[str, str], list[tuple[str, int, str]]] = field(default_factory=dict, repr=False)
 
     @property
     def has_errors(self) -> bool:
@@ -311,6 +313,10 @@ class _Loader:
         self.used_macros: set[str] = set()
         self.compiled: dict[str, str] = {}
         self.macro_conditions: dict[str, str] = {}
+        self.macro_ast: dict[str, Any] = {}
+        self.rule_ast: dict[str, Any] = {}
+        self.macro_lists: dict[str, set[str]] = {}
+        self.rule_lists: dict[str, set[str]] = {}
 
     # --- diagnostics ------------------------------------------------------------------------
     def diag(self, severity: str, code: str, message: str, item: str | None, file: str, line: int) -> None:
@@ -476,6 +482,7 @@ class _Loader:
                 raise _Invalid("LOAD_ERR_YAML_VALIDATE", "Item has no mapping for key 'condition'", item.line)
             fields_ = {"condition": self._decode(kind, "condition", d["condition"], item),
                        "condition_line": item.line_of("condition")}
+            fields_["condition_parts"] = [(file, fields_["condition_line"], fields_["condition"])]
         else:
             for key in ("condition", "output", "desc", "priority"):
                 if key not in d:
@@ -486,6 +493,7 @@ class _Loader:
                 fields_[key] = self._decode(kind, key, d[key], item) if key in d else (
                     list(default) if isinstance(default, list) else default)
             fields_["condition_line"] = item.line_of("condition")
+            fields_["condition_parts"] = [(file, fields_["condition_line"], fields_["condition"])]
             fields_["tag_sources"] = _tag_sources(item, file, fields_["tags"])
             if fields_["exceptions"]:
                 constructs.add("exceptions")
@@ -537,6 +545,8 @@ class _Loader:
             if prev is None:
                 raise _Invalid(code, MESSAGES[code], item.line)
             prev.fields["condition"] = prev.fields["condition"] + " " + text
+            prev.fields["condition_parts"] = prev.fields["condition_parts"] + [
+                (file, item.line_of("condition"), " " + text)]
         else:  # rules take only condition and exceptions; every other key is ignored
             if "condition" not in d and "exceptions" not in d:
                 raise _Invalid("LOAD_ERR_VALIDATE", "Appended rule must have exceptions or condition property",
@@ -548,6 +558,8 @@ class _Loader:
             new_excs = self._merge_exceptions(prev, excs, item, file)
             if text is not None:
                 prev.fields["condition"] = prev.fields["condition"] + " " + text
+                prev.fields["condition_parts"] = prev.fields["condition_parts"] + [
+                    (file, item.line_of("condition"), " " + text)]
             prev.fields["exceptions"] = new_excs
         prev.visibility = self._bump()
         prev.touched.append(self._where(file, item))
@@ -615,6 +627,8 @@ class _Loader:
                 f["items"] = f["items"] + values[key]
             elif key in ("condition", "output", "desc"):
                 f[key] = f[key] + " " + values[key]
+                if key == "condition":
+                    f["condition_parts"] = f["condition_parts"] + [(file, item.line_of("condition"), " " + values[key])]
             elif key == "tags":
                 f["tags"] = f["tags"] + [t for t in values[key] if t not in f["tags"]]
                 f["tag_sources"] = {**_tag_sources(item, file, values[key]), **f["tag_sources"]}
@@ -628,6 +642,7 @@ class _Loader:
                 prev.exc_where = {e["name"]: (file, item.line_of("exceptions")) for e in values[key]}
             if key == "condition":
                 f["condition_line"] = item.line_of("condition")
+                f["condition_parts"] = [(file, f["condition_line"], values[key])]
         prev.fields = f
         prev.visibility = self._bump()
         prev.touched.append(self._where(file, item))
@@ -656,13 +671,16 @@ class _Loader:
             text, used = substitute_lists(m.fields["condition"], expanded)
             used_lists |= used
             self.macro_conditions[m.name] = text
+            self.macro_lists[m.name] = used
             try:
-                refs[m.name] = cond_lang.macro_refs(_parse_cached(text))
+                self.macro_ast[m.name] = _parse_cached(text)
+                refs[m.name] = cond_lang.macro_refs(self.macro_ast[m.name])
             except cond_lang.ConditionError as exc:
                 self.diag("error", "LOAD_ERR_COMPILE_CONDITION", f"{exc.message} (offset {exc.offset})",
                           m.name, m.file, m.fields["condition_line"])
                 bad_macros.add(m.name)
                 refs[m.name] = []
+                self.macro_ast.pop(m.name, None)
                 continue
             for ref, _ in refs[m.name]:
                 target = macros.get(ref)
@@ -696,12 +714,15 @@ class _Loader:
             text, used = substitute_lists(full, expanded)
             used_lists |= used
             self.compiled[r.name] = text
+            self.rule_lists[r.name] = used
             try:
-                rrefs = cond_lang.macro_refs(_parse_cached(text))
+                self.rule_ast[r.name] = _parse_cached(text)
+                rrefs = cond_lang.macro_refs(self.rule_ast[r.name])
             except cond_lang.ConditionError as exc:
                 self.diag("error", "LOAD_ERR_COMPILE_CONDITION", f"{exc.message} (offset {exc.offset})",
                           r.name, r.file, r.fields["condition_line"])
                 self.invalid_rules.add(r.name)
+                self.rule_ast.pop(r.name, None)
                 continue
             for ref, _ in rrefs:
                 used_macros.add(ref)
@@ -728,7 +749,31 @@ class _Loader:
             rules=self._rules_frame(), macros=self._macros_frame(), lists=self._lists_frame(),
             diagnostics=self._diag_frame(), files=pd.DataFrame(self.file_rows, columns=columns("rules.files")),
             required_engine_version=self.engine_version, required_plugin_versions=self.plugin_versions,
+            condition_sources={(kind, d.name): list(d.fields["condition_parts"])
+                               for kind in ("rule", "macro") for d in self.defs[kind].values()},
         )
+
+    def _analysis(self, r: _Def) -> tuple[str | None, list[str] | None, list[str], list[str], list[str]]:
+        """expanded_condition, evt_types (None: unrestricted or not a syscall rule), fields, macros, lists."""
+        ast = self.rule_ast.get(r.name)
+        if ast is None:
+            return None, None, [], [], []
+        used: list[str] = []
+        pending = [n for n, _ in cond_lang.macro_refs(ast)]
+        while pending:
+            name = pending.pop(0)
+            if name in used or name not in self.defs["macro"]:
+                continue
+            used.append(name)
+            pending.extend(n for n, _ in cond_lang.macro_refs(self.macro_ast.get(name, ("and", []))))
+        full = cond_lang.expand(ast, self.macro_ast)
+        evts = None
+        if r.fields["source"] == "syscall":
+            s = cond_lang.evt_types(full)
+            evts = None if s.neg else sorted(s.items)
+        lists = set(self.rule_lists.get(r.name, set())).union(*(self.macro_lists.get(m, set()) for m in used))
+        order = {n: i for i, n in enumerate(self.defs["list"])}
+        return cond_lang.to_text(full), evts, cond_lang.fields(full), used, sorted(lists, key=order.__getitem__)
 
     def _rules_frame(self) -> pd.DataFrame:
         rows = []
@@ -736,8 +781,9 @@ class _Loader:
             f = r.fields
             split = split_tags(f["tags"])
             rows.append((
-                r.name, f["desc"], f["condition"], self.compiled.get(r.name), f["output"], f["priority"],
-                f["source"], bool(f["enabled"]), list(f["tags"]),
+                r.name, f["desc"], f["condition"], self.compiled.get(r.name), *self._analysis(r), f["output"],
+                f["priority"],
+                f["source"], bool(f["enabled"]), bool(f["warn_evttypes"]), list(f["tags"]),
                 [f["tag_sources"].get(t, f"{r.file}:{r.line}") for t in f["tags"]], split.maturity, split.tactics,
                 split.techniques, split.other, [dict(e) for e in f["exceptions"]], r.file, r.line,
                 list(r.touched), r.name not in self.invalid_rules,
@@ -748,8 +794,8 @@ class _Loader:
         return df
 
     def _macros_frame(self) -> pd.DataFrame:
-        rows = [(m.name, self.macro_conditions.get(m.name, m.fields["condition"]), m.file, m.line,
-                 list(m.touched), m.name in self.used_macros)
+        rows = [(m.name, m.fields["condition"], self.macro_conditions.get(m.name, m.fields["condition"]), m.file,
+                 m.line, list(m.touched), m.name in self.used_macros)
                 for m in sorted(self.defs["macro"].values(), key=lambda x: x.index)]
         return pd.DataFrame(rows, columns=columns("rules.macros")).astype({"line": "int64", "used": bool})
 
@@ -786,7 +832,7 @@ def _parse_cached(text: str) -> Any:
 
 
 def _loops(refs: dict[str, list[tuple[str, int]]], macros: dict[str, _Def]) -> list[str]:
-    """Macros on a reference cycle (reachable only through redefinition, given visibility)."""
+    """Every macro on a reference cycle (reachable only through redefinition, given visibility)."""
     state: dict[str, int] = {}
     on_loop: list[str] = []
     for start in refs:
@@ -804,9 +850,11 @@ def _loops(refs: dict[str, list[tuple[str, int]]], macros: dict[str, _Def]) -> l
             ref = nxt[0]
             if ref not in macros:
                 continue
-            if state.get(ref) == 1:
-                if ref not in on_loop:
-                    on_loop.append(ref)
+            if state.get(ref) == 1:  # back edge: everything on the stack from ref is on the cycle
+                path = [n for n, _ in stack]
+                for member in path[path.index(ref):]:
+                    if member not in on_loop:
+                        on_loop.append(member)
             elif not state.get(ref):
                 state[ref] = 1
                 stack.append((ref, iter(refs.get(ref, []))))

@@ -29,12 +29,14 @@ output_dir = "."
 # %%
 from falco_coverage import fix, load_attack, load_rules
 from falco_coverage.checks import check, overview
+from falco_coverage.lint import lint
 from falco_coverage.report import resolve_rules, setup_notebook
 
 setup_notebook()
 ruleset = load_rules(*resolve_rules(rules))
 attack_data = load_attack(attack, version=attack_version)
 findings = check(ruleset, attack_data, config=config)
+lint_findings = lint(ruleset, config=config)
 
 # %% [markdown]
 # ## Findings by severity and code
@@ -58,6 +60,20 @@ findings.assign(where=findings["file"].astype(str) + ":" + findings["line"].asty
 # %%
 edits = fix.plan(findings, ruleset)
 print(fix.unified_diff(fix.apply(edits, write=False)) or "nothing to fix")
+
+# %% [markdown]
+# ## Condition lint
+# Broken or risky conditions, at `file:line:column`: parse errors, undefined macros, macro loops,
+# rules that match every event type, long inline lists that should be named lists.
+
+# %%
+overview(lint_findings)
+
+# %%
+lint_findings.assign(where=lint_findings["file"].astype(str) + ":" + lint_findings["line"].astype(str) + ":"
+                     + lint_findings["column"].astype(str))[
+    ["rule", "severity", "code", "message", "suggestion", "where"]
+].reset_index(drop=True)
 
 # %% [markdown]
 # ## Rule-loading diagnostics

@@ -67,7 +67,7 @@ def test_every_item_and_diagnostic_has_file_and_line(tmp_path: Path) -> None:
     assert (rs.diagnostics["file"] == str(p)).all()
     assert r["tactic_tags"] == ["mitre_execution"] and r["technique_tags"] == ["T1059.004"]
     assert r["other_tags"] == ["host"] and r["maturity"] == "stable"
-    assert rs.macros.set_index("name").loc["spawned", "condition"] == "evt.type = execve and proc.name in (bash, sh)"
+    assert rs.macros.set_index("name").loc["spawned", "compiled_condition"] == "evt.type = execve and proc.name in (bash, sh)"
     assert bool(rs.lists.set_index("name").loc["shells", "used"]) is True
     assert rs.required_engine_version == "0.31.0"
 

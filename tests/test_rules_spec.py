@@ -45,7 +45,7 @@ def lst(rs: RuleSet, name: str) -> list[str]:
 
 
 def macro(rs: RuleSet, name: str) -> str:
-    return rs.macros.set_index("name").loc[name, "condition"]
+    return rs.macros.set_index("name").loc[name, "compiled_condition"]
 
 
 USES_ALL = """
