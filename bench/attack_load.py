@@ -18,12 +18,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _timing import median_time
+from _bench import DATA, median_time
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "attack" / "enterprise-attack-18.1.json"
+
+DEFAULT = DATA / "attack" / "enterprise-attack-18.1.json"
 
 CHILD = {
     "json.load": "import json; json.load(open(P))",

@@ -10,18 +10,14 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-from _timing import median_time
+from _bench import DATA, UPSTREAM, median_time, runs_arg
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MAIN = DATA / "falco-rules" / "main"
-UPSTREAM = [MAIN / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")]
+
 ATTACK = DATA / "attack" / "enterprise-attack-18.1.json"
 
 
@@ -30,9 +26,7 @@ def median_run(cmd: list[str], runs: int, env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
+    args = runs_arg(__doc__)
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "FALCO_COVERAGE_CACHE_DIR": cache}
         os.environ["FALCO_COVERAGE_CACHE_DIR"] = cache

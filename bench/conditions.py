@@ -9,24 +9,18 @@ types and fields. Target (issue 7): parse + expand < 0.5 s. Beside it: the whole
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 
-from _timing import median_time
+
+from _bench import UPSTREAM, median_time, runs_arg
 
 from falco_coverage import load_rules
 from falco_coverage import condition as cond
 from falco_coverage.config import CheckConfig
 from falco_coverage.lint import lint
 
-MAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "falco-rules" / "main"
-UPSTREAM = [MAIN / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")]
-
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
+    args = runs_arg(__doc__)
     rs = load_rules(*UPSTREAM)
     macro_texts = list(rs.macros["compiled_condition"])
     rule_texts = list(rs.rules["compiled_condition"])

@@ -9,20 +9,12 @@ Target (issue 5): coverage + all figures < 1 s.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 
-from _timing import median_time
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MAIN = DATA / "falco-rules" / "main"
-UPSTREAM = [MAIN / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")]
+from _bench import DATA, UPSTREAM, median_time, runs_arg
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
+    args = runs_arg(__doc__)
     from falco_coverage import load_attack, load_rules, plots
     from falco_coverage.coverage import coverage
     from falco_coverage.layers import to_navigator

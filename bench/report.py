@@ -17,9 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MAIN = DATA / "falco-rules" / "main"
-UPSTREAM = [MAIN / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")]
+from _bench import DATA, UPSTREAM
 
 
 def main() -> None:

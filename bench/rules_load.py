@@ -11,17 +11,14 @@ The condition parse memo is cleared before every run, so repeated runs are not f
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from _timing import median_time
+
+from _bench import UPSTREAM, median_time, runs_arg
 
 from falco_coverage import load_rules
 from falco_coverage import rules as rules_mod
-
-MAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "falco-rules" / "main"
-UPSTREAM = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
 
 
 def generate(n_rules: int) -> str:
@@ -65,12 +62,10 @@ def timed(paths: list[Path], runs: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    load_rules(MAIN / UPSTREAM[0])  # warm imports
-    t_up = timed([MAIN / n for n in UPSTREAM], args.runs)
-    n_up = len(load_rules(*(MAIN / n for n in UPSTREAM)).rules)
+    args = runs_arg(__doc__)
+    load_rules(UPSTREAM[0])  # warm imports
+    t_up = timed(UPSTREAM, args.runs)
+    n_up = len(load_rules(*UPSTREAM).rules)
     print(f"upstream 3 files ({n_up} rules): {t_up:.3f} s  (target < 0.3 s)  {'ok' if t_up < 0.3 else 'MISS'}")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

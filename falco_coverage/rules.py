@@ -459,7 +459,7 @@ class _Loader:
             return value
         if key == "capture_duration":
             if not str(value).isdigit():
-                raise _Invalid("LOAD_ERR_YAML_VALIDATE", f"Value of 'capture_duration' must be an integer", line)
+                raise _Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'capture_duration' must be an integer", line)
             return str(value)
         return value
 
