@@ -170,8 +170,9 @@ def run_report(
     executed_dir = out / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
     src_dir = notebooks_dir()
+    # notebooks run in the output directory: every path they get must be absolute
     params: dict[str, Any] = {
-        "rules": [str(Path(p).resolve()) for p in rule_paths], "attack": attack_data.source_path,
+        "rules": [str(Path(p).resolve()) for p in rule_paths], "attack": str(Path(attack_data.source_path).resolve()),
         "attack_version": attack_data.version, "output_dir": str(out.resolve()), **(scope or {}),
     }
     has_compare = bool(compare_with or compare_attack or compare_attack_version)
@@ -185,7 +186,8 @@ def run_report(
         nb_params = dict(params)
         if key == "compare":
             nb_params.update(compare_rules=[str(Path(p).resolve()) for p in compare_with] if compare_with else None,
-                             compare_attack=compare_attack, compare_attack_version=compare_attack_version)
+                             compare_attack=str(Path(compare_attack).resolve()) if compare_attack else None,
+                             compare_attack_version=compare_attack_version)
         if progress:
             print(f"[{n}/{len(keys)}] {key}: running {NOTEBOOKS[key]} ...", file=sys.stderr, flush=True)
         executed = executed_dir / NOTEBOOKS[key]

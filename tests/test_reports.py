@@ -114,11 +114,15 @@ def test_failing_notebook_is_named_and_others_still_written(tmp_path: Path) -> N
 
 
 def test_newcomer_command_uses_the_example_rules(tmp_path: Path) -> None:
-    env = {**os.environ, "FALCO_COVERAGE_ATTACK_DIR": str(shared_path("attack"))}
-    r = subprocess.run([sys.executable, "-m", "falco_coverage", "report", "--attack-version", "18.1",
-                        "--out", str(tmp_path / "reports")], capture_output=True, text=True, env=env, timeout=300)
+    """README's main command: a *relative* mirror path, run from elsewhere, default rules and output."""
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "FALCO_COVERAGE_ATTACK_DIR": os.path.relpath(shared_path("attack"), work)}
+    r = subprocess.run([sys.executable, "-m", "falco_coverage", "report", "--attack-version", "18.1"],
+                       capture_output=True, text=True, env=env, timeout=300, cwd=work)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == str(tmp_path / "reports" / "index.html")
+    assert r.stdout.strip() == str(Path("reports") / "index.html")
+    tmp_path = work
     assert "[2/3] mistagged:" in r.stderr and "compare: skipped" in r.stderr
     index = (tmp_path / "reports" / "index.html").read_text()
     assert "data/examples" in index
