@@ -113,7 +113,9 @@ def lint(ruleset: RuleSet, *, config: CheckConfig | str | Path | None = None,
     out: list[Finding] = []
     list_names = set(ruleset.lists["name"])
     diag = ruleset.diagnostics
-    compile_errors = diag[diag["code"] == "LOAD_ERR_COMPILE_CONDITION"]
+    compile_errors: dict[str, list[str]] = {}
+    for item, message in zip(diag["item"], diag["message"]) if len(diag) else ():
+        compile_errors.setdefault(item, []).append(message)
 
     def add(code: str, name: str, message: str, where: tuple[str, int, int | None], enabled: bool = True,
             suggestion: str | None = None) -> None:
@@ -127,7 +129,7 @@ def lint(ruleset: RuleSet, *, config: CheckConfig | str | Path | None = None,
         except cond_lang.ConditionError as exc:
             add(exc.code, name, f"{kind} '{name}': {exc.message}", loc.locate(parts, exc.offset), enabled)
             continue
-        errors = compile_errors[compile_errors["item"] == name]["message"]
+        errors = compile_errors.get(name, [])
         undefined = {m.group(1) for m in map(re.compile(r"Undefined macro '([^']+)'").search, errors) if m}
         for ref, offset in cond_lang.macro_refs(ast):
             if ref in undefined:

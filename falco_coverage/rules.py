@@ -772,10 +772,10 @@ class _Loader:
             s = cond_lang.evt_types(full)
             evts = None if s.neg else sorted(s.items)
         lists = set(self.rule_lists.get(r.name, set())).union(*(self.macro_lists.get(m, set()) for m in used))
-        order = {n: i for i, n in enumerate(self.defs["list"])}
-        return cond_lang.to_text(full), evts, cond_lang.fields(full), used, sorted(lists, key=order.__getitem__)
+        return cond_lang.to_text(full), evts, cond_lang.fields(full), used, sorted(lists, key=self.list_order.__getitem__)
 
     def _rules_frame(self) -> pd.DataFrame:
+        self.list_order = {n: i for i, n in enumerate(self.defs["list"])}  # once: _analysis sorts by it
         rows = []
         for r in sorted(self.defs["rule"].values(), key=lambda x: x.index):
             f = r.fields
