@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,7 @@ def read_bundle_bytes(path: Path) -> bytes:
         raise AttackFormatError(f"cannot read: {exc.strerror or exc}", file=path) from None
     if raw[:2] == b"\x1f\x8b":
         try:
-            with gzip.GzipFile(fileobj=__import__("io").BytesIO(raw)) as gz:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
                 raw = gz.read(MAX_BUNDLE_BYTES + 1)
         except (OSError, EOFError) as exc:
             raise AttackFormatError(f"corrupt gzip data: {exc}", file=path) from None

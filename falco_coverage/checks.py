@@ -133,7 +133,8 @@ def _join(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _where(src: str, default_file: str, default_line: int) -> tuple[str, int]:
+def split_location(src: str, default_file: str, default_line: int) -> tuple[str, int]:
+    """``'path:line'`` -> ``(path, line)``; the defaults when ``src`` carries no line."""
     path, _, line = src.rpartition(":")
     return (path, int(line)) if line.isdigit() else (default_file, default_line)
 
@@ -141,7 +142,7 @@ def _where(src: str, default_file: str, default_line: int) -> tuple[str, int]:
 def rule_tags(row: dict[str, Any], idx: AttackIndex) -> RuleTags:
     entries = []
     for tag, src in zip(row["tags"], row["tag_sources"]):
-        f, ln = _where(src, row["file"], row["line"])
+        f, ln = split_location(src, row["file"], row["line"])
         entries.append(TagEntry(tag, f, ln, parse_attack_tag(tag)))
     rt = RuleTags(row["name"], row["desc"] or "", row["source"], bool(row["enabled"]), row["file"],
                   int(row["line"]), entries)

@@ -192,14 +192,13 @@ def cmd_layer(args: argparse.Namespace) -> int:
     from .layers import to_navigator
 
     attack = _load_attack(args)
-    args_attack = attack.source_path
     cov = _coverage(args, attack)
     layer = to_navigator(cov, args.name, args.output)
     print(f"{args.output}: Navigator layer with {len(layer['techniques'])} technique cells", file=sys.stderr)
     if args.svg or args.xlsx:
         from .layers import export
 
-        export(layer, args_attack, svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
+        export(layer, attack.source_path, svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
         for extra in filter(None, (args.svg, args.xlsx)):
             print(f"{extra}: written", file=sys.stderr)
     return EXIT_OK

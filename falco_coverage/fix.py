@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .checks import split_location
 from .errors import FalcoCoverageError
 from .fsutil import atomic_write
 from .rules import RuleSet
@@ -63,7 +64,7 @@ def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = Non
             if code == "tactic-mismatch" and len(spare) == 1:
                 old = spare[0]
                 unsupported[rule].remove(old)
-                f, ln = _split(where[rule].get(old, f"{rec['file']}:{rec['line']}"))
+                f, ln = split_location(where[rule].get(old, ""), rec["file"], int(rec["line"]))
                 edits.append(Edit("replace", f, ln, old, new, rule, code))
                 current[current.index(old)] = new
             else:
@@ -79,11 +80,6 @@ def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = Non
             edits.append(Edit("replace", rec["file"], int(rec["line"]), tag, new, rule, code))
             current[current.index(tag)] = new
     return edits
-
-
-def _split(src: str) -> tuple[str, int]:
-    path, _, line = src.rpartition(":")
-    return path, int(line)
 
 
 def _locate(items: list[Item], line: int, tag: str) -> tuple[Item, int] | None:

@@ -84,7 +84,6 @@ class _Def:
     visibility: int
     fields: dict[str, Any]
     touched: list[str] = field(default_factory=list)
-    exc_where: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -513,8 +512,6 @@ class _Loader:
             new = _Def(kind, name, prev.file, prev.line, prev.index, vis, fields_, prev.touched + [where])
             if kind == "rule":
                 self.invalid_rules.discard(name)
-        if kind == "rule":
-            new.exc_where = {e["name"]: (file, item.line_of("exceptions")) for e in fields_["exceptions"]}
         self.defs[kind][name] = new
 
     def _enable_only(self, name: str, item: Item, file: str) -> None:
@@ -579,7 +576,6 @@ class _Loader:
                                    "of fields", item.line_of("exceptions"))
                 merged.append(exc)
                 by_name[exc["name"]] = exc
-                prev.exc_where[exc["name"]] = (file, item.line_of("exceptions"))
         return merged
 
     def _override(self, kind: str, name: str, item: Item, file: str) -> None:
@@ -638,8 +634,6 @@ class _Loader:
             f[key] = values[key]
             if key == "tags":
                 f["tag_sources"] = _tag_sources(item, file, values[key])
-            if key == "exceptions":
-                prev.exc_where = {e["name"]: (file, item.line_of("exceptions")) for e in values[key]}
             if key == "condition":
                 f["condition_line"] = item.line_of("condition")
                 f["condition_parts"] = [(file, f["condition_line"], values[key])]
