@@ -20,6 +20,12 @@ RULE = """\
 """
 
 
+def base(name: str = "R", desc: str = "d", condition: str = "evt.type = open", output: str = "o",
+         priority: str = "WARNING") -> str:
+    """A full rule definition that a test's append/override items then act on."""
+    return RULE.format(name=name, desc=desc, condition=condition, output=output, priority=priority)
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     p = tmp_path / name
     p.write_text(textwrap.dedent(text))
@@ -108,8 +114,7 @@ def test_case03_override_before_macro(tmp_path: Path) -> None:
 
 
 def test_case04_rule_override_appends_with_one_space(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="R", desc="first", condition="evt.type = open", output="out",
-                                    priority="WARNING") + """
+    rs = load(tmp_path, base(desc="first", output="out") + """
 - rule: R
   desc: second
   condition: and proc.name = cat
@@ -127,8 +132,7 @@ def test_case04_rule_override_appends_with_one_space(tmp_path: Path) -> None:
 
 
 def test_case05_unexpected_key(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="R", desc="d", condition="evt.type = open", output="o",
-                                    priority="WARNING") + """
+    rs = load(tmp_path, base() + """
 - rule: R
   desc: new
   condition: and proc.name = cat
@@ -145,8 +149,7 @@ def test_case05_unexpected_key(tmp_path: Path) -> None:
 
 
 def test_case06_append_override_without_the_key(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="R", desc="d", condition="evt.type = open", output="o",
-                                    priority="WARNING") + """
+    rs = load(tmp_path, base() + """
 - rule: R
   desc: more
   override:
@@ -158,8 +161,7 @@ def test_case06_append_override_without_the_key(tmp_path: Path) -> None:
 
 
 def test_case07_priority_cannot_be_appended(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="R", desc="d", condition="evt.type = open", output="o",
-                                    priority="WARNING") + """
+    rs = load(tmp_path, base() + """
 - rule: R
   priority: ERROR
   override:
@@ -184,8 +186,7 @@ def test_case08_append_plus_override(tmp_path: Path) -> None:
 
 
 def test_case09_enabled_only_item(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="X", desc="d", condition="evt.type = open", output="o",
-                                    priority="WARNING") + """  enabled: false
+    rs = load(tmp_path, base(name="X") + """  enabled: false
 - rule: X
   enabled: true
 """)
@@ -202,8 +203,7 @@ def test_case09_enabled_only_item(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("extra", ["  enabled: true\n", "  tags: [new_tag]\n"])
 def test_case10_legacy_append_takes_only_condition(tmp_path: Path, extra: str) -> None:
-    rs = load(tmp_path, RULE.format(name="X", desc="d", condition="evt.type = open", output="o",
-                                    priority="WARNING") + """  enabled: false
+    rs = load(tmp_path, base(name="X") + """  enabled: false
   tags: [old]
 - rule: X
   condition: and proc.name = cat
@@ -216,8 +216,7 @@ def test_case10_legacy_append_takes_only_condition(tmp_path: Path, extra: str) -
 
 
 def test_case11_full_redefinition(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="A", desc="a", condition="evt.type = open", output="o",
-                                    priority="WARNING") + "  enabled: false\n  tags: [t1]\n"
+    rs = load(tmp_path, base(name="A", desc="a") + "  enabled: false\n  tags: [t1]\n"
               + RULE.format(name="B", desc="b", condition="evt.type = open", output="o", priority="INFO")
               + RULE.format(name="A", desc="a2", condition="evt.type = close", output="o2", priority="ERROR"))
     assert list(rs.rules["name"]) == ["A", "B"]  # original position
@@ -228,8 +227,7 @@ def test_case11_full_redefinition(tmp_path: Path) -> None:
 
 
 def test_case12_exception_with_a_space_gets_quoted(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="R", desc="d", condition="evt.type = execve", output="o",
-                                    priority="WARNING") + """  exceptions:
+    rs = load(tmp_path, base(condition="evt.type = execve") + """  exceptions:
     - name: local_curl
       fields: [proc.cmdline]
       comps: [contains]
@@ -242,8 +240,7 @@ def test_case12_exception_with_a_space_gets_quoted(tmp_path: Path) -> None:
 
 
 def test_case13_exceptions_replace_needs_fields(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="R", desc="d", condition="evt.type = execve", output="o",
-                                    priority="WARNING") + """
+    rs = load(tmp_path, base(condition="evt.type = execve") + """
 - rule: R
   exceptions:
     - name: e
@@ -257,9 +254,8 @@ def test_case13_exceptions_replace_needs_fields(tmp_path: Path) -> None:
 
 
 def test_case14_redefined_with_another_source(tmp_path: Path) -> None:
-    rs = load(tmp_path, RULE.format(name="K", desc="d", condition="ka.verb = create", output="o",
-                                    priority="WARNING") + "  source: k8s_audit\n"
-              + RULE.format(name="K", desc="d2", condition="evt.type = open", output="o", priority="WARNING")
+    rs = load(tmp_path, base(name="K", condition="ka.verb = create") + "  source: k8s_audit\n"
+              + base(name="K", desc="d2")
               + "  source: syscall\n")
     assert messages(rs) == ["Rule has been re-defined with a different source"]
     k = rs.rule("K")
