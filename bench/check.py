@@ -4,7 +4,7 @@
 
 1. ``falco-coverage check`` on the three upstream files at ATT&CK 18.1 with a warm cache, as a whole
    process (interpreter start and imports included), median of N runs. Target: < 1.5 s.
-   Beside it: ``python -c pass`` and ``import falco_coverage.cli`` (the floor a process cannot beat).
+   Beside it: ``python -c pass`` and ``import falco_coverage.run.cli`` (the floor a process cannot beat).
 2. ``check(ruleset, attack)`` alone, in process, after loading. Target: < 0.2 s.
 """
 
@@ -35,10 +35,10 @@ def main() -> None:
         subprocess.run(cmd, env=env, capture_output=True, check=True)  # warm the cache
         t_proc = median_run(cmd, args.runs, env)
         t_python = median_run([sys.executable, "-c", "pass"], args.runs, env)
-        t_import = median_run([sys.executable, "-c", "import falco_coverage.cli, pandas"], args.runs, env)
+        t_import = median_run([sys.executable, "-c", "import falco_coverage.run.cli, pandas"], args.runs, env)
 
         from falco_coverage import load_attack, load_rules
-        from falco_coverage.checks import check
+        from falco_coverage.analysis.checks import check
         from falco_coverage.config import CheckConfig
 
         rs = load_rules(*UPSTREAM)
@@ -47,7 +47,7 @@ def main() -> None:
         findings = check(rs, attack, config=CheckConfig())
     print(f"rules: {len(rs.rules)} upstream rules; ATT&CK {attack.version}; {len(findings)} findings")
     print(f"python -c pass                       {t_python:6.3f} s")
-    print(f"import falco_coverage.cli + pandas   {t_import:6.3f} s")
+    print(f"import falco_coverage.run.cli + pandas   {t_import:6.3f} s")
     print(f"falco-coverage check (whole process) {t_proc:6.3f} s  target < 1.5 s  {'ok' if t_proc < 1.5 else 'MISS'}")
     print(f"check() alone                        {t_check:6.3f} s  target < 0.2 s  {'ok' if t_check < 0.2 else 'MISS'}")
     print(f"whole process / import floor = {t_proc / t_import:.1f}x")

@@ -14,9 +14,10 @@ from __future__ import annotations
 from _bench import UPSTREAM, median_time, runs_arg
 
 from falco_coverage import load_rules
-from falco_coverage import condition as cond
+from falco_coverage.rules import condition as cond
+from falco_coverage.rules import nodes
 from falco_coverage.config import CheckConfig
-from falco_coverage.lint import lint
+from falco_coverage.analysis.lint import lint
 
 
 def main() -> None:
@@ -29,10 +30,10 @@ def main() -> None:
     def parse_and_expand() -> None:
         macros = {n: cond.parse(t) for n, t in zip(names, macro_texts)}
         for text in rule_texts:
-            full = cond.expand(cond.parse(text), macros)
-            cond.evt_types(full)
-            cond.fields(full)
-            cond.to_text(full)
+            full = nodes.expand(cond.parse(text), macros)
+            nodes.evt_types(full)
+            nodes.fields(full)
+            nodes.to_text(full)
 
     t = median_time(parse_and_expand, args.runs)
     t_lint = median_time(lambda: lint(rs, config=CheckConfig()), args.runs)

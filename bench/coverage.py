@@ -16,8 +16,8 @@ from _bench import DATA, UPSTREAM, median_time, runs_arg
 def main() -> None:
     args = runs_arg(__doc__)
     from falco_coverage import load_attack, load_rules, plots
-    from falco_coverage.coverage import coverage
-    from falco_coverage.layers import to_navigator
+    from falco_coverage.analysis.coverage import coverage
+    from falco_coverage.present.layers import to_navigator
 
     rs = load_rules(*UPSTREAM)
     attack = load_attack(DATA / "attack" / "enterprise-attack-18.1.json")

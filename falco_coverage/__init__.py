@@ -1,4 +1,12 @@
-"""falco-coverage: MITRE ATT&CK coverage and tag checks for Falco rules, as pandas DataFrames."""
+"""falco-coverage: MITRE ATT&CK coverage and tag checks for Falco rules, as pandas DataFrames.
+
+The package reads bottom-up: ``rules`` and ``attack`` load (Falco rule files, ATT&CK releases),
+``analysis`` works on what they load (tag checks, lints, coverage, comparisons, fixes),
+``present`` turns results into text, SARIF, figures and layers, and ``run`` (the command line and
+the report runner) sits on top. Beside them: ``findings`` and ``codes`` (the one findings model and
+catalogue), ``columns`` (every frame's columns and dtypes), ``config``, ``errors``, ``versions``,
+``fsutil``. No module imports one above its layer; importing the package loads nothing heavy.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +23,22 @@ from .errors import (
 __version__ = "0.1.0"
 
 # Public names resolved on first use, so importing the package stays cheap (no pandas, no I/O).
-_LAZY = {
+_LAZY: dict[str, tuple[str, str | None]] = {
     "load_attack": ("attack", "load_attack"),
     "AttackData": ("attack", "AttackData"),
     "load_rules": ("rules", "load_rules"),
     "RuleSet": ("rules", "RuleSet"),
     "SCHEMAS": ("columns", "SCHEMAS"),
+    "check": ("analysis.checks", "check"),
+    "lint": ("analysis.lint", "lint"),
+    "coverage": ("analysis.coverage", "coverage"),
+    "fix": ("analysis.fix", None),
+    "plots": ("present.plots", None),
 }
 
 __all__ = [
     "AttackData", "AttackDownloadError", "AttackFormatError", "AttackSourceError", "FalcoCoverageError",
-    "RuleSet", "RulesError", "SCHEMAS", "load_attack", "load_rules",
+    "RuleSet", "RulesError", "SCHEMAS", "check", "coverage", "fix", "lint", "load_attack", "load_rules", "plots",
 ]
 
 
@@ -34,5 +47,6 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         module, attr = _LAZY[name]
-        return getattr(importlib.import_module(f".{module}", __name__), attr)
+        mod = importlib.import_module(f".{module}", __name__)
+        return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

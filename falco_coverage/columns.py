@@ -1,183 +1,197 @@
-"""Every DataFrame column falco-coverage produces, documented in one place.
+"""Every DataFrame column falco-coverage produces, with its dtype, documented in one place.
 
-``SCHEMAS[frame][column]`` is the one-line description; tests assert that each frame has
-exactly these columns in this order, so this file is the reference for notebook users.
+``SCHEMAS[frame][column]`` is ``(dtype, description)``; a test checks every frame the package
+returns (empty ones included) against it, so this file is the reference for notebook users.
+
+Dtypes: ``str`` is pandas' string dtype; ``object`` columns hold Python lists (or dicts, or
+:class:`~falco_coverage.findings.Location` tuples); ``category`` columns are closed sets;
+``Int64`` is pandas' nullable integer.
+
+Missing values follow one rule: **test them with** ``pd.isna(value)``. A missing text is NaN
+(what pandas' ``str`` dtype holds), a missing ``Int64`` is ``<NA>``, a missing ``object`` value is
+``None``. List columns are never missing: "none" is an empty list (the one exception is
+``evt_types``, where ``None`` means "every event type", which an empty list could not say).
 """
 
 from __future__ import annotations
 
-SCHEMAS: dict[str, dict[str, str]] = {
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
     # --- ATT&CK (falco_coverage.attack.AttackData) ---------------------------------------
     "attack.tactics": {
-        "tactic_id": "ATT&CK tactic ID, e.g. TA0002",
-        "shortname": "x_mitre_shortname, e.g. execution, privilege-escalation",
-        "name": "display name, e.g. Privilege Escalation",
-        "url": "attack.mitre.org page of the tactic",
-        "order": "0-based column position in the matrix (the matrix object's tactic_refs)",
+        "tactic_id": ("str", "ATT&CK tactic ID, e.g. TA0002"),
+        "shortname": ("str", "x_mitre_shortname, e.g. execution, privilege-escalation"),
+        "name": ("str", "display name, e.g. Privilege Escalation"),
+        "url": ("str", "attack.mitre.org page of the tactic"),
+        "order": ("int64", "0-based column position in the matrix (the matrix object's tactic_refs)"),
     },
     "attack.techniques": {
-        "technique_id": "T1059 or T1059.004; one row per attack-pattern, revoked and deprecated included",
-        "stix_id": "attack-pattern--<uuid>",
-        "name": "technique name (sub-techniques: their own name, without the parent's)",
-        "is_subtechnique": "True for T####.### entries",
-        "parent_id": "technique_id of the parent for a sub-technique, else None",
-        "platforms": "list of x_mitre_platforms, e.g. ['Linux', 'Containers']",
-        "tactics": "list of tactic shortnames (kill-chain phases), in matrix order",
-        "revoked": "True when the object is revoked",
-        "deprecated": "True when x_mitre_deprecated is set",
-        "replaced_by": "for a revoked technique, the technique_id its revoked-by chain ends at, else None",
-        "url": "attack.mitre.org page of the technique",
-        "n_groups": "distinct active intrusion sets that use it (directly or through attributed campaigns)",
-        "n_software": "distinct active malware and tools that use it",
-        "modified": "the object's modified timestamp (UTC)",
+        "technique_id": ("str", "T1059 or T1059.004; one row per attack-pattern, revoked and deprecated included"),
+        "stix_id": ("str", "attack-pattern--<uuid>"),
+        "name": ("str", "technique name (sub-techniques: their own name, without the parent's)"),
+        "is_subtechnique": ("bool", "True for T####.### entries"),
+        "parent_id": ("str", "technique_id of the parent for a sub-technique, else missing"),
+        "platforms": ("object", "list of x_mitre_platforms, e.g. ['Linux', 'Containers']"),
+        "tactics": ("object", "list of tactic shortnames (kill-chain phases), in matrix order"),
+        "revoked": ("bool", "True when the object is revoked"),
+        "deprecated": ("bool", "True when x_mitre_deprecated is set"),
+        "replaced_by": ("str", "for a revoked technique, the technique_id its revoked-by chain ends at, else missing"),
+        "url": ("str", "attack.mitre.org page of the technique"),
+        "n_groups": ("int64", "distinct active intrusion sets that use it (directly or through attributed campaigns)"),
+        "n_software": ("int64", "distinct active malware and tools that use it"),
+        "modified": ("datetime64[us, UTC]", "the object's modified timestamp (UTC)"),
     },
     "attack.technique_tactics": {
-        "technique_id": "an active (neither revoked nor deprecated) technique",
-        "tactic": "one of its tactic shortnames (ordered categorical in matrix order)",
+        "technique_id": ("str", "an active (neither revoked nor deprecated) technique"),
+        "tactic": ("category", "one of its tactic shortnames (ordered categorical in matrix order)"),
     },
     # --- Falco rules (falco_coverage.rules.RuleSet) --------------------------------------
     "rules.rules": {
-        "name": "rule name",
-        "desc": "description, after append/override",
-        "condition": "condition as written, after append/override",
-        "compiled_condition": "condition with exceptions added and lists substituted (Falco's text form)",
-        "expanded_condition": "compiled_condition with every macro expanded (None when it does not parse)",
-        "evt_types": "sorted list of the event types it can match, as Falco computes them; None when "
-                     "unrestricted (all types) or for a non-syscall source",
-        "fields": "list of the fields its expanded condition reads",
-        "macros_used": "list of the macros it uses, directly or through other macros",
-        "lists_used": "list of the lists substituted into it or into the macros it uses",
-        "output": "output format, after append/override",
-        "priority": "canonical priority (ordered categorical, Debug < ... < Emergency)",
-        "source": "event source, e.g. syscall, k8s_audit, aws_cloudtrail",
-        "enabled": "whether Falco would load the rule enabled",
-        "warn_evttypes": "False when the rule opts out of Falco's too-many-event-types warning",
-        "tags": "list of tags as written (after override), in written order",
-        "tag_sources": "list of 'file:line' where each tag of ``tags`` is written (same order)",
-        "maturity": "maturity_* tag without its prefix (stable, incubating, sandbox, deprecated) or None",
-        "tactic_tags": "list of tags of the tactic form: mitre_* or TA####",
-        "technique_tags": "list of tags of the technique form: T#### or T####.###",
-        "other_tags": "list of the remaining tags",
-        "exceptions": "list of exception dicts (name, fields, comps, values) after append/override",
-        "file": "file of the rule's first definition",
-        "line": "1-based line of the rule's first definition",
-        "touched_at": "list of 'file:line' of every item that defined or changed the rule",
-        "valid": "False when Falco would reject the rule (see diagnostics)",
+        "name": ("str", "rule name"),
+        "desc": ("str", "description, after append/override"),
+        "condition": ("str", "condition as written, after append/override"),
+        "compiled_condition": ("str", "condition with exceptions added and lists substituted (Falco's text form)"),
+        "expanded_condition": ("str", "compiled_condition with every macro expanded (missing when it does not parse)"),
+        "evt_types": ("object", "sorted list of the event types it can match, as Falco computes them; None when "
+                     "unrestricted (all types) or for a non-syscall source"),
+        "fields": ("object", "list of the fields its expanded condition reads"),
+        "macros_used": ("object", "list of the macros it uses, directly or through other macros"),
+        "lists_used": ("object", "list of the lists substituted into it or into the macros it uses"),
+        "output": ("str", "output format, after append/override"),
+        "priority": ("category", "canonical priority (ordered categorical, Debug < ... < Emergency)"),
+        "source": ("str", "event source, e.g. syscall, k8s_audit, aws_cloudtrail"),
+        "enabled": ("bool", "whether Falco would load the rule enabled"),
+        "warn_evttypes": ("bool", "False when the rule opts out of Falco's too-many-event-types warning"),
+        "tags": ("object", "list of tags as written (after override), in written order"),
+        "tag_locations": ("object", "list of Location(file, line, column) where each tag of ``tags`` is written (same order)"),
+        "maturity": ("str", "maturity_* tag without its prefix (stable, incubating, sandbox, deprecated) or missing"),
+        "tactic_tags": ("object", "list of tags of the tactic form: mitre_* or TA####"),
+        "technique_tags": ("object", "list of tags of the technique form: T#### or T####.###"),
+        "other_tags": ("object", "list of the remaining tags"),
+        "exceptions": ("object", "list of exception dicts (name, fields, comps, values) after append/override"),
+        "file": ("str", "file of the rule's first definition"),
+        "line": ("int64", "1-based line of the rule's first definition"),
+        "changed_at": ("object", "list of Location of every item that defined or changed the rule"),
+        "valid": ("bool", "False when Falco would reject the rule (see diagnostics)"),
     },
     "rules.macros": {
-        "name": "macro name",
-        "condition": "condition as written, after append/override",
-        "compiled_condition": "condition with lists substituted",
-        "file": "file of the first definition",
-        "line": "1-based line of the first definition",
-        "touched_at": "list of 'file:line' of every item that defined or changed the macro",
-        "used": "referenced by a rule (enabled or not) or by another macro",
+        "name": ("str", "macro name"),
+        "condition": ("str", "condition as written, after append/override"),
+        "compiled_condition": ("str", "condition with lists substituted"),
+        "file": ("str", "file of the first definition"),
+        "line": ("int64", "1-based line of the first definition"),
+        "changed_at": ("object", "list of Location of every item that defined or changed the macro"),
+        "used": ("bool", "referenced by a rule (enabled or not) or by another macro"),
     },
     "rules.lists": {
-        "name": "list name",
-        "items": "list of items after append/override, with nested lists expanded one level",
-        "file": "file of the first definition",
-        "line": "1-based line of the first definition",
-        "touched_at": "list of 'file:line' of every item that defined or changed the list",
-        "used": "substituted into a rule or macro condition, or expanded into another list",
+        "name": ("str", "list name"),
+        "items": ("object", "list of items after append/override, with nested lists expanded one level"),
+        "file": ("str", "file of the first definition"),
+        "line": ("int64", "1-based line of the first definition"),
+        "changed_at": ("object", "list of Location of every item that defined or changed the list"),
+        "used": ("bool", "substituted into a rule or macro condition, or expanded into another list"),
     },
     "rules.files": {
-        "file": "a rules file, in load order",
-        "loaded": "False when the file could not be read as a rules file at all (missing, not YAML, not a list)",
-        "n_rules": "rule items read from it (definitions, appends, overrides, enabled-only)",
-        "n_macros": "macro items read from it",
-        "n_lists": "list items read from it",
-        "constructs": "sorted list of Falco-version-specific constructs it uses (override, append: true, ...)",
+        "file": ("str", "a rules file, in load order"),
+        "loaded": ("bool", "False when the file could not be read as a rules file at all (missing, not YAML, not a list)"),
+        "n_rules": ("int64", "rule items read from it (definitions, appends, overrides, enabled-only)"),
+        "n_macros": ("int64", "macro items read from it"),
+        "n_lists": ("int64", "list items read from it"),
+        "constructs": ("object", "sorted list of Falco-version-specific constructs it uses (override, append: true, ...)"),
     },
     "rules.diagnostics": {
-        "severity": "error or warning (categorical)",
-        "code": "Falco's own code name, e.g. LOAD_ERR_YAML_PARSE, ERROR_NO_PREVIOUS_MACRO, LOAD_UNUSED_LIST",
-        "message": "one sentence",
-        "item": "the rule/macro/list name concerned, or None",
-        "file": "file at fault",
-        "line": "1-based line at fault (0 when unknown)",
+        "severity": ("category", "error or warning (categorical)"),
+        "code": ("str", "Falco's own code name, e.g. LOAD_ERR_YAML_PARSE, ERROR_NO_PREVIOUS_MACRO, LOAD_UNUSED_LIST"),
+        "message": ("str", "one sentence"),
+        "item": ("str", "the rule/macro/list name concerned, or missing"),
+        "file": ("str", "file at fault"),
+        "line": ("int64", "1-based line at fault (0 when unknown)"),
     },
-    # --- coverage (falco_coverage.coverage.coverage) ----------------------------------------
+    # --- coverage (falco_coverage.analysis.coverage) ----------------------------------------
     "coverage.techniques": {
-        "tactic": "tactic shortname (ordered categorical, matrix order); a technique has one row per tactic",
-        "technique_id": "an applicable technique or sub-technique (active, on a platform in scope)",
-        "name": "technique name",
-        "parent_id": "the parent technique for a sub-technique, else None",
-        "n_rules": "rules in scope tagging it (a parent: also those tagging one of its sub-techniques)",
-        "rules": "list of those rule names, sorted",
-        "covered": "n_rules > 0",
-        "covered_via": "direct (the technique is tagged), sub-technique (only a sub-technique is), or None",
-        "n_groups": "threat groups using it (from ATT&CK)",
-        "n_software": "software using it (from ATT&CK)",
+        "tactic": ("category", "tactic shortname (ordered categorical, matrix order); a technique has one row per tactic"),
+        "technique_id": ("str", "an applicable technique or sub-technique (active, on a platform in scope)"),
+        "name": ("str", "technique name"),
+        "parent_id": ("str", "the parent technique for a sub-technique, else missing"),
+        "n_rules": ("int64", "rules in scope tagging it (a parent: also those tagging one of its sub-techniques)"),
+        "rules": ("object", "list of those rule names, sorted"),
+        "covered": ("bool", "n_rules > 0"),
+        "covered_via": ("str", "direct (the technique is tagged), sub-technique (only a sub-technique is), or missing"),
+        "n_groups": ("int64", "threat groups using it (from ATT&CK)"),
+        "n_software": ("int64", "software using it (from ATT&CK)"),
     },
     "coverage.tactics": {
-        "tactic": "tactic shortname, matrix order",
-        "tactic_id": "TA####",
-        "name": "tactic display name",
-        "applicable": "active top-level techniques of the tactic on a platform in scope",
-        "covered": "of those, covered directly or through a sub-technique",
-        "coverage": "covered / applicable (0 when nothing is applicable)",
-        "n_rules": "rules in scope tagging one of the tactic's applicable techniques or their sub-techniques",
+        "tactic": ("str", "tactic shortname, matrix order"),
+        "tactic_id": ("str", "TA####"),
+        "name": ("str", "tactic display name"),
+        "applicable": ("int64", "active top-level techniques of the tactic on a platform in scope"),
+        "covered": ("int64", "of those, covered directly or through a sub-technique"),
+        "coverage": ("float64", "covered / applicable (0 when nothing is applicable)"),
+        "n_rules": ("int64", "rules in scope tagging one of the tactic's applicable techniques or their sub-techniques"),
     },
     "coverage.gaps": {
-        "technique_id": "an applicable top-level technique no rule in scope covers",
-        "name": "technique name",
-        "tactics": "list of its tactic shortnames",
-        "platforms": "list of its platforms",
-        "n_groups": "threat groups using it; gaps are sorted by this, then n_software",
-        "n_software": "software using it",
-        "n_subtechniques": "its applicable sub-techniques",
-        "url": "attack.mitre.org page",
+        "technique_id": ("str", "an applicable top-level technique no rule in scope covers"),
+        "name": ("str", "technique name"),
+        "tactics": ("object", "list of its tactic shortnames"),
+        "platforms": ("object", "list of its platforms"),
+        "n_groups": ("int64", "threat groups using it; gaps are sorted by this, then n_software"),
+        "n_software": ("int64", "software using it"),
+        "n_subtechniques": ("int64", "its applicable sub-techniques"),
+        "url": ("str", "attack.mitre.org page"),
     },
     "coverage.rule_tactics": {
-        "rule": "a rule in scope",
-        "tactic": "a tactic one of its techniques belongs to (ordered categorical)",
-        "maturity": "the rule's maturity, or 'none'",
-        "priority": "the rule's priority",
-        "source": "the rule's event source",
+        "rule": ("str", "a rule in scope"),
+        "tactic": ("category", "a tactic one of its techniques belongs to (ordered categorical)"),
+        "maturity": ("str", "the rule's maturity, or 'none'"),
+        "priority": ("str", "the rule's priority"),
+        "source": ("str", "the rule's event source"),
     },
-    # --- comparisons (falco_coverage.compare) -------------------------------------------------
+    # --- comparisons (falco_coverage.analysis.compare) -------------------------------------------------
     "compare.tactics": {
-        "tactic": "tactic shortname (matrix order of the second coverage)",
-        "name": "tactic display name",
-        "covered_before": "covered top-level techniques in the first coverage",
-        "covered_after": "covered top-level techniques in the second coverage",
-        "applicable_before": "applicable top-level techniques in the first coverage",
-        "applicable_after": "applicable top-level techniques in the second coverage",
-        "coverage_before": "covered / applicable, first",
-        "coverage_after": "covered / applicable, second",
-        "delta": "covered_after - covered_before",
+        "tactic": ("str", "tactic shortname (matrix order of the second coverage)"),
+        "name": ("str", "tactic display name"),
+        "covered_before": ("int64", "covered top-level techniques in the first coverage"),
+        "covered_after": ("int64", "covered top-level techniques in the second coverage"),
+        "applicable_before": ("int64", "applicable top-level techniques in the first coverage"),
+        "applicable_after": ("int64", "applicable top-level techniques in the second coverage"),
+        "coverage_before": ("float64", "covered / applicable, first"),
+        "coverage_after": ("float64", "covered / applicable, second"),
+        "delta": ("int64", "covered_after - covered_before"),
     },
     "compare.techniques": {
-        "technique_id": "a top-level technique covered in only one of the two coverages",
-        "name": "technique name",
-        "change": "gained (covered only in the second) or lost (only in the first)",
-        "rules_before": "rules covering it in the first coverage",
-        "rules_after": "rules covering it in the second coverage",
+        "technique_id": ("str", "a top-level technique covered in only one of the two coverages"),
+        "name": ("str", "technique name"),
+        "change": ("str", "gained (covered only in the second) or lost (only in the first)"),
+        "rules_before": ("object", "rules covering it in the first coverage"),
+        "rules_after": ("object", "rules covering it in the second coverage"),
     },
     "compare.drift": {
-        "rule": "rule name",
-        "tag": "the technique tag as written",
-        "technique_id": "canonical technique ID",
-        "change": "revoked, deprecated, removed or tactics changed (from the old release to the new)",
-        "old_tactics": "its tactics in the old release",
-        "new_tactics": "its tactics in the new release (empty when revoked, deprecated or removed)",
-        "replaced_by": "for a revoked technique, its replacement in the new release",
+        "rule": ("str", "rule name"),
+        "tag": ("str", "the technique tag as written"),
+        "technique_id": ("str", "canonical technique ID"),
+        "change": ("str", "revoked, deprecated, removed or tactics changed (from the old release to the new)"),
+        "old_tactics": ("object", "its tactics in the old release"),
+        "new_tactics": ("object", "its tactics in the new release (empty when revoked, deprecated or removed)"),
+        "replaced_by": ("str", "for a revoked technique, its replacement in the new release"),
     },
-    # --- tag findings (falco_coverage.checks.check) ------------------------------------------
+    # --- findings of every family (falco_coverage.findings) ------------------------------------------
     "findings": {
-        "rule": "rule name (for lint findings on a macro or list: its name)",
-        "code": "finding code, e.g. tactic-mismatch (categorical; registries: checks.CHECKS, lint.LINTS)",
-        "severity": "error, warning or info (ordered categorical, error first)",
-        "tag": "the tag at fault, as written, or None for rule-level findings",
-        "technique_id": "the technique concerned, canonical, or None",
-        "tactic": "the tactic shortname concerned, or None",
-        "message": "one sentence naming the ATT&CK objects involved",
-        "suggestion": "the corrected or missing tag(s) when there is one, else None",
-        "file": "file where the tag (or, for rule-level findings, the rule) is written",
-        "line": "1-based line in that file",
-        "column": "1-based column for condition findings (lint), else None",
-        "enabled": "whether the rule is enabled",
+        "rule": ("str", "rule name (for lint findings on a macro or list: its name)"),
+        "code": ("category", "finding code, e.g. tactic-mismatch (categorical over the codes of its family; catalogue: falco_coverage.codes)"),
+        "severity": ("category", "error, warning or info (ordered categorical, error first)"),
+        "tag": ("str", "the tag at fault, as written, or missing for rule-level findings"),
+        "technique_id": ("str", "the technique concerned, canonical, or missing"),
+        "tactic": ("str", "the tactic shortname concerned, or missing"),
+        "message": ("str", "one sentence naming the ATT&CK objects involved"),
+        "suggestion": ("str", "the corrected or missing tag(s) when there is one, else missing"),
+        "file": ("str", "file where the tag (or, for rule-level findings, the rule) is written"),
+        "line": ("Int64", "1-based line in that file"),
+        "column": ("Int64", "1-based column for condition findings (lint), else missing"),
+        "enabled": ("bool", "whether the rule is enabled"),
     },
 }
 
@@ -185,3 +199,29 @@ SCHEMAS: dict[str, dict[str, str]] = {
 def columns(frame: str) -> list[str]:
     """Column names of ``frame`` (a key of :data:`SCHEMAS`) in their documented order."""
     return list(SCHEMAS[frame])
+
+
+def dtypes(frame: str) -> dict[str, str]:
+    """Column name -> documented dtype of ``frame``."""
+    return {name: dtype for name, (dtype, _) in SCHEMAS[frame].items()}
+
+
+def conform(df: pd.DataFrame, frame: str) -> pd.DataFrame:
+    """``df`` with exactly the documented columns, in order, cast to their documented dtypes.
+
+    Categorical columns keep the categories they were given (their sets depend on the release or
+    registry); a plain column that should be categorical becomes one over its own values.
+    """
+    out = df[columns(frame)].copy()
+    for name, dtype in dtypes(frame).items():
+        if str(out[name].dtype) == dtype:
+            continue
+        if dtype == "object":
+            out[name] = out[name].astype(object)
+        elif dtype.startswith("datetime64"):
+            import pandas as pd
+
+            out[name] = pd.to_datetime(out[name], utc=True).astype(dtype)
+        else:
+            out[name] = out[name].astype(dtype)
+    return out

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FalcoCoverageError
-
-SEVERITIES = ("error", "warning", "info")
-#: What each event source can observe, as ATT&CK platforms (spec section 7; this project's choice).
+from .findings import SEVERITIES, Severity
+#: What each event source can observe, as ATT&CK platforms (this project's choice; configurable).
 DEFAULT_SOURCE_PLATFORMS: dict[str, list[str]] = {
     "syscall": ["Linux", "Containers"],
     "k8s_audit": ["Containers"],
@@ -36,6 +35,8 @@ class ConfigError(FalcoCoverageError):
 
 @dataclass
 class CheckConfig:
+    """Which finding codes run, at which severity, for which rules; and what each source observes."""
+
     disabled: set[str] = field(default_factory=set)
     severity: dict[str, str] = field(default_factory=dict)
     exclude: dict[str, list[str]] = field(default_factory=dict)
@@ -48,8 +49,12 @@ class CheckConfig:
         patterns = self.exclude.get(code, []) + self.exclude.get("*", [])
         return any(fnmatch.fnmatchcase(rule, p) for p in patterns)
 
+    def severity_of(self, code: str, default: Severity) -> Severity:
+        return Severity.parse(self.severity[code]) if code in self.severity else default
+
     @classmethod
     def from_mapping(cls, data: dict[str, Any], known_codes: set[str], origin: str = "config") -> CheckConfig:
+        """Validate a settings mapping (the keys of the module docstring)."""
         unknown = set(data) - {"disable", "enable", "severity", "exclude", "source_platforms"}
         if unknown:
             raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}", file=origin)
@@ -87,8 +92,16 @@ class CheckConfig:
         return cfg
 
 
-def load_config(path: str | Path | None, known_codes: set[str], search_dir: Path | None = None) -> CheckConfig:
-    """Read ``path``; without one, ``.falco-coverage.yaml`` then pyproject.toml in ``search_dir`` (cwd)."""
+def load_config(path: str | Path | None, known_codes: set[str] | None = None,
+                search_dir: Path | None = None) -> CheckConfig:
+    """Read ``path``; without one, ``.falco-coverage.yaml`` then pyproject.toml in ``search_dir`` (cwd).
+
+    ``known_codes`` (default: every code of :mod:`falco_coverage.codes`) are the codes it may name.
+    """
+    if known_codes is None:
+        from .codes import REGISTRY
+
+        known_codes = set(REGISTRY.codes())
     if path is None:
         base = search_dir or Path.cwd()
         for candidate in (base / ".falco-coverage.yaml", base / ".falco-coverage.yml", base / "pyproject.toml"):

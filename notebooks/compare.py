@@ -30,9 +30,10 @@ output_dir = "."
 
 # %%
 from falco_coverage import load_attack, load_rules, plots
-from falco_coverage.compare import attack_drift, tactic_change, technique_change
-from falco_coverage.coverage import coverage
-from falco_coverage.report import resolve_rules, setup_notebook
+from falco_coverage.analysis.compare import attack_drift, tactic_change, technique_change
+from falco_coverage.analysis.coverage import coverage
+from falco_coverage.present.notebook import setup_notebook
+from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
 ruleset = load_rules(*resolve_rules(rules))

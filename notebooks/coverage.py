@@ -35,9 +35,10 @@ from pathlib import Path
 import pandas as pd
 
 from falco_coverage import load_attack, load_rules, plots
-from falco_coverage.coverage import coverage
-from falco_coverage.layers import to_navigator
-from falco_coverage.report import resolve_rules, setup_notebook
+from falco_coverage.analysis.coverage import coverage
+from falco_coverage.present.layers import to_navigator
+from falco_coverage.present.notebook import setup_notebook
+from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
 ruleset = load_rules(*resolve_rules(rules))

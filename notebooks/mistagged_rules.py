@@ -28,9 +28,11 @@ output_dir = "."
 
 # %%
 from falco_coverage import fix, load_attack, load_rules
-from falco_coverage.checks import check, overview
-from falco_coverage.lint import lint
-from falco_coverage.report import resolve_rules, setup_notebook
+from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.lint import lint
+from falco_coverage.findings import overview
+from falco_coverage.present.notebook import setup_notebook, where
+from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
 ruleset = load_rules(*resolve_rules(rules))
@@ -49,9 +51,8 @@ overview(findings)
 # `file:line` is where the tag is written; `suggestion` is the corrected or missing tag.
 
 # %%
-findings.assign(where=findings["file"].astype(str) + ":" + findings["line"].astype(str))[
-    ["rule", "severity", "code", "tag", "message", "suggestion", "where", "enabled"]
-].sort_values(["rule", "severity"]).reset_index(drop=True)
+where(findings)[["rule", "severity", "code", "tag", "message", "suggestion", "where", "enabled"]].sort_values(
+    ["rule", "severity"]).reset_index(drop=True)
 
 # %% [markdown]
 # ## The fixes `falco-coverage fix --write` would apply
@@ -70,10 +71,7 @@ print(fix.unified_diff(fix.apply(edits, write=False)) or "nothing to fix")
 overview(lint_findings)
 
 # %%
-lint_findings.assign(where=lint_findings["file"].astype(str) + ":" + lint_findings["line"].astype(str) + ":"
-                     + lint_findings["column"].astype(str))[
-    ["rule", "severity", "code", "message", "suggestion", "where"]
-].reset_index(drop=True)
+where(lint_findings)[["rule", "severity", "code", "message", "suggestion", "where"]].reset_index(drop=True)
 
 # %% [markdown]
 # ## Rule-loading diagnostics

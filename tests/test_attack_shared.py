@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from falco_coverage import load_attack
-from falco_coverage.cli import main
+from falco_coverage.run.cli import main
 
 from .conftest import shared_path
 

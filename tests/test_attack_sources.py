@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from falco_coverage import AttackSourceError, attack_cache, attack_sources, load_attack
-from falco_coverage.cli import main
+from falco_coverage import AttackSourceError, load_attack
+from falco_coverage.attack import cache as attack_cache
+from falco_coverage.attack import sources as attack_sources
+from falco_coverage.run.cli import main
 
 
 def _frames(cache: Path) -> list[Path]:

@@ -14,7 +14,10 @@ import pandas as pd
 import pytest
 
 from falco_coverage import load_attack, load_rules
-from falco_coverage.checks import CHECKS, check
+from falco_coverage.analysis.checks import check
+from falco_coverage.codes import REGISTRY
+
+CHECKS = REGISTRY.codes("tag")
 from falco_coverage.columns import columns
 from falco_coverage.config import CheckConfig, ConfigError, load_config
 
@@ -72,7 +75,7 @@ def test_code_triggers_and_near_miss_does_not(tmp_path: Path, attack, code: str)
     bad, good, suggestion = CASES[code]
     f = run(tmp_path, attack, rule("R", bad), rule("Near", good))
     hit = one(f[f["rule"] == "R"], code)
-    assert hit["severity"] == CHECKS[code].severity
+    assert hit["severity"] == REGISTRY[code].severity.value
     assert (None if pd.isna(hit["suggestion"]) else hit["suggestion"]) == suggestion
     assert hit["message"] and "\n" not in hit["message"]
     assert code not in codes_of(f, "Near")
@@ -202,7 +205,7 @@ def test_pre_commit_hook_entry_is_a_real_command(tmp_path: Path) -> None:
 
     import yaml
 
-    from falco_coverage.cli import build_parser
+    from falco_coverage.run.cli import build_parser
 
     hooks = yaml.safe_load((Path(__file__).parents[1] / ".pre-commit-hooks.yaml").read_text())
     (hook,) = hooks
@@ -210,3 +213,24 @@ def test_pre_commit_hook_entry_is_a_real_command(tmp_path: Path) -> None:
     assert program == "falco-coverage" and hook["pass_filenames"] is True
     ns = build_parser().parse_args([*args, "rules.yaml"])
     assert ns.func.__name__ == "cmd_check"
+
+
+def test_load_diagnostics_are_findings_of_the_same_registry(tmp_path: Path) -> None:
+    from falco_coverage.analysis.load_findings import load_findings
+
+    p = tmp_path / "r.yaml"
+    p.write_text("- macro: unused\n  condition: proc.name = x\n"
+                 "- rule: Broken\n  desc: d\n  condition: nope\n  output: o\n  priority: NOTICE\n")
+    rs = load_rules(p)
+    found = load_findings(rs, config=CheckConfig())
+    assert list(found.columns) == columns("findings")
+    by_code = {c: (s, ln) for c, s, ln in zip(found["code"].astype(str), found["severity"].astype(str), found["line"])}
+    assert by_code == {"LOAD_ERR_COMPILE_CONDITION": ("error", 5), "LOAD_UNUSED_MACRO": ("warning", 1)}
+    cfg = CheckConfig.from_mapping({"disable": ["LOAD_UNUSED_MACRO"],
+                                    "severity": {"LOAD_ERR_COMPILE_CONDITION": "warning"}},
+                                   set(REGISTRY.codes()))
+    again = load_findings(rs, config=cfg)
+    assert again["code"].astype(str).tolist() == ["LOAD_ERR_COMPILE_CONDITION"]
+    assert again["severity"].astype(str).tolist() == ["warning"]
+    excluded = CheckConfig.from_mapping({"exclude": {"*": ["Brok*"]}}, set(REGISTRY.codes()))
+    assert load_findings(rs, config=excluded)["rule"].tolist() == ["unused"]

@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 
 from falco_coverage import load_attack, load_rules
-from falco_coverage.checks import CHECKS, check
+from falco_coverage.analysis.checks import check
+from falco_coverage.codes import REGISTRY
+
+CHECKS = REGISTRY.codes("tag")
 from falco_coverage.config import CheckConfig
 
 from .conftest import shared_path

@@ -1,4 +1,4 @@
-"""The condition language (spec section 6): operators, transformers, quoting, precedence, event types."""
+"""The condition language: operators, transformers, quoting, precedence, event types."""
 
 from __future__ import annotations
 
@@ -6,52 +6,59 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from falco_coverage.condition import (
-    ConditionError, evt_types, expand, fields, macro_refs, parse, to_text,
+from falco_coverage.rules.condition import ConditionError, parse
+from falco_coverage.rules.nodes import (
+    And, Check, ListRef, MacroRef, Node, Not, Or, ValRef, evt_types, expand, fields, macro_refs, to_text,
 )
 
 CMP = ["=", "==", "!=", "<", "<=", ">", ">="]
+
+
+def _check(text: str) -> Check:
+    node: Node = parse(text)
+    assert isinstance(node, Check)
+    return node
 STR_OPS = ["contains", "icontains", "bcontains", "startswith", "bstartswith", "endswith", "glob", "iglob", "regex"]
 
 
 @pytest.mark.parametrize("op", CMP + STR_OPS)
 def test_binary_operators(op: str) -> None:
-    assert parse(f"fd.name {op} /etc/passwd") == ("check", "fd.name", op, "/etc/passwd", 0)
-    assert parse(f"fd.name{op}x")[2] == op if op in CMP else True
+    assert parse(f"fd.name {op} /etc/passwd") == Check("fd.name", op, "/etc/passwd", 0)
+    assert parse(f"fd.name{op}x").op == op if op in CMP else True  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("op", ["in", "intersects", "pmatch"])
 def test_list_operators(op: str) -> None:
-    assert parse(f"proc.name {op} (bash, 'sh', \"z sh\")")[3] == ["bash", "sh", "z sh"]
-    assert parse(f"proc.name {op} ()")[3] == []
-    assert parse(f"proc.name {op} shell_binaries")[3] == ("list", "shell_binaries")
+    assert _check(f"proc.name {op} (bash, 'sh', \"z sh\")").value == ["bash", "sh", "z sh"]
+    assert _check(f"proc.name {op} ()").value == []
+    assert _check(f"proc.name {op} shell_binaries").value == ListRef("shell_binaries")
 
 
 @pytest.mark.parametrize("q", ["oneof", "anyof", "allof"])
 def test_string_operator_quantifiers(q: str) -> None:
-    assert parse(f"fd.name startswith {q} (/etc, /usr)") == ("check", "fd.name", f"startswith {q}", ["/etc", "/usr"], 0)
+    assert parse(f"fd.name startswith {q} (/etc, /usr)") == Check("fd.name", f"startswith {q}", ["/etc", "/usr"], 0)
 
 
 def test_unary_exists() -> None:
-    assert parse("proc.pname exists") == ("check", "proc.pname", "exists", None, 0)
-    assert parse("not proc.pname exists") == ("not", ("check", "proc.pname", "exists", None, 4))
+    assert parse("proc.pname exists") == Check("proc.pname", "exists", None, 0)
+    assert parse("not proc.pname exists") == Not(Check("proc.pname", "exists", None, 4))
 
 
 @pytest.mark.parametrize("tr", ["tolower", "toupper", "b64", "basename", "len", "join", "concat", "getopt"])
 def test_transformers(tr: str) -> None:
-    node = parse(f"{tr}(proc.name) = bash")
-    assert node[1] == f"{tr}(proc.name)" and fields(node) == ["proc.name"]
+    node = _check(f"{tr}(proc.name) = bash")
+    assert node.field == f"{tr}(proc.name)" and fields(node) == ["proc.name"]
 
 
 def test_val_on_the_right() -> None:
-    node = parse("fd.name = val(fd.directory)")
-    assert node[3] == ("val", "fd.directory") and fields(node) == ["fd.name", "fd.directory"]
+    node = _check("fd.name = val(fd.directory)")
+    assert node.value == ValRef("fd.directory") and fields(node) == ["fd.name", "fd.directory"]
 
 
 @pytest.mark.parametrize("field", ["proc.aname[2]", "evt.arg.flags", "evt.arg[0]", "json.value[/user/name]",
                                    "ka.req.pod.containers.image.repository", "jevt.value[/a~1b]"])
 def test_field_forms(field: str) -> None:
-    assert parse(f"{field} = x")[1] == field
+    assert _check(f"{field} = x").field == field
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -61,23 +68,25 @@ def test_field_forms(field: str) -> None:
     ("-1", "-1"), ("1024", "1024"), ("<", "<"), ("/a/b*.so", "/a/b*.so"),
 ])
 def test_values_quoting_and_escapes(text: str, value: str) -> None:
-    assert parse(f"proc.cmdline = {text}")[3] == value
+    assert _check(f"proc.cmdline = {text}").value == value
 
 
 def test_precedence_or_and_not() -> None:
-    a, b, c = (("macro", n, i) for n, i in (("a", 0), ("b", 5), ("c", 11)))
-    assert parse("a or b and c") == ("or", [a, ("and", [b, c])])
-    assert parse("not a and b")[0] == "and" and parse("not a and b")[1][0][0] == "not"
-    assert parse("not (a or b)")[1][0] == "or"
-    assert parse("a and b or c")[0] == "or"
-    assert parse("((a))") == ("macro", "a", 2)
-    assert parse("not not a") == ("not", ("not", ("macro", "a", 8)))
+    a, b, c = (MacroRef(n, i) for n, i in (("a", 0), ("b", 5), ("c", 11)))
+    assert parse("a or b and c") == Or([a, And([b, c])])
+    node = parse("not a and b")
+    assert isinstance(node, And) and isinstance(node.items[0], Not)
+    node = parse("not (a or b)")
+    assert isinstance(node, Not) and isinstance(node.item, Or)
+    assert isinstance(parse("a and b or c"), Or)
+    assert parse("((a))") == MacroRef("a", 2)
+    assert parse("not not a") == Not(Not(MacroRef("a", 8)))
 
 
 def test_macro_references_and_keywords_as_words() -> None:
     node = parse("spawned_process and proc.name = and_not_a_keyword and not orphan")
     assert [n for n, _ in macro_refs(node)] == ["spawned_process", "orphan"]
-    assert parse("proc.name = and")[3] == "and"  # a value, not an operator
+    assert _check("proc.name = and").value == "and"  # a value, not an operator
 
 
 @pytest.mark.parametrize(("text", "code", "offset"), [
@@ -145,7 +154,7 @@ def _check_outcome(text: str) -> None:
         assert 0 <= exc.offset <= len(text), (text, exc.offset)
         assert exc.code in ("parse-error", "unknown-operator")
         return
-    assert node[0] in ("and", "or", "not", "macro", "check")
+    assert isinstance(node, (And, Or, Not, MacroRef, Check))
     to_text(node)
     evt_types(node)
 

@@ -15,7 +15,7 @@ import pytest
 
 from falco_coverage import load_attack, load_rules
 from falco_coverage.columns import columns
-from falco_coverage.coverage import coverage
+from falco_coverage.analysis.coverage import coverage
 from falco_coverage.errors import FalcoCoverageError
 
 MINI = Path(__file__).parent / "fixtures" / "mini-attack-2.1.json"
@@ -165,7 +165,7 @@ def test_figures_build_and_escape_rule_text(attack, tmp_path: Path) -> None:
 def test_navigator_layer(attack, ruleset, tmp_path: Path) -> None:
     from mitreattack.navlayers import Layer
 
-    from falco_coverage.layers import to_navigator
+    from falco_coverage.present.layers import to_navigator
 
     cov = coverage(ruleset, attack)
     out = tmp_path / "layer.json"
@@ -185,7 +185,7 @@ def test_navigator_layer(attack, ruleset, tmp_path: Path) -> None:
 
 
 def test_layer_with_one_rule_max(attack, tmp_path: Path) -> None:
-    from falco_coverage.layers import to_navigator
+    from falco_coverage.present.layers import to_navigator
 
     p = tmp_path / "r.yaml"
     p.write_text(rule("Only", ["mitre_impact", "T1529"]))

@@ -9,8 +9,8 @@ from collections import defaultdict
 import yaml
 
 from falco_coverage import load_attack, load_rules, plots
-from falco_coverage.coverage import coverage
-from falco_coverage.layers import to_navigator
+from falco_coverage.analysis.coverage import coverage
+from falco_coverage.present.layers import to_navigator
 
 from .conftest import shared_path
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from falco_coverage import fix, load_attack, load_rules
-from falco_coverage.checks import check
+from falco_coverage.analysis.checks import check
 from falco_coverage.config import CheckConfig
 
 MINI = Path(__file__).parent / "fixtures" / "mini-attack-2.1.json"

@@ -12,9 +12,13 @@ import pandas as pd
 import pytest
 
 from falco_coverage import load_rules
-from falco_coverage.condition import macro_refs, parse
+from falco_coverage.rules.condition import parse
+from falco_coverage.rules.nodes import macro_refs
 from falco_coverage.config import CheckConfig
-from falco_coverage.lint import LINTS, lint
+from falco_coverage.analysis.lint import lint
+from falco_coverage.codes import REGISTRY
+
+LINTS = REGISTRY.codes("lint")
 
 from .conftest import shared_path
 

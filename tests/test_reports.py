@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from falco_coverage.report import run_report
+from falco_coverage.run.report import run_report
 
 from .browser import dump_dom
 from .conftest import REPO, shared_path

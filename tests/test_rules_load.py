@@ -12,6 +12,7 @@ import pytest
 
 from falco_coverage import RulesError, load_rules
 from falco_coverage.columns import columns
+from falco_coverage.findings import Location
 
 from .conftest import shared_path
 
@@ -60,7 +61,7 @@ def test_every_item_and_diagnostic_has_file_and_line(tmp_path: Path) -> None:
     assert rs.lists.set_index("name")["line"].to_dict() == {"shells": 4, "lonely": 21}
     assert rs.macros.set_index("name")["line"].to_dict() == {"spawned": 7, "unused_one": 18}
     r = rs.rule("Shell")
-    assert (r["file"], r["line"], r["touched_at"]) == (str(p), 11, [f"{p}:11"])
+    assert (r["file"], r["line"], r["changed_at"]) == (str(p), 11, [Location(str(p), 11)])
     diags = rs.diagnostics.set_index("item")
     assert diags.loc["unused_one", ["code", "line"]].tolist() == ["LOAD_UNUSED_MACRO", 18]
     assert diags.loc["lonely", ["code", "line"]].tolist() == ["LOAD_UNUSED_LIST", 21]
@@ -325,7 +326,7 @@ def test_cli_not_a_rules_file() -> None:
     assert f"{p}:1: error: LOAD_ERR_YAML_VALIDATE: Rules content is not yaml array of objects" in r.stderr
 
 
-def test_tag_sources_follow_overrides(tmp_path: Path) -> None:
+def test_tag_locations_follow_overrides(tmp_path: Path) -> None:
     a = tmp_path / "a.yaml"
     a.write_text("- rule: R\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n"
                  "  tags:\n    - host\n    - T1059\n")
@@ -334,8 +335,8 @@ def test_tag_sources_follow_overrides(tmp_path: Path) -> None:
     rs = load_rules(a, b)
     r = rs.rule("R")
     assert r["tags"] == ["host", "T1059", "mitre_execution"]
-    assert r["tag_sources"] == [f"{a}:7", f"{a}:8", f"{b}:2"]
+    assert [str(loc) for loc in r["tag_locations"]] == [f"{a}:7", f"{a}:8", f"{b}:2"]
     c = tmp_path / "c.yaml"
     c.write_text("- rule: R\n  tags: [x]\n  override:\n    tags: replace\n")
     r = load_rules(a, b, c).rule("R")
-    assert (r["tags"], r["tag_sources"]) == (["x"], [f"{c}:2"])
+    assert (r["tags"], r["tag_locations"]) == (["x"], [Location(str(c), 2)])

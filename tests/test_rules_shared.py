@@ -53,7 +53,7 @@ def test_gke_overrides_after_k8s_audit() -> None:
     assert rule["source"] == "k8s_audit"
     assert [e["name"] for e in rule["exceptions"]][-1] == "google-container-engine-robot"
     assert "ka.user.name endswith @container-engine-robot.iam.gserviceaccount.com" in rule["compiled_condition"]
-    assert rule["touched_at"][-1].endswith("k8s_audit_rules_gke.yaml:28")
+    assert str(rule["changed_at"][-1]).endswith("k8s_audit_rules_gke.yaml:28")
     before = base.lists.set_index("name")["items"].map(len)
     after = both.lists.set_index("name")["items"].map(len)
     grown = sorted(after[after > before.reindex(after.index, fill_value=0)].index)

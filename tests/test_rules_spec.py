@@ -223,7 +223,7 @@ def test_case11_full_redefinition(tmp_path: Path) -> None:
     a = rs.rule("A")
     assert (a["desc"], a["condition"], a["priority"]) == ("a2", "evt.type = close", "Error")
     assert bool(a["enabled"]) is True and a["tags"] == []  # defaults apply again
-    assert a["line"] == 1 and len(a["touched_at"]) == 2
+    assert a["line"] == 1 and len(a["changed_at"]) == 2
 
 
 def test_case12_exception_with_a_space_gets_quoted(tmp_path: Path) -> None:
@@ -329,4 +329,4 @@ def test_case19_upstream_later_definition_wins() -> None:
     lists = rs.lists.set_index("name")
     assert lists.loc["python_package_managers", "items"] == ["pip", "pip3", "conda"]
     assert lists.loc["python_package_managers", "file"].endswith("falco_rules.yaml")  # position of first definition
-    assert len(lists.loc["python_package_managers", "touched_at"]) == 2
+    assert len(lists.loc["python_package_managers", "changed_at"]) == 2

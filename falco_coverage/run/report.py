@@ -10,7 +10,6 @@ import contextlib
 import html
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
@@ -20,15 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import FalcoCoverageError
-from .fsutil import atomic_write
+from ..errors import FalcoCoverageError
+from ..fsutil import atomic_write
+from ..rules.paths import resolve_rules
 
 PACKAGE = Path(__file__).resolve().parent
-REPO = PACKAGE.parent
+REPO = PACKAGE.parents[1]
 NOTEBOOKS = {"coverage": "coverage.ipynb", "mistagged": "mistagged_rules.ipynb", "compare": "compare.ipynb"}
 TITLES = {"coverage": "ATT&CK coverage", "mistagged": "Mis-tagged rules", "compare": "Comparison"}
-INSTALLED_RULES = [Path("/etc/falco/falco_rules.yaml"), Path("/etc/falco/falco_rules.local.yaml"),
-                   Path("/etc/falco/rules.d")]
 
 
 def notebooks_dir() -> Path:
@@ -37,55 +35,6 @@ def notebooks_dir() -> Path:
         if (candidate / NOTEBOOKS["coverage"]).is_file():
             return candidate
     raise FalcoCoverageError("the falco-coverage notebooks are not installed (expected notebooks/ in the repository)")
-
-
-def example_rules() -> Path:
-    """The shipped example rule set (data/examples)."""
-    for candidate in (REPO / "data" / "examples", Path(sys.prefix) / "share" / "falco-coverage" / "examples"):
-        if candidate.is_dir():
-            return candidate
-    raise FalcoCoverageError("the example rules are not installed (expected data/examples in the repository)")
-
-
-def resolve_rules(rules: list[str] | tuple[str, ...] | None) -> list[str]:
-    """The rule paths to analyse: those given, else Falco's installed rules, else the example set."""
-    if rules:
-        return [str(r) for r in rules]
-    installed = [str(p) for p in INSTALLED_RULES if p.exists()]
-    return installed or [str(example_rules())]
-
-
-_CDN_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>')
-
-
-def _register_offline_renderer() -> str:
-    """Register plotly's notebook renderer minus the MathJax CDN tag it hard-codes in every figure."""
-    import plotly.io as pio
-    from plotly.io._base_renderers import NotebookRenderer  # no public hook for include_mathjax
-
-    class OfflineNotebookRenderer(NotebookRenderer):
-        def to_mimebundle(self, fig_dict: dict) -> dict:
-            bundle = super().to_mimebundle(fig_dict)
-            bundle["text/html"] = _CDN_SCRIPT.sub("", bundle["text/html"])
-            return bundle
-
-    if "falco_offline" not in pio.renderers:
-        pio.renderers["falco_offline"] = OfflineNotebookRenderer(connected=False)
-    return "falco_offline"
-
-
-def setup_notebook() -> None:
-    """Notebook display settings: figures interactive in JupyterLab and embedded in exported HTML.
-
-    With plotly 6+ the default renderer writes only a JSON mime bundle, which nbconvert drops; the
-    notebook renderer adds HTML with plotly.js embedded once per notebook (and, ours, nothing from a CDN).
-    """
-    import pandas as pd
-    import plotly.io as pio
-
-    pio.renderers.default = "plotly_mimetype+" + _register_offline_renderer()
-    pd.set_option("display.max_colwidth", 200)
-    pd.set_option("display.max_rows", 500)
 
 
 @dataclass
@@ -153,7 +102,7 @@ def run_report(
     """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``."""
     import papermill as pm
 
-    from .attack import load_attack
+    from ..attack import load_attack
 
     logging.getLogger("papermill").setLevel(logging.ERROR)
 
@@ -172,7 +121,7 @@ def run_report(
     src_dir = notebooks_dir()
     # notebooks run in the output directory: every path they get must be absolute
     params: dict[str, Any] = {
-        "rules": [str(Path(p).resolve()) for p in rule_paths], "attack": str(Path(attack_data.source_path).resolve()),
+        "rules": [str(Path(p).resolve()) for p in rule_paths], "attack": str(Path(attack_data.source_path or "").resolve()),
         "attack_version": attack_data.version, "output_dir": str(out.resolve()), **(scope or {}),
     }
     has_compare = bool(compare_with or compare_attack or compare_attack_version)

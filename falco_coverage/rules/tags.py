@@ -1,4 +1,4 @@
-"""How falcosecurity/rules writes ATT&CK and maturity in tags (spec section 8).
+"""How Falco rules write ATT&CK and maturity in tags: ``mitre_<tactic>``, ``TA####``, ``T####[.###]``, ``maturity_<level>``.
 
 Only the canonical forms are recognised here; near-misses (``Mitre_Execution``, ``t1059``) stay in
 ``other`` so that the tag checker can report and fix them.

@@ -1,4 +1,4 @@
-"""The Falco condition language (spec section 6): a hand-written recursive-descent parser.
+"""The Falco condition language: a hand-written recursive-descent parser into typed nodes.
 
 Hand-written rather than a parser generator: no dependency, exact error offsets, and it is fast
 enough to parse every condition of a 10,000-rule file in well under a second. Grammar::
@@ -11,17 +11,16 @@ enough to parse every condition of a 10,000-rule file in well under a second. Gr
     op-part  := 'exists' | cmp value | listop list | strop [oneof|anyof|allof] (list | value)
     list     := '(' [value (',' value)*] ')' | bare-name
 
-The AST is tuples, cheap to build and compare:
-``("or", [..])``, ``("and", [..])``, ``("not", x)``, ``("macro", name, offset)``,
-``("check", field, op, value, offset)`` where ``value`` is ``None`` (unary), a ``str``,
-a ``list`` of ``str`` (an inline list), ``("list", name)`` (a bare list name) or ``("val", field)``.
+Operator precedence is ``not`` over ``and`` over ``or``. The nodes and what can be done with them
+(macro expansion, event types, fields) are in :mod:`falco_coverage.rules.nodes`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+
+from .nodes import And, Check, ListRef, MacroRef, Node, Not, Or, Value, ValRef
 
 UNARY_OPS = frozenset({"exists"})
 CMP_OPS = frozenset({"=", "==", "!=", "<", "<=", ">", ">="})
@@ -92,7 +91,7 @@ class _Parser:
         return ConditionError(f"expected {what}, found '{got}'", self.i)
 
     # --- grammar ---------------------------------------------------------------------------
-    def parse(self) -> Any:
+    def parse(self) -> Node:
         self.ws()
         if self.i >= len(self.s):
             raise ConditionError("empty condition", 0)
@@ -102,7 +101,7 @@ class _Parser:
             raise self.fail("'and', 'or' or end of condition")
         return node
 
-    def expr(self) -> Any:
+    def expr(self) -> Node:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ConditionError("condition nests too deeply", self.i)
@@ -110,25 +109,25 @@ class _Parser:
         while self.accept_word("or"):
             items.append(self.and_())
         self.depth -= 1
-        return items[0] if len(items) == 1 else ("or", items)
+        return items[0] if len(items) == 1 else Or(items)
 
-    def and_(self) -> Any:
+    def and_(self) -> Node:
         items = [self.not_()]
         while self.accept_word("and"):
             items.append(self.not_())
-        return items[0] if len(items) == 1 else ("and", items)
+        return items[0] if len(items) == 1 else And(items)
 
-    def not_(self) -> Any:
+    def not_(self) -> Node:
         if self.accept_word("not"):
             self.depth += 1
             if self.depth > MAX_DEPTH:
                 raise ConditionError("condition nests too deeply", self.i)
-            node = ("not", self.not_())
+            node = Not(self.not_())
             self.depth -= 1
             return node
         return self.primary()
 
-    def primary(self) -> Any:
+    def primary(self) -> Node:
         self.ws()
         if self.s.startswith("(", self.i):
             self.i += 1
@@ -151,7 +150,7 @@ class _Parser:
             self.expect(")")
             field = f"{word}({inner})"
         elif "." not in word and "[" not in word and not self._at_operator():
-            return ("macro", word, start)
+            return MacroRef(word, start)
         return self._operator(field, start)
 
     def _at_operator(self) -> bool:
@@ -161,38 +160,38 @@ class _Parser:
         w = self.peek_word()
         return w in WORD_OPS if w else False
 
-    def _operator(self, field: str, start: int) -> Any:
+    def _operator(self, field: str, start: int) -> Check:
         self.ws()
         m = _CMP.match(self.s, self.i)
         if m:
             self.i = m.end()
-            return ("check", field, m.group(0), self._value(), start)
+            return Check(field, m.group(0), self._value(), start)
         op = self.peek_word()
         if op in UNARY_OPS:
             self.i += len(op)
-            return ("check", field, op, None, start)
+            return Check(field, op, None, start)
         if op in LIST_OPS:
             self.i += len(op)
-            return ("check", field, op, self._list(), start)
+            return Check(field, op, self._list(), start)
         if op in STR_OPS:
             self.i += len(op)
             q = self.peek_word()
             if q in QUANTIFIERS:
                 self.i += len(q)
-                return ("check", field, f"{op} {q}", self._list(), start)
-            return ("check", field, op, self._value(), start)
+                return Check(field, f"{op} {q}", self._list(), start)
+            return Check(field, op, self._value(), start)
         if op is not None and op not in KEYWORDS:
             raise ConditionError(f"unknown operator '{op}' after '{field}'", self.i, "unknown-operator")
         raise self.fail(f"an operator after '{field}'")
 
-    def _list(self) -> Any:
+    def _list(self) -> list[str] | ListRef:
         self.ws()
         if not self.s.startswith("(", self.i):
             name = self.peek_word()
             if name is None or "." in name:
                 raise self.fail("'(' or a list name")
             self.i += len(name)
-            return ("list", name)
+            return ListRef(name)
         self.i += 1
         items: list[str] = []
         self.ws()
@@ -200,7 +199,7 @@ class _Parser:
             self.i += 1
             return items
         while True:
-            items.append(self._value(in_list=True))
+            items.append(self._value(in_list=True))  # type: ignore[arg-type]
             self.ws()
             if self.s.startswith(",", self.i):
                 self.i += 1
@@ -208,7 +207,7 @@ class _Parser:
             self.expect(")")
             return items
 
-    def _value(self, in_list: bool = False) -> Any:
+    def _value(self, in_list: bool = False) -> Value:
         self.ws()
         if self.i < len(self.s) and self.s[self.i] in "\"'":
             return self._quoted()
@@ -222,7 +221,7 @@ class _Parser:
                 if inner is not None:
                     self.i += len(inner)
                     self.expect(")")
-                    return ("val", inner)
+                    return ValRef(inner)
             self.i = save
         m = _BARE.match(self.s, self.i)
         if not m:
@@ -254,157 +253,6 @@ class _Parser:
         raise ConditionError("unterminated quoted string", start)
 
 
-def parse(text: str) -> Any:
-    """Parse a condition into the tuple AST; raises :class:`ConditionError` with an offset."""
+def parse(text: str) -> Node:
+    """Parse a condition into typed nodes; raises :class:`ConditionError` with an offset."""
     return _Parser(text).parse()
-
-
-def macro_refs(node: Any) -> list[tuple[str, int]]:
-    """``(name, offset)`` of every macro reference, in order of appearance."""
-    out: list[tuple[str, int]] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        kind = n[0]
-        if kind == "macro":
-            out.append((n[1], n[2]))
-        elif kind in ("and", "or"):
-            stack.extend(reversed(n[1]))
-        elif kind == "not":
-            stack.append(n[1])
-    return out
-
-
-# --- working with the AST ------------------------------------------------------------------------
-
-_PLAIN_VALUE = re.compile(r"[^()\"'\s=,]+")
-
-
-def _value_text(v: Any) -> str:
-    if isinstance(v, list):
-        return "(" + ", ".join(_value_text(x) for x in v) + ")"
-    if isinstance(v, tuple):
-        return v[1] if v[0] == "list" else f"val({v[1]})"
-    text = str(v)
-    if _PLAIN_VALUE.fullmatch(text):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def to_text(node: Any) -> str:
-    """Render an AST as a condition (parenthesised where precedence needs it)."""
-    kind = node[0]
-    if kind == "macro":
-        return node[1]
-    if kind == "check":
-        _, field, op, value, _ = node
-        return f"{field} {op}" if value is None else f"{field} {op} {_value_text(value)}"
-    if kind == "not":
-        inner = node[1]
-        return "not " + (f"({to_text(inner)})" if inner[0] in ("and", "or") else to_text(inner))
-    sep = f" {kind} "
-    parts = []
-    for child in node[1]:
-        text = to_text(child)
-        parts.append(f"({text})" if child[0] == "or" and kind == "and" else text)
-    return sep.join(parts)
-
-
-def expand(node: Any, macros: dict[str, Any], stack: tuple[str, ...] = ()) -> Any:
-    """Replace macro references by their (recursively expanded) ASTs; unknown macros and loops stay."""
-    kind = node[0]
-    if kind == "macro":
-        name = node[1]
-        target = macros.get(name)
-        if target is None or name in stack:
-            return node
-        return expand(target, macros, stack + (name,))
-    if kind == "not":
-        return ("not", expand(node[1], macros, stack))
-    if kind in ("and", "or"):
-        return (kind, [expand(c, macros, stack) for c in node[1]])
-    return node
-
-
-def walk(node: Any):
-    """Every node of the AST, depth first."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        if n[0] in ("and", "or"):
-            stack.extend(reversed(n[1]))
-        elif n[0] == "not":
-            stack.append(n[1])
-
-
-def fields(node: Any) -> list[str]:
-    """Fields the checks read (transformers stripped, ``val()`` operands included), first use first."""
-    out: dict[str, None] = {}
-    for n in walk(node):
-        if n[0] == "check":
-            m = re.fullmatch(r"\w+\((.+)\)", n[1])
-            out[m.group(1) if m else n[1]] = None
-            if isinstance(n[3], tuple) and n[3][0] == "val":
-                out[n[3][1]] = None
-    return list(out)
-
-
-EVT_TYPE_FIELDS = frozenset({"evt.type", "syscall.type"})
-
-
-class EvtSet:
-    """A set of event types, or the complement of one (``neg``): Falco's evt.type arithmetic."""
-
-    __slots__ = ("items", "neg")
-
-    def __init__(self, items: frozenset[str] = frozenset(), neg: bool = False) -> None:
-        self.items, self.neg = items, neg
-
-    @classmethod
-    def all(cls) -> EvtSet:
-        return cls(frozenset(), True)
-
-    def and_(self, o: EvtSet) -> EvtSet:
-        if not self.neg and not o.neg:
-            return EvtSet(self.items & o.items)
-        if not self.neg:
-            return EvtSet(self.items - o.items)
-        if not o.neg:
-            return EvtSet(o.items - self.items)
-        return EvtSet(self.items | o.items, True)
-
-    def or_(self, o: EvtSet) -> EvtSet:
-        if not self.neg and not o.neg:
-            return EvtSet(self.items | o.items)
-        if not self.neg:
-            return EvtSet(o.items - self.items, True)
-        if not o.neg:
-            return EvtSet(self.items - o.items, True)
-        return EvtSet(self.items & o.items, True)
-
-
-def evt_types(node: Any, negate: bool = False) -> EvtSet:
-    """The event types a (macro-expanded) condition can match: ``and`` intersects, ``or`` unites,
-    ``not`` is pushed to the leaves, any check other than on evt.type matches every type."""
-    kind = node[0]
-    if kind == "not":
-        return evt_types(node[1], not negate)
-    if kind in ("and", "or"):
-        # De Morgan: under a negation, and <-> or
-        combine_and = (kind == "and") != negate
-        sets = [evt_types(c, negate) for c in node[1]]
-        acc = sets[0]
-        for s in sets[1:]:
-            acc = acc.and_(s) if combine_and else acc.or_(s)
-        return acc
-    if kind == "check" and node[1] in EVT_TYPE_FIELDS and node[2] in ("=", "==", "!=", "in"):
-        value = node[3]
-        if node[2] == "in":
-            if not isinstance(value, list):
-                return EvtSet.all()
-            items, positive = frozenset(str(v) for v in value), True
-        else:
-            items, positive = frozenset([str(value)]), node[2] != "!="
-        return EvtSet(items, neg=positive == negate)
-    return EvtSet.all()

@@ -3,17 +3,13 @@ tags that go wrong when ATT&CK moves. Column meanings: :mod:`falco_coverage.colu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
-from .columns import columns
-from .tags import parse_attack_tag
-
-if TYPE_CHECKING:
-    from .attack import AttackData
-    from .coverage import Coverage
-    from .rules import RuleSet
+from ..attack import AttackData
+from ..columns import columns, conform
+from ..rules import RuleSet
+from ..rules.tags import parse_attack_tag
+from .coverage import Coverage
 
 
 def tactic_change(before: Coverage, after: Coverage) -> pd.DataFrame:
@@ -29,7 +25,7 @@ def tactic_change(before: Coverage, after: Coverage) -> pd.DataFrame:
     out["coverage_before"] = out["tactic"].map(a["coverage"]).fillna(0.0)
     out["coverage_after"] = out["tactic"].map(b["coverage"]).fillna(0.0)
     out["delta"] = out["covered_after"] - out["covered_before"]
-    return out[columns("compare.tactics")]
+    return conform(out, "compare.tactics")
 
 
 def technique_change(before: Coverage, after: Coverage) -> pd.DataFrame:
@@ -40,14 +36,15 @@ def technique_change(before: Coverage, after: Coverage) -> pd.DataFrame:
         return t.set_index("technique_id")[["name", "rules"]]
 
     a, b = covered(before), covered(after)
-    rows = [(tid, b.loc[tid, "name"], "gained", [], b.loc[tid, "rules"]) for tid in sorted(set(b.index) - set(a.index))]
+    rows: list[tuple[str, str, str, list[str], list[str]]] = [
+        (tid, b.loc[tid, "name"], "gained", [], b.loc[tid, "rules"]) for tid in sorted(set(b.index) - set(a.index))]
     rows += [(tid, a.loc[tid, "name"], "lost", a.loc[tid, "rules"], []) for tid in sorted(set(a.index) - set(b.index))]
-    return pd.DataFrame(rows, columns=columns("compare.techniques"))
+    return conform(pd.DataFrame(rows, columns=columns("compare.techniques")), "compare.techniques")
 
 
 def attack_drift(ruleset: RuleSet, old: AttackData, new: AttackData) -> pd.DataFrame:
     """Technique tags that were fine in ``old`` and are revoked, deprecated, gone or re-tacticked in ``new``."""
-    rows = []
+    rows: list[tuple[str, str, str, str, list[str], list[str], str | None]] = []
     for rec in ruleset.rules.to_dict("records"):
         for tag in rec["tags"]:
             parsed = parse_attack_tag(tag)
@@ -72,4 +69,4 @@ def attack_drift(ruleset: RuleSet, old: AttackData, new: AttackData) -> pd.DataF
                 rows.append((rec["name"], tag, tid, "deprecated", list(o["tactics"]), [], None))
             elif set(n["tactics"]) != set(o["tactics"]):
                 rows.append((rec["name"], tag, tid, "tactics changed", list(o["tactics"]), list(n["tactics"]), None))
-    return pd.DataFrame(rows, columns=columns("compare.drift"))
+    return conform(pd.DataFrame(rows, columns=columns("compare.drift")), "compare.drift")

@@ -12,8 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .attack_cache import bundles_dir
-from .errors import AttackDownloadError, AttackSourceError
+from ..errors import AttackDownloadError, AttackSourceError
+from ..versions import version_key
+from .cache import bundles_dir
 
 ENV_FILE = "FALCO_COVERAGE_ATTACK"
 ENV_DIR = "FALCO_COVERAGE_ATTACK_DIR"
@@ -26,13 +27,6 @@ DOWNLOAD_STIX = "2.1"
 _SUFFIXES = (".json", ".json.gz")
 
 
-def _vkey(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in version.split("."))
-    except ValueError:
-        return (-1,)
-
-
 def _release_hashes(domain: str, stix: str) -> dict[str, str]:
     from mitreattack import release_info  # heavy import: only when a hash list is needed
 
@@ -42,7 +36,7 @@ def _release_hashes(domain: str, stix: str) -> dict[str, str]:
 
 def known_versions(domain: str = "enterprise-attack", stix: str = DOWNLOAD_STIX) -> list[str]:
     """Releases with a published SHA-256, oldest first."""
-    return sorted(_release_hashes(domain, stix), key=_vkey)
+    return sorted(_release_hashes(domain, stix), key=version_key)
 
 
 def expected_sha256(domain: str, version: str, stix: str = DOWNLOAD_STIX) -> str | None:
@@ -73,8 +67,8 @@ def _pick(directory: Path, domain: str, version: str | None) -> Path | None:
     for suffix in _SUFFIXES:
         for p in directory.glob(f"{domain}-*{suffix}"):
             v = p.name[len(domain) + 1: -len(suffix)]
-            if _vkey(v) != (-1,):
-                found.append((_vkey(v), p))
+            if version_key(v) != (-1,):
+                found.append((version_key(v), p))
     return max(found)[1] if found else None
 
 

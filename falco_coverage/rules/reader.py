@@ -23,7 +23,7 @@ _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.o
 _NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
 
 
-class _TextLoader(_Loader):  # type: ignore[misc,valid-type]
+class _TextLoader(_Loader):
     """Implicit tags are only null or str: scalars keep their text, and PyYAML's regex resolver
     (a third of the load time on big files) is skipped. Explicit tags still reach the converter."""
 
@@ -62,6 +62,8 @@ class Item:
     tag_spans: list[TagSpan] = field(default_factory=list)
     #: True for ``tags: [a, b]``, False for a block sequence, None without a ``tags`` sequence
     tags_flow: bool | None = None
+    #: the file it was read from
+    file: str = ""
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -69,9 +71,8 @@ class Item:
 
 @dataclass
 class FileProblem:
-    """A problem that is not tied to one valid item: severity, Falco code, message, line."""
+    """A problem that is not tied to one valid item: Falco code, message, line."""
 
-    severity: str
     code: str
     message: str
     line: int
@@ -119,21 +120,21 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            return [], [FileProblem("error", "LOAD_ERR_FILE_READ",
+            return [], [FileProblem("LOAD_ERR_FILE_READ",
                                     f"file is {size / 2**20:.0f} MiB; rules files over {max_bytes / 2**20:.0f} MiB "
                                     "are refused", 0, fatal=True)]
         raw = path.read_bytes()
     except IsADirectoryError:
-        return [], [FileProblem("error", "LOAD_ERR_FILE_READ", "is a directory", 0, fatal=True)]
+        return [], [FileProblem("LOAD_ERR_FILE_READ", "is a directory", 0, fatal=True)]
     except OSError as exc:
-        return [], [FileProblem("error", "LOAD_ERR_FILE_READ", f"cannot read: {exc.strerror or exc}", 0, fatal=True)]
+        return [], [FileProblem("LOAD_ERR_FILE_READ", f"cannot read: {exc.strerror or exc}", 0, fatal=True)]
     if b"\x00" in raw:
-        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE",
+        return [], [FileProblem("LOAD_ERR_YAML_PARSE",
                                 "binary data (NUL byte); not a YAML rules file", _line_of_offset(raw, raw.index(b"\x00")), fatal=True)]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE",
+        return [], [FileProblem("LOAD_ERR_YAML_PARSE",
                                 f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); not a YAML rules file",
                                 _line_of_offset(raw, exc.start), fatal=True)]
     try:
@@ -142,13 +143,13 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         reason = " ".join(f"{exc.context or ''} {exc.problem or ''}".split())
-        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", f"invalid YAML: {reason}", line, fatal=True)]
+        return [], [FileProblem("LOAD_ERR_YAML_PARSE", f"invalid YAML: {reason}", line, fatal=True)]
     except yaml.YAMLError as exc:  # reader errors: unacceptable characters
         pos = getattr(exc, "position", 0) or 0
-        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", f"invalid YAML: {' '.join(str(exc).split())}",
+        return [], [FileProblem("LOAD_ERR_YAML_PARSE", f"invalid YAML: {' '.join(str(exc).split())}",
                                 _line_of_offset(text, pos), fatal=True)]
     except RecursionError:
-        return [], [FileProblem("error", "LOAD_ERR_YAML_PARSE", "YAML nests too deeply", 0, fatal=True)]
+        return [], [FileProblem("LOAD_ERR_YAML_PARSE", "YAML nests too deeply", 0, fatal=True)]
 
     items: list[Item] = []
     problems: list[FileProblem] = []
@@ -157,7 +158,7 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
         if doc is None or (isinstance(doc, yaml.ScalarNode) and doc.tag == _NULL):
             continue
         if not isinstance(doc, yaml.SequenceNode):
-            problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE",
+            problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE",
                                         "Rules content is not yaml array of objects", doc.start_mark.line + 1,
                                         fatal=True))
             continue
@@ -166,7 +167,7 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
             if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
                 continue
             if not isinstance(node, yaml.MappingNode):
-                problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE",
+                problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE",
                                             "Unexpected element type. Each element should be a yaml associative array.",
                                             line))
                 continue
@@ -174,11 +175,11 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
             try:
                 data = conv.value(node)
             except _TooBig as exc:
-                problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE", exc.message, exc.line))
+                problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE", exc.message, exc.line))
                 return items, problems  # the budget is spent: stop reading this file
             if conv.bad_tag:
                 tag, tline = conv.bad_tag
-                problems.append(FileProblem("error", "LOAD_ERR_YAML_VALIDATE",
+                problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE",
                                             f"unsupported YAML tag '{tag}'; item ignored", tline,
                                             _name_of(data)))
                 continue
@@ -192,7 +193,7 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
                         flow = bool(v.flow_style)
                         spans = [TagSpan(c.start_mark.line + 1, c.start_mark.index, c.end_mark.index)
                                  for c in v.value]
-            items.append(Item(data, line, key_lines, spans, flow))
+            items.append(Item(data, line, key_lines, spans, flow, str(path)))
     return items, problems
 
 

@@ -1,8 +1,8 @@
-"""ATT&CK knowledge base as DataFrames: parse a STIX 2.0/2.1 bundle in one pass.
+"""Parse a STIX 2.0/2.1 ATT&CK bundle into DataFrames, in one pass over its objects.
 
-``load_attack`` (the public entry point) finds the bundle (see :mod:`falco_coverage.attack_sources`),
-then returns cached frames when the bundle's SHA-256 is in the cache, else parses it here.
-Column meanings live in :mod:`falco_coverage.columns`.
+Tactics come in the matrix's order; techniques carry their tactics, platforms, parent, revoked
+and deprecated flags, the end of their revoked-by chain, and how many active groups and software
+use them. Column meanings and dtypes: :mod:`falco_coverage.columns`.
 """
 
 from __future__ import annotations
@@ -11,74 +11,18 @@ import gzip
 import hashlib
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
-from .columns import columns
-from .errors import AttackFormatError, FalcoCoverageError
+from ..columns import columns, conform
+from ..errors import AttackFormatError
+from .model import AttackData, active_mask
 
 #: A gzipped bundle may not inflate past this (a real enterprise bundle is ~40 MB).
 MAX_BUNDLE_BYTES = 1 << 30
 _VERSION_IN_NAME = re.compile(r"(?:attack|^v?)[-_]?v?(\d+\.\d+(?:\.\d+)?)(?:\.json)?(?:\.gz)?$")
-
-
-@dataclass
-class AttackData:
-    """One ATT&CK release of one domain. Frames are described in :mod:`falco_coverage.columns`."""
-
-    tactics: pd.DataFrame
-    techniques: pd.DataFrame
-    technique_tactics: pd.DataFrame
-    version: str | None
-    domain: str
-    source_path: str | None = None
-    sha256: str | None = None
-    #: the version the bundle states itself (its x-mitre-collection); ``version`` falls back further
-    bundle_version: str | None = None
-    _by_id: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
-
-    def technique(self, technique_id: str) -> pd.Series:
-        """The ``techniques`` row of ``technique_id`` (case-insensitive); KeyError when unknown."""
-        if not self._by_id:
-            self._by_id = {tid: i for i, tid in enumerate(self.techniques["technique_id"])}
-        key = technique_id.strip().upper()
-        if key not in self._by_id:
-            raise KeyError(f"{technique_id!r} is not a technique of ATT&CK {self.domain} {self.version}")
-        return self.techniques.iloc[self._by_id[key]]
-
-    def active_techniques(
-        self, platforms: Iterable[str] | None = None, *, subtechniques: bool = True
-    ) -> pd.DataFrame:
-        """Techniques neither revoked nor deprecated, optionally only those on one of ``platforms``."""
-        t = self.techniques
-        mask = ~(t["revoked"] | t["deprecated"])
-        if not subtechniques:
-            mask &= ~t["is_subtechnique"]
-        if platforms is not None:
-            wanted = {p.casefold() for p in platforms}
-            mask &= t["platforms"].map(lambda ps: any(p.casefold() in wanted for p in ps)).astype(bool)
-        return t[mask].reset_index(drop=True)
-
-    def tactic_names(self) -> dict[str, str]:
-        """Shortname -> display name, in matrix order."""
-        return dict(zip(self.tactics["shortname"], self.tactics["name"]))
-
-    def summary(self) -> pd.DataFrame:
-        """Per tactic in matrix order: active techniques and sub-techniques."""
-        tt = self.technique_tactics.merge(
-            self.techniques[["technique_id", "is_subtechnique"]], on="technique_id"
-        )
-        counts = (
-            tt.groupby(["tactic", "is_subtechnique"], observed=False).size().unstack(fill_value=0)
-            .reindex(columns=[False, True], fill_value=0)
-        )
-        out = self.tactics[["order", "tactic_id", "shortname", "name"]].copy()
-        out["techniques"] = out["shortname"].map(counts[False]).fillna(0).astype(int).to_numpy()
-        out["subtechniques"] = out["shortname"].map(counts[True]).fillna(0).astype(int).to_numpy()
-        return out
 
 
 def read_bundle_bytes(path: Path) -> bytes:
@@ -140,6 +84,15 @@ def parse_bundle(
     raw: bytes, *, path: Path | None = None, domain: str = "enterprise-attack", sha256: str | None = None
 ) -> AttackData:
     """Parse the bytes of a STIX bundle into :class:`AttackData` (one pass over the objects)."""
+    entry = parse_frames(raw, path=path, domain=domain, sha256=sha256)
+    version = entry["bundle_version"] or version_from_name(path)
+    return AttackData(**entry, version=version, source_path=str(path) if path else None)
+
+
+def parse_frames(
+    raw: bytes, *, path: Path | None = None, domain: str = "enterprise-attack", sha256: str | None = None
+) -> dict[str, Any]:
+    """The frames of a STIX bundle and the facts it states about itself (what the cache stores)."""
     doc = _decode(raw, path)
     if not isinstance(doc, dict) or doc.get("type") != "bundle" or not isinstance(doc.get("objects"), list):
         raise AttackFormatError("not a STIX bundle (expected an object with type 'bundle' and 'objects')", file=path)
@@ -199,19 +152,17 @@ def parse_bundle(
     order = {s: i for i, s in enumerate(tactics_df["shortname"])}
     techniques_df = _techniques_frame(patterns, order, revoked_by, parent_of, uses, attributed, status)
 
-    active = techniques_df[~(techniques_df["revoked"] | techniques_df["deprecated"])]
+    active = techniques_df[active_mask(techniques_df)]
     long = active[["technique_id", "tactics"]].explode("tactics").dropna(subset=["tactics"])
     tt = pd.DataFrame({
         "technique_id": long["technique_id"].to_numpy(),
         "tactic": pd.Categorical(long["tactics"].to_numpy(), categories=list(order), ordered=True),
     })
-    version = collection_version or version_from_name(path)
-    return AttackData(
-        tactics=tactics_df, techniques=techniques_df, technique_tactics=tt[columns("attack.technique_tactics")],
-        version=str(version) if version else None, domain=domain,
-        source_path=str(path) if path else None, sha256=sha256 or sha256_hex(raw),
-        bundle_version=str(collection_version) if collection_version else None,
-    )
+    return {
+        "tactics": tactics_df, "techniques": techniques_df,
+        "technique_tactics": conform(tt, "attack.technique_tactics"), "domain": domain,
+        "sha256": sha256 or sha256_hex(raw), "bundle_version": str(collection_version) if collection_version else None,
+    }
 
 
 def _tactics_frame(tactics: dict[str, dict], matrix: dict | None) -> pd.DataFrame:
@@ -222,7 +173,7 @@ def _tactics_frame(tactics: dict[str, dict], matrix: dict | None) -> pd.DataFram
         obj = tactics[sid]
         tid, url = _mitre_ref(obj)
         rows.append((tid, obj.get("x_mitre_shortname"), obj.get("name"), url, i))
-    return pd.DataFrame(rows, columns=columns("attack.tactics"))
+    return conform(pd.DataFrame(rows, columns=columns("attack.tactics")), "attack.tactics")
 
 
 def _techniques_frame(
@@ -275,8 +226,8 @@ def _techniques_frame(
             [str(x) for x in p.get("x_mitre_platforms") or ()],
             sorted((s for s in phases if s in order), key=order.__getitem__),
             revoked, bool(p.get("x_mitre_deprecated")),
-            final_replacement(sid) if revoked else None,
-            url, len(groups.get(sid, ())), len(software.get(sid, ())), p.get("modified"),
+            final_replacement(sid) if revoked and sid else None,
+            url, len(groups.get(sid or "", ())), len(software.get(sid or "", ())), p.get("modified"),
         ))
     df = pd.DataFrame(rows, columns=columns("attack.techniques"))
     df["modified"] = pd.to_datetime(df["modified"], utc=True, format="ISO8601", errors="coerce")
@@ -286,33 +237,4 @@ def _techniques_frame(
         df = (df.assign(_rank=(df["revoked"] | df["deprecated"]).astype(int))
               .sort_values(["technique_id", "_rank"], kind="stable")
               .drop_duplicates("technique_id").drop(columns="_rank").reset_index(drop=True))
-    return df
-
-
-def load_attack(
-    source: str | Path | None = None, *, version: str | None = None,
-    domain: str = "enterprise-attack", cache: bool = True,
-) -> AttackData:
-    """Load an ATT&CK release as DataFrames.
-
-    ``source`` is a STIX bundle path (``.json``/``.json.gz``). Without it: ``$FALCO_COVERAGE_ATTACK``,
-    then ``$FALCO_COVERAGE_ATTACK_DIR`` (a mirror of ``<domain>-<version>.json`` files), then the
-    cache, then a verified download. ``cache=False`` neither reads nor writes the cache.
-    """
-    from . import attack_cache, attack_sources
-
-    path = attack_sources.locate(source, version=version, domain=domain, use_cache=cache)
-    raw = read_bundle_bytes(path)
-    digest = sha256_hex(raw)
-    data = attack_cache.read_frames(digest) if cache else None
-    if data is None:
-        data = parse_bundle(raw, path=path, domain=domain, sha256=digest)
-        if cache:
-            attack_cache.write_frames(data)
-    if data.domain != domain:
-        raise AttackFormatError(f"bundle is ATT&CK '{data.domain}', not the requested '{domain}'", file=path)
-    data.source_path = str(path)
-    data.version = data.bundle_version or version_from_name(path) or attack_sources.version_from_sha256(digest, domain)
-    if version and data.version and source is not None and data.version != str(version):
-        raise FalcoCoverageError(f"bundle is ATT&CK {data.version}, but version {version} was asked for", file=path)
-    return data
+    return conform(df, "attack.techniques")

@@ -5,8 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from .errors import FalcoCoverageError
+from ..codes import FIXABLE
+from ..errors import FalcoCoverageError
+from ..findings import SEVERITIES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..analysis.coverage import Coverage
+    from ..attack import AttackData
+    from ..rules import RuleSet
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 
@@ -18,16 +28,18 @@ def _add_attack_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the local cache")
 
 
-def _load_attack(args: argparse.Namespace):
-    from .attack import load_attack
+def _load_attack(args: argparse.Namespace) -> AttackData:
+    from ..attack import load_attack
 
     return load_attack(args.attack, version=args.attack_version, cache=not args.no_cache)
 
 
 def cmd_attack_info(args: argparse.Namespace) -> int:
+    from ..attack import active_mask
+
     attack = _load_attack(args)
     t = attack.techniques
-    active = t[~(t["revoked"] | t["deprecated"])]
+    active = t[active_mask(t)]
     print(f"ATT&CK {attack.domain} {attack.version or '(unknown version)'}")
     print(f"source: {attack.source_path}")
     print(f"sha256: {attack.sha256}")
@@ -42,7 +54,7 @@ def cmd_attack_info(args: argparse.Namespace) -> int:
 
 
 def cmd_attack_download(args: argparse.Namespace) -> int:
-    from .attack_sources import download
+    from ..attack.sources import download
 
     path = download(args.version, domain=args.domain)
     print(path)
@@ -50,8 +62,8 @@ def cmd_attack_download(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from .rules import load_rules
-    from .rules_report import print_diagnostics, write_rules
+    from ..present.rules_text import print_diagnostics, write_rules
+    from ..rules import load_rules
 
     ruleset = load_rules(*args.rules)
     write_rules(ruleset, args.format, sys.stdout)
@@ -59,82 +71,82 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_INPUT if ruleset.has_errors else EXIT_OK
 
 
-FAIL_LEVELS = {"error": {"error"}, "warning": {"error", "warning"}, "info": {"error", "warning", "info"},
-               "never": set()}
+#: --fail-on level -> the severities that make the exit code 1
+FAIL_LEVELS = {level: set(SEVERITIES[:i + 1]) for i, level in enumerate(SEVERITIES)} | {"never": set()}
 
 
-def _load_rules_for_check(paths: list[str]):
-    """Load rules for the tag commands. Unreadable files are input errors (printed, exit 2); other
-    load errors (undefined macros, ...) do not stop a tag check: one summary line on stderr."""
+def _load_readable(paths: list[str]) -> RuleSet:
+    """Load rules; a file that is no readable rules file at all is an input error (printed, exit 2)."""
     from dataclasses import replace
 
-    from .rules import load_rules
-    from .rules_report import print_diagnostics
+    from ..present.rules_text import print_diagnostics
+    from ..rules import load_rules
 
     ruleset = load_rules(*paths)
-    errors = ruleset.diagnostics[ruleset.diagnostics["severity"] == "error"]
-    fatal = errors[errors["file"].isin(ruleset.unreadable)]
-    if len(fatal):
+    if ruleset.unreadable:
+        fatal = ruleset.diagnostics[ruleset.diagnostics["file"].isin(ruleset.unreadable)
+                                    & (ruleset.diagnostics["severity"] == "error")]
         print_diagnostics(replace(ruleset, diagnostics=fatal), sys.stderr)
         raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
+    return ruleset
+
+
+def _load_rules_for_check(paths: list[str]) -> RuleSet:
+    """Load rules for the tag commands. Other load errors (undefined macros, ...) do not stop a tag
+    check: one summary line on stderr."""
+    ruleset = _load_readable(paths)
+    errors = ruleset.errors
     if len(errors):
         print(f"falco-coverage: note: {len(errors)} rule-load error(s) (see 'falco-coverage rules "
               f"{' '.join(paths)}'); tags are checked on the rules as loaded", file=sys.stderr)
     return ruleset
 
 
-def _emit_findings(findings, fmt: str, fail_on: str, *, registry=None, attack_version: str | None = None) -> int:
+def _emit_findings(findings: pd.DataFrame, fmt: str, fail_on: str, *, kind: str,
+                   attack_version: str | None = None) -> int:
     """Write findings in ``fmt`` to stdout; the exit code that ``fail_on`` asks for."""
     from pathlib import Path
 
-    from . import output
+    from ..codes import REGISTRY
+    from ..present import findings_formats as formats
 
     base = Path.cwd()
     if fmt == "json":
-        output.write_json(findings, sys.stdout)
+        formats.write_json(findings, sys.stdout)
     elif fmt == "sarif":
         import json
 
-        log = output.sarif(findings, attack_version=attack_version, base=base, registry=registry)
+        log = formats.sarif(findings, registry=REGISTRY, kind=kind, attack_version=attack_version, base=base)
         json.dump(log, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif fmt == "github":
-        output.write_github(findings, sys.stdout, base)
+        formats.write_github(findings, sys.stdout, base)
     else:
-        output.write_text(findings, sys.stdout, base)
+        formats.write_text(findings, sys.stdout, base)
     failing = findings["severity"].astype(str).isin(FAIL_LEVELS[fail_on])
     return EXIT_FINDINGS if failing.any() else EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .checks import check
+    from ..analysis.checks import check
 
     ruleset = _load_rules_for_check(args.rules)
     attack = _load_attack(args)
     findings = check(ruleset, attack, config=args.config)
-    return _emit_findings(findings, args.format, args.fail_on, attack_version=attack.version)
+    return _emit_findings(findings, args.format, args.fail_on, kind="tag", attack_version=attack.version)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from .lint import LINTS, lint
-    from .rules import load_rules
+    from ..analysis.lint import lint
 
-    ruleset = load_rules(*args.rules)
-    if ruleset.unreadable:
-        from dataclasses import replace
-
-        from .rules_report import print_diagnostics
-
-        errors = ruleset.diagnostics[ruleset.diagnostics["file"].isin(ruleset.unreadable)]
-        print_diagnostics(replace(ruleset, diagnostics=errors), sys.stderr)
-        raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
+    ruleset = _load_readable(args.rules)
     findings = lint(ruleset, config=args.config, inline_list_min=args.inline_list_min)
-    return _emit_findings(findings, args.format, args.fail_on, registry=LINTS)
+    return _emit_findings(findings, args.format, args.fail_on, kind="lint")
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
-    from . import fix
-    from .checks import check
+    from ..analysis import fix
+    from ..analysis.checks import check
 
     ruleset = _load_rules_for_check(args.rules)
     attack = _load_attack(args)
@@ -153,13 +165,10 @@ def cmd_fix(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _coverage(args: argparse.Namespace, attack=None):
-    from .coverage import coverage
-    from .rules import load_rules
+def _coverage(args: argparse.Namespace, attack: AttackData | None = None) -> Coverage:
+    from ..analysis.coverage import coverage
 
-    ruleset = load_rules(*args.rules)
-    if ruleset.unreadable:
-        raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
+    ruleset = _load_readable(args.rules)
     return coverage(ruleset, attack or _load_attack(args), platforms=args.platform,
                     enabled_only=not args.include_disabled,
                     maturities=args.maturity, min_priority=args.min_priority, sources=args.source)
@@ -189,16 +198,16 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_layer(args: argparse.Namespace) -> int:
-    from .layers import to_navigator
+    from ..present.layers import to_navigator
 
     attack = _load_attack(args)
     cov = _coverage(args, attack)
     layer = to_navigator(cov, args.name, args.output)
     print(f"{args.output}: Navigator layer with {len(layer['techniques'])} technique cells", file=sys.stderr)
     if args.svg or args.xlsx:
-        from .layers import export
+        from ..present.layers import export
 
-        export(layer, attack.source_path, svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
+        export(layer, attack.source_path or "", svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
         for extra in filter(None, (args.svg, args.xlsx)):
             print(f"{extra}: written", file=sys.stderr)
     return EXIT_OK
@@ -252,8 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")
     rules.add_argument("--format", choices=["table", "json", "csv"], default="table")
     rules.set_defaults(func=cmd_rules)
-
-    from .fix import FIXABLE
 
     chk = sub.add_parser("check", help="check the ATT&CK tags of the rules (exit 1 on findings, 2 on bad input)")
     chk.add_argument("rules", nargs="+", metavar="RULES", help="rule files or directories, in load order")

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ..analysis.coverage import Coverage
+from ..rules.decode import PRIORITIES
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
-
-    from .coverage import Coverage
 
 #: rule-count bins for the matrix: (label, lowest count, colour); 0 is grey, clearly apart
 BINS = [("0", 0, "#ececec"), ("1", 1, "#c6dbef"), ("2-3", 2, "#9ecae1"), ("4-7", 4, "#6baed6"),
@@ -133,7 +134,7 @@ def tactic_bars(cov: Coverage) -> go.Figure:
 
 _ORDERS = {
     "maturity": ["stable", "incubating", "sandbox", "deprecated", "none"],
-    "priority": ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"],
+    "priority": PRIORITIES[::-1],
 }
 
 

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checks import split_location
-from .errors import FalcoCoverageError
-from .fsutil import atomic_write
-from .rules import RuleSet
-from .rules_yaml import Item, read_items
+from ..codes import FIXABLE
+from ..errors import FalcoCoverageError
+from ..findings import Location
+from ..fsutil import atomic_write
+from ..rules import RuleSet
+from ..rules.reader import Item, read_items
 
-FIXABLE = ("revoked-technique", "malformed-tag", "unknown-tactic", "missing-tactic", "tactic-mismatch")
+__all__ = ["FIXABLE", "Edit", "apply", "apply_to_text", "plan", "unified_diff"]
 
 
 @dataclass
@@ -44,7 +45,8 @@ def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = Non
     """The edits that fix the fixable findings (only those with a suggestion)."""
     wanted = set(codes or FIXABLE) & set(FIXABLE)
     tags_now = {r["name"]: list(r["tags"]) for r in ruleset.rules.to_dict("records")}
-    where = {r["name"]: dict(zip(r["tags"], r["tag_sources"])) for r in ruleset.rules.to_dict("records")}
+    where: dict[str, dict[str, Location]] = {
+        r["name"]: dict(zip(r["tags"], r["tag_locations"])) for r in ruleset.rules.to_dict("records")}
     unsupported: dict[str, list[str]] = defaultdict(list)
     for rec in findings[findings["code"] == "unsupported-tactic"].to_dict("records"):
         unsupported[rec["rule"]].append(rec["tag"])
@@ -64,8 +66,8 @@ def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = Non
             if code == "tactic-mismatch" and len(spare) == 1:
                 old = spare[0]
                 unsupported[rule].remove(old)
-                f, ln = split_location(where[rule].get(old, ""), rec["file"], int(rec["line"]))
-                edits.append(Edit("replace", f, ln, old, new, rule, code))
+                at = where[rule].get(old) or Location(rec["file"], int(rec["line"]))
+                edits.append(Edit("replace", at.file, at.line, old, new, rule, code))
                 current[current.index(old)] = new
             else:
                 edits.append(Edit("add", rec["file"], int(rec["line"]), tag, new, rule, code))
@@ -96,7 +98,7 @@ def _locate(items: list[Item], line: int, tag: str) -> tuple[Item, int] | None:
 def apply_to_text(path: Path, text: str, edits: list[Edit]) -> str:
     """``text`` (the content of ``path``) with ``edits`` applied."""
     items, problems = read_items(path)
-    if any(p.severity == "error" for p in problems):
+    if problems:
         raise FalcoCoverageError("cannot edit a file that does not parse", file=path)
     changes: list[tuple[int, int, str]] = []
     added: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -163,7 +165,7 @@ def apply(edits: list[Edit], *, write: bool) -> dict[str, tuple[str, str]]:
 
 
 def unified_diff(results: dict[str, tuple[str, str]]) -> str:
-    chunks = []
+    chunks: list[str] = []
     for file, (old, new) in results.items():
         chunks.extend(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                            fromfile=f"a/{file}", tofile=f"b/{file}"))

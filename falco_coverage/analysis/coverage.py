@@ -1,6 +1,6 @@
 """ATT&CK coverage of a rule set: per technique, per tactic, gaps, under an explicit scope.
 
-Only valid tags count (canonical or canonicalised, see :func:`falco_coverage.tags.parse_attack_tag`)
+Only valid tags count (canonical or canonicalised, see :func:`falco_coverage.rules.tags.parse_attack_tag`)
 of active techniques. A parent technique is covered when it or any of its sub-techniques is tagged;
 a parent tag does not cover its sub-techniques. The denominator is the active techniques whose
 platforms meet the scope's platforms (default: what the rules' sources can observe).
@@ -12,19 +12,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .columns import columns
-from .config import DEFAULT_SOURCE_PLATFORMS
-from .errors import FalcoCoverageError
-from .rules import PRIORITIES, canonical_priority
-from .tags import parse_attack_tag
-
-if TYPE_CHECKING:
-    from .attack import AttackData
-    from .rules import RuleSet
+from ..attack import AttackData, active_mask
+from ..columns import columns, conform
+from ..config import DEFAULT_SOURCE_PLATFORMS
+from ..errors import FalcoCoverageError
+from ..rules import RuleSet
+from ..rules.decode import PRIORITIES, canonical_priority
+from ..rules.tags import parse_attack_tag
 
 
 @dataclass(frozen=True)
@@ -103,11 +100,9 @@ def coverage(
         plats = sorted({p for s in rules["source"].unique() for p in seen.get(s, [])}) or ["Linux", "Containers"]
     else:
         plats = list(platforms)
-    wanted = {p.casefold() for p in plats}
 
     tech = attack.techniques
-    active = tech[~(tech["revoked"] | tech["deprecated"])]
-    applicable = active[active["platforms"].map(lambda ps: any(p.casefold() in wanted for p in ps)).astype(bool)]
+    applicable = tech[active_mask(tech, plats)]
     app_ids = set(applicable["technique_id"])
 
     # rule -> valid active technique IDs it tags (canonicalised)
@@ -140,7 +135,8 @@ def coverage(
                          len(names), names, bool(names), via, int(rec["n_groups"]), int(rec["n_software"])))
     techniques = pd.DataFrame(rows, columns=columns("coverage.techniques"))
     techniques["tactic"] = pd.Categorical(techniques["tactic"], categories=list(order), ordered=True)
-    techniques = techniques.sort_values(["tactic", "technique_id"], kind="stable", ignore_index=True)
+    techniques = conform(techniques.sort_values(["tactic", "technique_id"], kind="stable", ignore_index=True),
+                         "coverage.techniques")
 
     top = techniques[techniques["parent_id"].isna()]
     trows = []
@@ -155,9 +151,10 @@ def coverage(
             m = meta.loc[r]
             rule_tactic_rows.append((r, short, m["maturity"] if isinstance(m["maturity"], str) else "none",
                                      str(m["priority"]), m["source"]))
-    tactics = pd.DataFrame(trows, columns=columns("coverage.tactics"))
+    tactics = conform(pd.DataFrame(trows, columns=columns("coverage.tactics")), "coverage.tactics")
     rule_tactics = pd.DataFrame(rule_tactic_rows, columns=columns("coverage.rule_tactics"))
     rule_tactics["tactic"] = pd.Categorical(rule_tactics["tactic"], categories=list(order), ordered=True)
+    rule_tactics = conform(rule_tactics, "coverage.rule_tactics")
 
     uncovered = applicable[~applicable["is_subtechnique"]
                            & ~applicable["technique_id"].isin(set(top.loc[top["covered"], "technique_id"]))]
@@ -165,6 +162,7 @@ def coverage(
         n_subtechniques=uncovered["technique_id"].map(lambda t: len(subs_of.get(t, []))),
     )[columns("coverage.gaps")].sort_values(["n_groups", "n_software", "technique_id"],
                                            ascending=[False, False, True], kind="stable", ignore_index=True)
+    gaps = conform(gaps, "coverage.gaps")
 
     scope = Scope(
         attack_version=attack.version, domain=attack.domain, platforms=tuple(plats), enabled_only=enabled_only,

@@ -1,4 +1,4 @@
-"""Text renderings of a RuleSet for the command line (tables, JSON, CSV, diagnostics)."""
+"""A RuleSet as the command line shows it: a table, JSON or CSV of the rules; diagnostics as lines."""
 
 from __future__ import annotations
 
@@ -7,25 +7,37 @@ from typing import TextIO
 
 import pandas as pd
 
-from .rules import RuleSet
+from ..findings import Location
+from ..rules import RuleSet
 
 TABLE_COLUMNS = ["name", "priority", "source", "enabled", "maturity", "tactic_tags", "technique_tags", "where"]
 
 
 def _where(df: pd.DataFrame) -> pd.Series:
-    return df["file"].astype(str) + ":" + df["line"].astype(str)
+    return pd.Series([str(Location(f, int(n))) for f, n in zip(df["file"], df["line"])], index=df.index, dtype=object)
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Locations as ``file:line`` text, for JSON and CSV."""
+    out = df.copy()
+    for col in ("tag_locations", "changed_at"):
+        if col in out:
+            out[col] = out[col].map(lambda locs: [str(loc) for loc in locs])
+    return out
 
 
 def write_rules(ruleset: RuleSet, fmt: str, out: TextIO) -> None:
     """Write the resolved rules as ``table``, ``json`` (records, lists kept) or ``csv`` (lists ';'-joined)."""
     df = ruleset.rules
+    if fmt in ("json", "csv"):
+        df = _plain(df)
     if fmt == "json":
         records = json.loads(df.assign(priority=df["priority"].astype(str)).to_json(orient="records"))
         json.dump(records, out, indent=1, ensure_ascii=False)
         out.write("\n")
     elif fmt == "csv":
         flat = df.copy()
-        for col in ("tags", "tactic_tags", "technique_tags", "other_tags", "touched_at"):
+        for col in ("tags", "tactic_tags", "technique_tags", "other_tags", "tag_locations", "changed_at"):
             flat[col] = flat[col].map(";".join)
         flat["exceptions"] = flat["exceptions"].map(lambda e: json.dumps(e, ensure_ascii=False))
         flat.to_csv(out, index=False)
@@ -42,6 +54,6 @@ def write_rules(ruleset: RuleSet, fmt: str, out: TextIO) -> None:
 def print_diagnostics(ruleset: RuleSet, out: TextIO) -> None:
     """One line per diagnostic, compiler style: ``file:line: severity: CODE: message (item)``."""
     for d in ruleset.diagnostics.itertuples(index=False):
-        where = f"{d.file}:{d.line}" if d.line else str(d.file)
+        where = str(Location(str(d.file), int(d.line)))
         item = f" ({d.item})" if isinstance(d.item, str) and d.item else ""
         out.write(f"{where}: {d.severity}: {d.code}: {d.message}{item}\n")

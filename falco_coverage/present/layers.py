@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .fsutil import atomic_write
-
-if TYPE_CHECKING:
-    from .coverage import Coverage
+from ..analysis.coverage import Coverage
+from ..fsutil import atomic_write
 
 GRADIENT = ["#ffffff", "#9ecae1", "#08519c"]
 _NAV_PLATFORMS = {  # ATT&CK platform names -> Navigator filter names where they differ

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pandas as pd
 
-from .checks import CHECKS
+from ..findings import SEVERITIES, Location, Registry, Severity, iter_records
 
-SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 _URL = "https://github.com/falcosecurity/rules"
 
 
@@ -25,58 +24,48 @@ def _rel(path: str, base: Path | None) -> str:
         return path
 
 
-def _records(findings: pd.DataFrame) -> list[dict]:
-    out = []
-    for rec in findings.to_dict("records"):
-        clean = {}
-        for k, v in rec.items():
-            if v is None or (not isinstance(v, (list, dict)) and pd.isna(v)):
-                clean[k] = None
-            elif hasattr(v, "item"):
-                clean[k] = v.item()
-            else:
-                clean[k] = v if not isinstance(v, str) or k not in ("severity", "code") else str(v)
-        out.append(clean)
-    return out
+def _records(findings: pd.DataFrame) -> list[dict[str, Any]]:
+    return list(iter_records(findings))
+
+
+def _where(rec: dict[str, Any], base: Path | None) -> str:
+    return str(Location(_rel(rec["file"] or "?", base), rec["line"] or 0, rec.get("column")))
 
 
 def write_text(findings: pd.DataFrame, out: TextIO, base: Path | None = None) -> None:
     """``file:line: severity: [code] rule: message (suggest: ...)``, grouped by file, then a summary."""
     for rec in _records(findings):
-        where = f"{_rel(rec['file'], base)}:{rec['line']}" if rec["line"] else _rel(rec["file"] or "?", base)
-        where += f":{rec['column']}" if rec.get("column") else ""
         hint = f" (suggest: {rec['suggestion']})" if rec["suggestion"] else ""
-        out.write(f"{where}: {rec['severity']}: [{rec['code']}] {rec['rule']}: {rec['message']}{hint}\n")
+        out.write(f"{_where(rec, base)}: {rec['severity']}: [{rec['code']}] {rec['rule']}: {rec['message']}{hint}\n")
     counts = findings["severity"].value_counts()
-    plural = {"error": "errors", "warning": "warnings", "info": "info"}
-    total = ", ".join(f"{int(counts.get(s, 0))} {s if counts.get(s, 0) == 1 else plural[s]}"
-                      for s in ("error", "warning", "info"))
+    total = ", ".join(f"{int(counts.get(s, 0))} {s if counts.get(s, 0) == 1 else Severity(s).plural}"
+                      for s in SEVERITIES)
     out.write(f"{total} in {findings['rule'].nunique()} rule(s)\n" if len(findings) else "no findings\n")
 
 
 def write_json(findings: pd.DataFrame, out: TextIO) -> None:
+    """The findings as a JSON array of objects (the findings columns; null for missing)."""
     json.dump(_records(findings), out, indent=1, ensure_ascii=False)
     out.write("\n")
 
 
-def sarif(findings: pd.DataFrame, *, attack_version: str | None, base: Path | None = None,
-          registry: dict | None = None) -> dict:
-    """A SARIF 2.1.0 log: one rule descriptor per code of ``registry`` (default: the tag checks)."""
-    from . import __version__
+def sarif(findings: pd.DataFrame, *, registry: Registry, kind: str, attack_version: str | None = None,
+          base: Path | None = None) -> dict[str, Any]:
+    """A SARIF 2.1.0 log: one rule descriptor per code of ``kind`` in ``registry``."""
+    from .. import __version__
 
-    registry = registry or CHECKS
-    codes = list(registry)
+    codes = registry.codes(kind)
     rules = [{
         "id": code, "name": code.replace("-", " ").title().replace(" ", ""),
         "shortDescription": {"text": registry[code].summary},
-        "defaultConfiguration": {"level": SARIF_LEVEL[registry[code].severity]},
+        "defaultConfiguration": {"level": registry[code].severity.sarif},
         "properties": {"fixable": registry[code].fixable},
     } for code in codes]
     results = []
     for rec in _records(findings):
         text = rec["message"] + (f" Suggested tag: {rec['suggestion']}." if rec["suggestion"] else "")
         result = {
-            "ruleId": rec["code"], "ruleIndex": codes.index(rec["code"]), "level": SARIF_LEVEL[rec["severity"]],
+            "ruleId": rec["code"], "ruleIndex": codes.index(rec["code"]), "level": Severity(rec["severity"]).sarif,
             "message": {"text": f"{rec['rule']}: {text}"},
             "locations": [{"physicalLocation": {
                 "artifactLocation": {"uri": Path(_rel(rec["file"], base)).as_posix()},
@@ -105,10 +94,9 @@ def _gh_escape(text: str, prop: bool = False) -> str:
 
 def write_github(findings: pd.DataFrame, out: TextIO, base: Path | None = None) -> None:
     """GitHub Actions workflow commands: ``::error file=...,line=...,title=...::message``."""
-    level = {"error": "error", "warning": "warning", "info": "notice"}
     for rec in _records(findings):
         msg = f"{rec['rule']}: {rec['message']}" + (f" (suggest: {rec['suggestion']})" if rec["suggestion"] else "")
         col = f",col={rec['column']}" if rec.get("column") else ""
         props = f"file={_gh_escape(_rel(rec['file'], base), True)},line={rec['line'] or 1}{col}," \
                 f"title={_gh_escape('falco-coverage ' + rec['code'], True)}"
-        out.write(f"::{level[rec['severity']]} {props}::{_gh_escape(msg)}\n")
+        out.write(f"::{Severity(rec['severity']).github} {props}::{_gh_escape(msg)}\n")

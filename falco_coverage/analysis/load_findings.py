@@ -1,0 +1,26 @@
+"""Rule-loading diagnostics as findings: the same table, codes and configuration as tag checks and lints.
+
+Each diagnostic of :class:`~falco_coverage.rules.RuleSet` becomes a finding with Falco's code (for
+example ``LOAD_ERR_COMPILE_CONDITION`` or ``LOAD_UNUSED_MACRO``) at its file and line, so a
+configuration can switch a load code off, change its severity, or exclude rules, as for any code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..codes import REGISTRY
+from ..config import CheckConfig, load_config
+from ..findings import Finding, Location, findings_frame
+from ..rules import RuleSet
+
+
+def load_findings(ruleset: RuleSet, *, config: CheckConfig | str | Path | None = None) -> pd.DataFrame:
+    """One finding per load diagnostic that ``config`` keeps (findings columns)."""
+    cfg = config if isinstance(config, CheckConfig) else load_config(config)
+    found = [Finding(str(d.code), d.item if isinstance(d.item, str) else "", str(d.message),
+                     Location(str(d.file), int(d.line)))
+             for d in ruleset.diagnostics.itertuples(index=False)]
+    return findings_frame(REGISTRY.keep(found, cfg), REGISTRY.codes("load"))

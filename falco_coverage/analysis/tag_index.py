@@ -1,0 +1,99 @@
+"""What one rule says about ATT&CK, and fast lookups over one ATT&CK release: what the tag checks read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..attack import AttackData
+from ..findings import Finding, Location
+from ..rules.tags import AttackTag, parse_attack_tag
+
+@dataclass
+class TagEntry:
+    """One tag of a rule, where it is written, and what it means when it is an ATT&CK reference."""
+
+    tag: str
+    location: Location
+    parsed: AttackTag | None
+
+
+@dataclass
+class RuleTags:
+    """What one resolved rule says about ATT&CK, ready for the checks."""
+
+    name: str
+    desc: str
+    source: str
+    enabled: bool
+    location: Location
+    entries: list[TagEntry]
+    #: known tactic shortname -> the entries naming it (mitre_* and TA#### forms, canonicalised)
+    tactics: dict[str, list[TagEntry]] = field(default_factory=dict)
+    #: canonical technique ID -> the entry naming it
+    techniques: dict[str, TagEntry] = field(default_factory=dict)
+    #: active (neither revoked nor deprecated) tagged techniques
+    active: list[str] = field(default_factory=list)
+
+    def finding(self, code: str, message: str, entry: TagEntry | None = None, **kw: Any) -> Finding:
+        """A finding on this rule, at ``entry``'s tag when given, else at the rule."""
+        tag = entry.tag if entry else kw.pop("tag", None)
+        return Finding(code, self.name, message, entry.location if entry else self.location, tag=tag,
+                       enabled=self.enabled, **kw)
+
+
+class AttackIndex:
+    """Fast lookups over one ATT&CK release."""
+
+    def __init__(self, attack: AttackData) -> None:
+        self.version = attack.version
+        self.domain = attack.domain
+        self.tech: dict[str, dict[str, Any]] = {r["technique_id"]: r for r in attack.techniques.to_dict("records")}
+        self.tactic_name: dict[str, str]
+        tac = attack.tactics
+        self.tactic_order = list(tac["shortname"])
+        self.tactic_name = dict(zip(tac["shortname"], tac["name"]))
+        self.tactic_by_id = dict(zip(tac["tactic_id"], tac["shortname"]))
+        self.tactic_id = dict(zip(tac["shortname"], tac["tactic_id"]))
+
+    def label(self, tid: str) -> str:
+        row = self.tech.get(tid)
+        return f"{tid} ({row['name']})" if row else tid
+
+    def names(self, shortnames: Any) -> str:
+        ordered = sorted(shortnames, key=lambda s: self.tactic_order.index(s) if s in self.tactic_order else 99)
+        return join_words([self.tactic_name.get(s, s) for s in ordered])
+
+    def active(self, tid: str) -> bool:
+        row = self.tech.get(tid)
+        return row is not None and not row["revoked"] and not row["deprecated"]
+
+    def release(self) -> str:
+        return f"ATT&CK {self.version}" if self.version else "this ATT&CK release"
+
+
+def join_words(items: list[str]) -> str:
+    """``a, b and c``."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def rule_tags(row: dict[str, Any], idx: AttackIndex) -> RuleTags:
+    """The tags of one ``rules`` row, parsed and grouped for the checks."""
+    entries = [TagEntry(tag, where, parse_attack_tag(tag)) for tag, where in zip(row["tags"], row["tag_locations"])]
+    desc = row["desc"] if isinstance(row["desc"], str) else ""
+    rt = RuleTags(row["name"], desc, row["source"], bool(row["enabled"]), Location(row["file"], int(row["line"])),
+                  entries)
+    for e in entries:
+        p = e.parsed
+        if p is None:
+            continue
+        if p.kind == "technique":
+            rt.techniques.setdefault(p.value, e)
+        else:
+            short = p.value if p.kind == "tactic" else idx.tactic_by_id.get(p.value)
+            if short in idx.tactic_name:
+                rt.tactics.setdefault(short, []).append(e)
+    rt.active = [t for t in rt.techniques if idx.active(t)]
+    return rt

@@ -1,0 +1,38 @@
+"""``load_attack``: find a bundle (:mod:`.sources`), then take its frames from the cache
+(:mod:`.cache`) or parse them (:mod:`.stix`), and name the release it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import AttackFormatError, FalcoCoverageError
+from . import cache as frames_cache
+from . import sources
+from .model import AttackData
+from .stix import parse_frames, read_bundle_bytes, sha256_hex, version_from_name
+
+
+def load_attack(
+    source: str | Path | None = None, *, version: str | None = None,
+    domain: str = "enterprise-attack", cache: bool = True,
+) -> AttackData:
+    """Load an ATT&CK release as DataFrames.
+
+    ``source`` is a STIX bundle path (``.json``/``.json.gz``). Without it: ``$FALCO_COVERAGE_ATTACK``,
+    then ``$FALCO_COVERAGE_ATTACK_DIR`` (a mirror of ``<domain>-<version>.json`` files), then the
+    cache, then a verified download. ``cache=False`` neither reads nor writes the cache.
+    """
+    path = sources.locate(source, version=version, domain=domain, use_cache=cache)
+    raw = read_bundle_bytes(path)
+    digest = sha256_hex(raw)
+    entry = frames_cache.read_frames(digest) if cache else None
+    if entry is None:
+        entry = parse_frames(raw, path=path, domain=domain, sha256=digest)
+        if cache:
+            frames_cache.write_frames(entry)
+    if entry["domain"] != domain:
+        raise AttackFormatError(f"bundle is ATT&CK '{entry['domain']}', not the requested '{domain}'", file=path)
+    found = entry["bundle_version"] or version_from_name(path) or sources.version_from_sha256(digest, domain)
+    if version and found and source is not None and found != str(version):
+        raise FalcoCoverageError(f"bundle is ATT&CK {found}, but version {version} was asked for", file=path)
+    return AttackData(**entry, version=found, source_path=str(path))

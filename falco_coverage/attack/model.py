@@ -1,0 +1,70 @@
+"""One ATT&CK release of one domain as DataFrames (:class:`AttackData`), and what to ask of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+def active_mask(techniques: pd.DataFrame, platforms: Iterable[str] | None = None) -> pd.Series:
+    """Rows neither revoked nor deprecated (and, given ``platforms``, on one of them, any case)."""
+    mask = ~(techniques["revoked"] | techniques["deprecated"])
+    if platforms is not None:
+        wanted = {p.casefold() for p in platforms}
+        mask &= techniques["platforms"].map(lambda ps: any(p.casefold() in wanted for p in ps)).astype(bool)
+    return mask
+
+
+@dataclass
+class AttackData:
+    """One ATT&CK release of one domain. Frames are described in :mod:`falco_coverage.columns`."""
+
+    tactics: pd.DataFrame
+    techniques: pd.DataFrame
+    technique_tactics: pd.DataFrame
+    version: str | None
+    domain: str
+    source_path: str | None = None
+    sha256: str | None = None
+    #: the version the bundle states itself (its x-mitre-collection); ``version`` falls back further
+    bundle_version: str | None = None
+    _by_id: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def technique(self, technique_id: str) -> pd.Series:
+        """The ``techniques`` row of ``technique_id`` (case-insensitive); KeyError when unknown."""
+        if not self._by_id:
+            self._by_id = {tid: i for i, tid in enumerate(self.techniques["technique_id"])}
+        key = technique_id.strip().upper()
+        if key not in self._by_id:
+            raise KeyError(f"{technique_id!r} is not a technique of ATT&CK {self.domain} {self.version}")
+        return self.techniques.iloc[self._by_id[key]]
+
+    def active_techniques(
+        self, platforms: Iterable[str] | None = None, *, subtechniques: bool = True
+    ) -> pd.DataFrame:
+        """Techniques neither revoked nor deprecated, optionally only those on one of ``platforms``."""
+        t = self.techniques
+        mask = active_mask(t, platforms)
+        if not subtechniques:
+            mask &= ~t["is_subtechnique"]
+        return t[mask].reset_index(drop=True)
+
+    def tactic_names(self) -> dict[str, str]:
+        """Shortname -> display name, in matrix order."""
+        return dict(zip(self.tactics["shortname"], self.tactics["name"]))
+
+    def summary(self) -> pd.DataFrame:
+        """Per tactic in matrix order: active techniques and sub-techniques."""
+        tt = self.technique_tactics.merge(
+            self.techniques[["technique_id", "is_subtechnique"]], on="technique_id"
+        )
+        counts = (
+            tt.groupby(["tactic", "is_subtechnique"], observed=False).size().unstack(fill_value=0)
+            .reindex(columns=[False, True], fill_value=0)
+        )
+        out = self.tactics[["order", "tactic_id", "shortname", "name"]].copy()
+        out["techniques"] = out["shortname"].map(counts[False]).fillna(0).astype(int).to_numpy()
+        out["subtechniques"] = out["shortname"].map(counts[True]).fillna(0).astype(int).to_numpy()
+        return out

@@ -1,0 +1,71 @@
+"""The catalogue of every finding code: rule-loading diagnostics, ATT&CK tag checks, condition lints.
+
+Codes are declared here, once, with their family, default severity and summary; the functions
+that find them attach themselves in :mod:`falco_coverage.analysis.checks` (tag) and
+:mod:`falco_coverage.analysis.lint` (lint). Load codes keep Falco's own names and are produced by
+the rules loader (:mod:`falco_coverage.rules`). Configuration (:mod:`falco_coverage.config`) may
+name any code.
+"""
+
+from __future__ import annotations
+
+from .findings import Registry
+
+REGISTRY = Registry()
+_d = REGISTRY.declare
+
+# --- rule loading: Falco's own codes ---------------------------------------------------------
+_d("LOAD_ERR_FILE_READ", "load", "error", "the file cannot be read")
+_d("LOAD_ERR_YAML_PARSE", "load", "error", "the file is not valid YAML")
+_d("LOAD_ERR_YAML_VALIDATE", "load", "error", "an item does not have the shape Falco expects")
+_d("LOAD_ERR_VALIDATE", "load", "error", "an item is inconsistent (versions, exceptions, sources)")
+_d("LOAD_ERR_COMPILE_CONDITION", "load", "error", "a condition does not compile (syntax, undefined macro, loop)")
+_d("ERROR_NO_PREVIOUS_MACRO", "load", "error", "a macro append/override with no earlier macro of that name")
+_d("ERROR_NO_PREVIOUS_LIST", "load", "error", "a list append/override with no earlier list of that name")
+_d("ERROR_NO_PREVIOUS_RULE_APPEND", "load", "error", "a rule append with no earlier rule of that name")
+_d("ERROR_NO_PREVIOUS_RULE_REPLACE", "load", "error", "a rule replace override with no earlier rule of that name")
+_d("ERROR_NO_PREVIOUS_RULE_ENABLE", "load", "error", "an enabled-only rule item with no earlier rule of that name")
+_d("ERROR_OVERRIDE_APPEND", "load", "error", "'override' and 'append: true' on one item")
+_d("WARNING_APPEND", "load", "warning", "the deprecated 'append: true' key")
+_d("WARNING_ENABLED", "load", "warning", "the deprecated standalone 'enabled' item")
+_d("LOAD_UNKNOWN_ITEM", "load", "warning", "a top-level item that is not a rule, macro, list or version")
+_d("LOAD_UNKNOWN_KEY", "load", "warning", "a key Falco ignores")
+_d("LOAD_INVALID_LIST_NAME", "load", "warning", "a list name with characters a condition cannot name")
+_d("LOAD_INVALID_MACRO_NAME", "load", "warning", "a macro name with characters a condition cannot name")
+_d("LOAD_EXCEPTION_NAME_NOT_UNIQUE", "load", "warning", "two exceptions of one rule share a name")
+_d("LOAD_UNUSED_LIST", "load", "warning", "a list no rule or macro uses")
+_d("LOAD_UNUSED_MACRO", "load", "warning", "a macro no rule or macro uses")
+
+# --- ATT&CK tag checks -----------------------------------------------------------------------
+_d("malformed-tag", "tag", "warning", "ATT&CK reference written in a non-canonical form", fixable=True)
+_d("unknown-technique", "tag", "error", "technique tag that the ATT&CK release does not have")
+_d("revoked-technique", "tag", "error", "revoked technique; use the technique that replaced it", fixable=True)
+_d("deprecated-technique", "tag", "error", "deprecated technique")
+_d("unknown-tactic", "tag", "error", "mitre_* or TA#### tag naming no ATT&CK tactic", fixable=True)
+_d("tactic-mismatch", "tag", "error", "the rule's tactic tags include none of the technique's tactics", fixable=True)
+_d("missing-tactic", "tag", "warning", "a technique is tagged but no valid tactic tag", fixable=True)
+_d("unsupported-tactic", "tag", "warning", "tactic tag that none of the rule's techniques belongs to")
+_d("tactic-id-mismatch", "tag", "warning", "TA#### and mitre_* tags name different tactics")
+_d("platform-mismatch", "tag", "warning", "technique for platforms the rule's source cannot observe")
+_d("untagged-technique-mention", "tag", "warning", "the rule's name or desc names a technique it is not tagged with")
+_d("partial-tactics", "tag", "info", "some but not all tactics of a technique are tagged")
+_d("tactic-only", "tag", "info", "tactic tags but no technique tag")
+_d("redundant-parent", "tag", "info", "a sub-technique and its parent are both tagged")
+_d("no-mitre-tags", "tag", "info", "no ATT&CK tag at all")
+
+# --- condition lints ---------------------------------------------------------------------------
+#: Falco's LOAD_NO_EVTTYPE threshold
+MAX_EVT_TYPES = 100
+#: an inline list with at least this many literal items should be a named list
+INLINE_LIST_MIN = 8
+_d("parse-error", "lint", "error", "the condition does not parse")
+_d("unknown-operator", "lint", "error", "a field is followed by a word that is not an operator")
+_d("undefined-macro", "lint", "error", "a macro that is not defined (or, from a macro, not defined before it)")
+_d("macro-loop", "lint", "error", "macros that reference each other in a loop")
+_d("unused-macro", "lint", "warning", "a macro no rule or macro uses")
+_d("unused-list", "lint", "warning", "a list no condition or list uses")
+_d("no-evttype", "lint", "warning", f"a syscall rule that matches all (or over {MAX_EVT_TYPES}) event types")
+_d("inline-list", "lint", "warning", f"an inline list of {INLINE_LIST_MIN} or more literal items: make it a named list")
+
+#: the codes ``falco-coverage fix`` can mend, in the order it applies them
+FIXABLE = ("revoked-technique", "malformed-tag", "unknown-tactic", "missing-tactic", "tactic-mismatch")

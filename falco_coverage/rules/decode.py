@@ -1,0 +1,159 @@
+"""What the values of a rules-file item mean to Falco: keys, booleans, priorities, versions, exceptions.
+
+Every function here either returns the value as Falco reads it or raises :class:`Invalid` with
+Falco's code, a message and the line at fault; the collector turns that into a diagnostic and
+skips the item, as Falco does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .condition import CMP_OPS, LIST_OPS, STR_OPS
+from .reader import Item
+
+
+class Invalid(Exception):
+    """An item Falco would reject: code, message and the line at fault."""
+
+    def __init__(self, code: str, message: str, line: int) -> None:
+        super().__init__(message)
+        self.code, self.message, self.line = code, message, line
+
+
+PRIORITIES = ["Debug", "Informational", "Notice", "Warning", "Error", "Critical", "Alert", "Emergency"]
+_PRIORITY_BY_NAME = {p.lower(): p for p in PRIORITIES} | {"info": "Informational"}
+_TRUE = {"true", "yes", "y", "on"}
+_FALSE = {"false", "no", "n", "off"}
+_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KINDS = ("required_engine_version", "required_plugin_versions", "list", "macro", "rule")
+RULE_DEFAULTS: dict[str, Any] = {
+    "source": "syscall", "enabled": True, "tags": [], "exceptions": [], "warn_evttypes": True,
+    "skip-if-unknown-filter": False, "capture": False, "capture_duration": "0",
+}
+KNOWN_KEYS = {
+    "list": {"list", "items", "append", "override"},
+    "macro": {"macro", "condition", "append", "override"},
+    "rule": {"rule", "condition", "output", "desc", "priority", "append", "override", *RULE_DEFAULTS},
+}
+APPENDABLE = {"list": {"items"}, "macro": {"condition"}, "rule": {"condition", "output", "desc", "tags", "exceptions"}}
+REPLACEABLE = {
+    "list": {"items"}, "macro": {"condition"},
+    "rule": {"condition", "output", "desc", "priority", "tags", "exceptions", "enabled", "warn_evttypes",
+             "skip-if-unknown-filter", "capture", "capture_duration"},
+}
+VERSIONED_RULE_KEYS = {"warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration"}
+BOOL_KEYS = {"enabled", "warn_evttypes", "skip-if-unknown-filter", "capture", "append"}
+LIST_COMPS = {"in", "intersects", "pmatch"}
+VALID_COMPS = CMP_OPS | STR_OPS | LIST_OPS
+
+
+def to_bool(value: Any, key: str, line: int) -> bool:
+    """Falco's booleans: y/n, yes/no, true/false, on/off, in lower, UPPER or Capitalized case."""
+    text = "" if value is None else str(value)
+    low = text.lower()
+    if text in (low, text.upper(), text.capitalize()):
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Can't decode YAML boolean value '{text}' of key '{key}'", line)
+
+
+def canonical_priority(value: Any) -> str | None:
+    """``info``/``INFO``/``Informational`` -> ``Informational``; ``None`` when not a Falco priority."""
+    return _PRIORITY_BY_NAME.get(str(value).strip().lower()) if isinstance(value, str) else None
+
+
+def engine_version(value: Any) -> str | None:
+    """``26`` -> ``0.26.0``; ``"0.31.0"`` -> ``0.31.0``; ``None`` when neither form."""
+    text = str(value).strip() if value is not None else ""
+    if text.isdigit():
+        return f"0.{int(text)}.0"
+    return text if _SEMVER.fullmatch(text) else None
+
+
+def validate_exception(exc: Any, line: int, need_fields: bool) -> dict[str, Any]:
+    """One exception entry, checked as Falco checks it (``need_fields``: not an append to a named one)."""
+    if not isinstance(exc, dict):
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", "Rule exception must be a mapping", line)
+    name = exc.get("name")
+    if not isinstance(name, str) or not name:
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", "Rule exception item must have a 'name' property", line)
+    fields_ = exc.get("fields")
+    if fields_ is None and need_fields:
+        raise Invalid("LOAD_ERR_YAML_VALIDATE",
+                       f"Rule exception item '{name}': must have 'fields' property with a list of fields", line)
+    comps = exc.get("comps")
+    values = exc.get("values", [])
+    if values is None:
+        values = []
+    if not isinstance(values, list):
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Rule exception item '{name}': 'values' must be a list", line)
+    if isinstance(fields_, list):
+        if comps is not None and not isinstance(comps, list):
+            raise Invalid("LOAD_ERR_YAML_VALIDATE",
+                           f"Rule exception item '{name}': fields is a list so comps must be a list", line)
+        if comps is not None and len(comps) != len(fields_):
+            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Fields and comps lists must have "
+                           "equal length", line)
+        for tup in values:
+            if not isinstance(tup, list) or len(tup) != len(fields_):
+                raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Fields and values lists must "
+                               "have equal length", line)
+    elif fields_ is not None:
+        if comps is not None and comps not in LIST_COMPS:
+            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': when fields is a single value, "
+                           "comps must be one of (in, pmatch, intersects)", line)
+        if any(isinstance(v, list) for v in values):
+            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Expected values array to contain "
+                           "a list of strings", line)
+    for c in comps if isinstance(comps, list) else ([comps] if comps is not None else []):
+        if c not in VALID_COMPS:
+            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': '{c}' is not a supported "
+                           "comparison operator", line)
+    return {"name": name, "fields": fields_, "comps": comps, "values": values}
+
+
+
+def decode(kind: str, key: str, value: Any, item: Item, append: bool = False) -> Any:
+    """The value of ``key`` as Falco reads it; :class:`Invalid` when Falco would reject it."""
+    line = item.line_of(key)
+    if key == "items":
+        if value is None:
+            return []
+        if not isinstance(value, list) or any(isinstance(v, (list, dict)) for v in value):
+            raise Invalid("LOAD_ERR_YAML_VALIDATE", "List 'items' must be a sequence of scalars", line)
+        return ["" if v is None else v for v in value]
+    if key in ("condition", "output", "desc"):
+        if not isinstance(value, str) or (key == "condition" and not value.strip()):
+            raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Value of '{key}' must be a non-empty string", line)
+        return value
+    if key == "priority":
+        p = canonical_priority(value)
+        if p is None:
+            raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Invalid priority '{value}'", line)
+        return p
+    if key == "tags":
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'tags' must be a sequence of strings", line)
+        return list(value)
+    if key == "exceptions":
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'exceptions' must be a sequence", line)
+        return [validate_exception(e, line, need_fields=not append) for e in value]
+    if key == "source":
+        if not isinstance(value, str) or not value:
+            raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'source' must be a string", line)
+        return value
+    if key == "capture_duration":
+        if not str(value).isdigit():
+            raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'capture_duration' must be an integer", line)
+        return str(value)
+    return value

@@ -1,0 +1,152 @@
+"""The loaded rules as DataFrames: :class:`RuleSet`, built from the compiled definitions.
+
+Per rule it also works out what Falco computes at start-up: the fully macro-expanded condition,
+the event types it can match (Falco's set arithmetic over ``evt.type``), the fields it reads and
+the macros and lists it uses. Column meanings and dtypes: :mod:`falco_coverage.columns`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..columns import conform
+from ..findings import Location
+from .collector import Collector, Definition
+from .decode import PRIORITIES
+from .nodes import Node, evt_types, expand, fields, macro_refs, to_text
+from .tags import split_tags
+
+
+@dataclass
+class RuleSet:
+    """Resolved rules, macros and lists of several files, and the diagnostics of loading them."""
+
+    rules: pd.DataFrame
+    macros: pd.DataFrame
+    lists: pd.DataFrame
+    diagnostics: pd.DataFrame
+    files: pd.DataFrame
+    required_engine_version: str | None = None
+    required_plugin_versions: list[dict[str, Any]] = field(default_factory=list)
+    #: ("rule" | "macro" | "list", name) -> the compiled definition (condition pieces, AST, facts)
+    definitions: dict[tuple[str, str], Definition] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_errors(self) -> bool:
+        return bool((self.diagnostics["severity"] == "error").any())
+
+    @property
+    def unreadable(self) -> list[str]:
+        """Files that could not be read as rules files at all (missing, not YAML, not a list)."""
+        return list(self.files.loc[~self.files["loaded"], "file"])
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return self.diagnostics[self.diagnostics["severity"] == "error"].reset_index(drop=True)
+
+    def rule(self, name: str) -> pd.Series:
+        hit = self.rules[self.rules["name"] == name]
+        if hit.empty:
+            raise KeyError(f"no rule named {name!r}")
+        return hit.iloc[0]
+
+    def definition(self, kind: str, name: str) -> Definition:
+        """The compiled record of a rule, macro or list; KeyError when there is none."""
+        return self.definitions[(kind, name)]
+
+
+class _Analysis:
+    """Per-rule facts derived from the compiled definitions of one load."""
+
+    def __init__(self, col: Collector) -> None:
+        self.macros = col.defs["macro"]
+        self.macro_ast: dict[str, Node] = {m.name: m.ast for m in self.macros.values() if m.ast is not None}
+        self.list_order = {n: i for i, n in enumerate(col.defs["list"])}
+
+    def __call__(self, r: Definition) -> tuple[str | None, list[str] | None, list[str], list[str], list[str]]:
+        """expanded_condition, evt_types (None: unrestricted or not a syscall rule), fields, macros, lists."""
+        if r.ast is None:
+            return None, None, [], [], []
+        used: list[str] = []
+        seen: set[str] = set()
+        pending = [n for n, _ in macro_refs(r.ast)]
+        while pending:
+            name = pending.pop(0)
+            if name in seen or name not in self.macros:
+                continue
+            seen.add(name)
+            used.append(name)
+            ast = self.macro_ast.get(name)
+            if ast is not None:
+                pending.extend(n for n, _ in macro_refs(ast))
+        full = expand(r.ast, self.macro_ast)
+        evts = None
+        if r.fields["source"] == "syscall":
+            s = evt_types(full)
+            evts = None if s.neg else sorted(s.items)
+        lists = set(r.lists_used).union(*(self.macros[m].lists_used for m in used))
+        return to_text(full), evts, fields(full), used, sorted(lists, key=self.list_order.__getitem__)
+
+
+def _in_order(defs: dict[str, Definition]) -> list[Definition]:
+    return sorted(defs.values(), key=lambda d: d.index)
+
+
+def rules_frame(col: Collector) -> pd.DataFrame:
+    analyse = _Analysis(col)
+    rows = []
+    for r in _in_order(col.defs["rule"]):
+        f = r.fields
+        split = split_tags(f["tags"])
+        rows.append((
+            r.name, f["desc"], f["condition"], r.compiled, *analyse(r), f["output"], f["priority"], f["source"],
+            bool(f["enabled"]), bool(f["warn_evttypes"]), list(f["tags"]),
+            [r.tag_locations.get(t, r.location) for t in f["tags"]], split.maturity, split.tactics,
+            split.techniques, split.other, [dict(e) for e in f["exceptions"]], r.location.file, r.location.line,
+            list(r.changed_at), r.valid,
+        ))
+    df = pd.DataFrame(rows, columns=[
+        "name", "desc", "condition", "compiled_condition", "expanded_condition", "evt_types", "fields",
+        "macros_used", "lists_used", "output", "priority", "source", "enabled", "warn_evttypes", "tags",
+        "tag_locations", "maturity", "tactic_tags", "technique_tags", "other_tags", "exceptions", "file", "line",
+        "changed_at", "valid"])
+    df["priority"] = pd.Categorical(df["priority"], categories=PRIORITIES, ordered=True)
+    return conform(df, "rules.rules")
+
+
+def macros_frame(col: Collector) -> pd.DataFrame:
+    rows = [(m.name, m.condition, m.compiled if m.compiled is not None else m.condition, m.location.file,
+             m.location.line, list(m.changed_at), m.used) for m in _in_order(col.defs["macro"])]
+    df = pd.DataFrame(rows, columns=["name", "condition", "compiled_condition", "file", "line", "changed_at", "used"])
+    return conform(df, "rules.macros")
+
+
+def lists_frame(col: Collector, expanded: dict[str, tuple[int, list[str]]]) -> pd.DataFrame:
+    rows = [(lst.name, list(expanded.get(lst.name, (0, lst.fields["items"]))[1]), lst.location.file,
+             lst.location.line, list(lst.changed_at), lst.used) for lst in _in_order(col.defs["list"])]
+    df = pd.DataFrame(rows, columns=["name", "items", "file", "line", "changed_at", "used"])
+    return conform(df, "rules.lists")
+
+
+def files_frame(col: Collector) -> pd.DataFrame:
+    rows = [(s.file, s.loaded, s.n_rules, s.n_macros, s.n_lists, s.constructs) for s in col.files]
+    df = pd.DataFrame(rows, columns=["file", "loaded", "n_rules", "n_macros", "n_lists", "constructs"])
+    return conform(df, "rules.files")
+
+
+def build(col: Collector, expanded: dict[str, tuple[int, list[str]]]) -> RuleSet:
+    """The RuleSet of a finished load (after the unused-item warnings)."""
+    for kind, code, what in (("list", "LOAD_UNUSED_LIST", "List"), ("macro", "LOAD_UNUSED_MACRO", "Macro")):
+        for d in col.defs[kind].values():
+            if not d.used:
+                col.diags.add(code, f"{what} not referred to by any other rule/macro", d.name,
+                              Location(d.location.file, d.location.line))
+    return RuleSet(
+        rules=rules_frame(col), macros=macros_frame(col), lists=lists_frame(col, expanded),
+        diagnostics=col.diags.frame(), files=files_frame(col),
+        required_engine_version=col.engine_version, required_plugin_versions=col.plugin_versions,
+        definitions={(kind, d.name): d for kind, defs in col.defs.items() for d in defs.values()},
+    )

@@ -1,0 +1,13 @@
+"""Version strings as comparable tuples (Falco engine versions, ATT&CK releases)."""
+
+from __future__ import annotations
+
+import re
+
+_NUMERIC = re.compile(r"\d+(?:\.\d+)*")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``"18.1"`` -> ``(18, 1)``; ``(-1,)`` for text that is not dot-separated numbers (sorts first)."""
+    text = str(version).strip()
+    return tuple(int(x) for x in text.split(".")) if _NUMERIC.fullmatch(text) else (-1,)

@@ -1,0 +1,106 @@
+"""Every frame the package returns has exactly the documented columns and dtypes, empty ones too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from falco_coverage import load_attack, load_rules
+from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.compare import attack_drift, tactic_change, technique_change
+from falco_coverage.analysis.coverage import coverage
+from falco_coverage.analysis.lint import lint
+from falco_coverage.columns import SCHEMAS, columns, conform, dtypes
+from falco_coverage.config import CheckConfig
+
+RULES = """\
+- list: shells
+  items: [bash, sh]
+- macro: spawned
+  condition: evt.type = execve and proc.name in (shells)
+- macro: lonely
+  condition: proc.name = x
+- rule: Shell
+  desc: a shell, see T1059.004
+  condition: spawned and not user.name = root
+  output: "shell %proc.name"
+  priority: NOTICE
+  tags: [mitre_execution, T1059.004, maturity_stable]
+- rule: Revoked
+  desc: old tag
+  condition: proc.name = y
+  output: "y"
+  priority: WARNING
+  tags: [mitre_persistence, T1000, t1529]
+"""
+
+
+def _frames(rules: Path, attack: Path) -> dict[str, list[pd.DataFrame]]:
+    rs = load_rules(rules)
+    a = load_attack(attack)
+    cov = coverage(rs, a)
+    cov_all = coverage(rs, a, platforms=["Linux", "Windows", "IaaS"])
+    return {
+        "rules.rules": [rs.rules], "rules.macros": [rs.macros], "rules.lists": [rs.lists],
+        "rules.diagnostics": [rs.diagnostics], "rules.files": [rs.files],
+        "attack.tactics": [a.tactics], "attack.techniques": [a.techniques],
+        "attack.technique_tactics": [a.technique_tactics],
+        "coverage.techniques": [cov.techniques], "coverage.tactics": [cov.tactics], "coverage.gaps": [cov.gaps],
+        "coverage.rule_tactics": [cov.rule_tactics],
+        "compare.tactics": [tactic_change(cov, cov_all)], "compare.techniques": [technique_change(cov, cov_all)],
+        "compare.drift": [attack_drift(rs, a, a)],
+        "findings": [check(rs, a, config=CheckConfig()), lint(rs, config=CheckConfig())],
+    }
+
+
+@pytest.fixture(params=["full", "empty"])
+def frames(request: pytest.FixtureRequest, tmp_path: Path, mini21: Path) -> dict[str, list[pd.DataFrame]]:
+    p = tmp_path / "rules.yaml"
+    p.write_text(RULES if request.param == "full" else "# no items\n")
+    return _frames(p, mini21)
+
+
+def test_every_schema_is_exercised(frames: dict[str, list[pd.DataFrame]]) -> None:
+    assert set(frames) == set(SCHEMAS)
+
+
+def test_every_frame_has_its_documented_columns_and_dtypes(frames: dict[str, list[pd.DataFrame]]) -> None:
+    for name, dfs in frames.items():
+        for df in dfs:
+            assert list(df.columns) == columns(name), name
+            got = {c: str(t) for c, t in df.dtypes.items()}
+            assert got == dtypes(name), name
+
+
+def test_the_full_fixture_is_not_trivially_empty(tmp_path: Path, mini21: Path) -> None:
+    p = tmp_path / "rules.yaml"
+    p.write_text(RULES)
+    frames = _frames(p, mini21)
+    empty = sorted(n for n, dfs in frames.items() if all(df.empty for df in dfs))
+    # nothing is lost or drifts when a release is compared with itself
+    assert empty == ["compare.drift", "compare.techniques"]
+
+
+def test_missing_values_follow_one_rule(tmp_path: Path, mini21: Path) -> None:
+    p = tmp_path / "rules.yaml"
+    p.write_text(RULES)
+    rs = load_rules(p)
+    a = load_attack(mini21)
+    revoked = a.technique("T1000")
+    assert pd.isna(a.technique("T1059")["parent_id"]) and pd.isna(a.technique("T1059")["replaced_by"])
+    assert not pd.isna(revoked["replaced_by"])
+    findings = check(rs, a, config=CheckConfig())
+    assert findings["column"].isna().all() and findings["line"].notna().all()  # tag findings have no column
+    assert findings.loc[findings["code"] == "malformed-tag", "tag"].tolist() == ["t1529"]
+    assert all(isinstance(v, list) for v in rs.rules["tags"]) and all(isinstance(v, list) for v in rs.lists["items"])
+    assert pd.isna(rs.rule("Revoked")["maturity"]) and rs.rule("Shell")["maturity"] == "stable"
+
+
+def test_conform_casts_and_orders() -> None:
+    df = pd.DataFrame({"n_lists": [1], "file": ["f"], "loaded": [1], "n_rules": [0], "n_macros": [0],
+                       "constructs": [[]]})
+    out = conform(df, "rules.files")
+    assert list(out.columns) == columns("rules.files")
+    assert str(out["loaded"].dtype) == "bool" and str(out["file"].dtype) == "str"

@@ -1,0 +1,133 @@
+"""The package's structure: no import circles, layers that only look down, small modules, typed, fast to import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+PACKAGE = REPO / "falco_coverage"
+#: each module's layer; a module may import only from its own layer or lower ones
+LAYERS = {"base": 0, "rules": 1, "attack": 1, "analysis": 2, "present": 3, "run": 4}
+MAX_LINES = 450
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom | ast.Import, known: set[str]) -> set[str]:
+    """The package modules an import statement names (relative imports resolved)."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in known}
+    base_parts = module.split(".") if is_package else module.split(".")[:-1]
+    if node.level:
+        base_parts = base_parts[:len(base_parts) - (node.level - 1)]
+        base = ".".join(base_parts + ([node.module] if node.module else []))
+    else:
+        base = node.module or ""
+    out = set()
+    for alias in node.names:
+        sub = f"{base}.{alias.name}"
+        if sub in known:
+            out.add(sub)  # ``from . import condition``: the submodule
+        elif base in known:
+            out.add(base)
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports, anywhere in it (function-level and type-only imports too)."""
+    modules = _modules()
+    known = set(modules)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        edges: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                edges |= _resolve(name, path.name == "__init__.py", node, known)
+        graph[name] = edges - {name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append(path[path.index(nxt):] + [nxt])
+            elif not state.get(nxt):
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if not state.get(start):
+            visit(start, [start])
+    return found
+
+
+def _layer(module: str) -> int:
+    if module.endswith("__main__"):
+        return LAYERS["run"]
+    parts = module.split(".")
+    return LAYERS.get(parts[1], 0) if len(parts) > 1 else 0
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circles() -> None:
+    graph = import_graph()
+    assert "falco_coverage.rules.collector" in graph and graph["falco_coverage.rules.load"]
+    assert _cycles(graph) == []
+
+
+def test_layers_only_import_downwards() -> None:
+    bad = [(m, dep) for m, deps in import_graph().items() for dep in deps
+           if _layer(dep) > _layer(m) and m != "falco_coverage"]
+    assert bad == []
+
+
+def test_no_module_over_the_line_budget() -> None:
+    long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+def test_docstrings_explain_the_package_from_inside() -> None:
+    offenders = [name for name, path in _modules().items()
+                 if "shared/docs" in (text := path.read_text()) or "spec section" in text]
+    assert offenders == []
+
+
+def test_command_line_import_stays_light() -> None:
+    code = ("import sys, falco_coverage.run.cli; "
+            "print(sorted(m for m in ('plotly', 'nbconvert', 'mitreattack', 'papermill', 'itables') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_mypy_is_clean() -> None:
+    from mypy import api
+
+    stdout, stderr, status = api.run(["--config-file", str(REPO / "pyproject.toml"), "--no-incremental",
+                                      str(PACKAGE)])
+    assert status == 0, stdout + stderr
