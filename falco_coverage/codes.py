@@ -35,6 +35,8 @@ _d("LOAD_INVALID_MACRO_NAME", "load", "warning", "a macro name with characters a
 _d("LOAD_EXCEPTION_NAME_NOT_UNIQUE", "load", "warning", "two exceptions of one rule share a name")
 _d("LOAD_UNUSED_LIST", "load", "warning", "a list no rule or macro uses")
 _d("LOAD_UNUSED_MACRO", "load", "warning", "a macro no rule or macro uses")
+# falco-coverage's own load findings (lower case): Falco accepts these silently
+_d("duplicate-definition", "load", "warning", "a name defined twice in one file: the later replaces the earlier whole")
 
 # --- ATT&CK tag checks -----------------------------------------------------------------------
 _d("malformed-tag", "tag", "warning", "ATT&CK reference written in a non-canonical form", fixable=True)
@@ -48,6 +50,8 @@ _d("unsupported-tactic", "tag", "warning", "tactic tag that none of the rule's t
 _d("tactic-id-mismatch", "tag", "warning", "TA#### and mitre_* tags name different tactics")
 _d("platform-mismatch", "tag", "warning", "technique for platforms the rule's source cannot observe")
 _d("untagged-technique-mention", "tag", "warning", "the rule's name or desc names a technique it is not tagged with")
+_d("tags-key-typo", "tag", "warning", "a key that is meant to be 'tags' (e.g. 'tag'): Falco ignores it and its tags")
+_d("data-source-tag", "tag", "warning", "an ATT&CK data source ID (DS####) used as a tag")
 _d("partial-tactics", "tag", "info", "some but not all tactics of a technique are tagged")
 _d("tactic-only", "tag", "info", "tactic tags but no technique tag")
 _d("redundant-parent", "tag", "info", "a sub-technique and its parent are both tagged")
@@ -69,3 +73,7 @@ _d("inline-list", "lint", "warning", f"an inline list of {INLINE_LIST_MIN} or mo
 
 #: the codes ``falco-coverage fix`` can mend, in the order it applies them
 FIXABLE = ("revoked-technique", "malformed-tag", "unknown-tactic", "missing-tactic", "tactic-mismatch")
+#: fixes with two plausible remedies (is the technique wrong, or the tactic?): applied only when named
+AMBIGUOUS = ("tactic-mismatch",)
+#: what ``fix`` applies when no code is named
+DEFAULT_FIXES = tuple(c for c in FIXABLE if c not in AMBIGUOUS)

@@ -77,6 +77,8 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "line": ("int64", "1-based line of the rule's first definition"),
         "changed_at": ("object", "list of Location of every item that defined or changed the rule"),
         "valid": ("bool", "False when Falco would reject the rule (see diagnostics)"),
+        "origin": ("category", "own (defined or changed in the user's files) or base (only in files loaded as the base)"),
+        "ignored_keys": ("object", "list of {key, value, location} for keys Falco ignores (e.g. 'tag:' for 'tags:')"),
     },
     "rules.macros": {
         "name": ("str", "macro name"),
@@ -98,6 +100,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
     "rules.files": {
         "file": ("str", "a rules file, in load order"),
         "loaded": ("bool", "False when the file could not be read as a rules file at all (missing, not YAML, not a list)"),
+        "base": ("bool", "True when the file was loaded as the base (upstream) under the user's own"),
         "n_rules": ("int64", "rule items read from it (definitions, appends, overrides, enabled-only)"),
         "n_macros": ("int64", "macro items read from it"),
         "n_lists": ("int64", "list items read from it"),
@@ -108,6 +111,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "code": ("str", "Falco's own code name, e.g. LOAD_ERR_YAML_PARSE, ERROR_NO_PREVIOUS_MACRO, LOAD_UNUSED_LIST"),
         "message": ("str", "one sentence"),
         "item": ("str", "the rule/macro/list name concerned, or missing"),
+        "kind": ("category", "rule, macro or list: what ``item`` names (missing when there is no item)"),
         "file": ("str", "file at fault"),
         "line": ("int64", "1-based line at fault (0 when unknown)"),
     },
@@ -149,6 +153,11 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "maturity": ("str", "the rule's maturity, or 'none'"),
         "priority": ("str", "the rule's priority"),
         "source": ("str", "the rule's event source"),
+        "origin": ("str", "own or base (see rules.rules)"),
+    },
+    "coverage.tactic_only": {
+        "rule": ("str", "a rule in scope with tactic tags but no valid technique tag"),
+        "tactic": ("category", "a tactic it tags (ordered categorical, matrix order)"),
     },
     # --- comparisons (falco_coverage.analysis.compare) -------------------------------------------------
     "compare.tactics": {

@@ -18,14 +18,32 @@ from typing import Any
 
 from .errors import FalcoCoverageError
 from .findings import SEVERITIES, Severity
-#: What each event source can observe, as ATT&CK platforms (this project's choice; configurable).
+#: What each event source can observe, as ATT&CK platforms (this project's choice; configurable with
+#: ``source_platforms``). Falco's own syscall source and every source of the public Falco plugin
+#: registry, by what the plugin reads; an empty list: the source observes no ATT&CK platform
+#: (web-server, DNS or generic message streams, development sources).
 DEFAULT_SOURCE_PLATFORMS: dict[str, list[str]] = {
     "syscall": ["Linux", "Containers"],
-    "k8s_audit": ["Containers"],
+    # plugins maintained in falcosecurity/plugins
+    "k8s_audit": ["Containers"],  # k8saudit and its EKS, GKE, AKS, OVHcloud variants
     "aws_cloudtrail": ["IaaS"],
     "gcp_auditlog": ["IaaS"],
     "okta": ["Identity Provider", "SaaS"],
     "github": ["SaaS"],
+    "kafka": [], "collector": [], "dummy": [], "dummy_c": [], "dummy_rs": [], "test": [],
+    # third-party plugins listed in the registry
+    "docker": ["Containers"],
+    "seccompagent": ["Linux", "Containers"],
+    "nomad": ["Containers"],
+    "salesforce": ["SaaS"],
+    "box": ["SaaS"],
+    "journal": ["Linux"],
+    "gitlab": ["SaaS"],
+    "keycloak": ["Identity Provider"],
+    "awselb": ["IaaS"],
+    "edera_zone": ["Linux", "Containers"],
+    "coding_agent": ["Linux", "macOS", "Windows"],
+    "dnscollector": [], "syslogsrv": [], "nginx": [],
 }
 
 

@@ -21,31 +21,43 @@
 
 # %% tags=["parameters"]
 rules = []  # the rule set (the "after" side when comparing rule sets)
+base_rules = []  # files loaded first under both rule sets (e.g. upstream rules)
 compare_rules = None  # the other rule set (the "before" side)
 attack = None
 attack_version = None
 compare_attack = None  # another ATT&CK release (the "before" side) for the same rules
 compare_attack_version = None
+platforms = None  # the coverage scope, the same on both sides
+maturities = None
+min_priority = None
+sources = None
+include_disabled = False
+config = None
+example_rules = False
 output_dir = "."
 
 # %%
 from falco_coverage import load_attack, load_rules, plots
 from falco_coverage.analysis.compare import attack_drift, tactic_change, technique_change
 from falco_coverage.analysis.coverage import coverage
-from falco_coverage.present.notebook import setup_notebook
+from falco_coverage.config import load_config
+from falco_coverage.present.notebook import print_notes, setup_notebook
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules))
+ruleset = load_rules(*resolve_rules(rules), base=base_rules)
 attack_new = load_attack(attack, version=attack_version)
 if compare_rules:
-    other_rules, attack_old = load_rules(*compare_rules), attack_new
+    other_rules, attack_old = load_rules(*compare_rules, base=base_rules), attack_new
 elif compare_attack or compare_attack_version:
     other_rules, attack_old = ruleset, load_attack(compare_attack, version=compare_attack_version)
 else:
     raise ValueError("nothing to compare: set compare_rules, compare_attack or compare_attack_version")
-before = coverage(other_rules, attack_old)
-after = coverage(ruleset, attack_new)
+scope = dict(platforms=platforms, maturities=maturities, min_priority=min_priority, sources=sources,
+             enabled_only=not include_disabled, source_platforms=load_config(config).source_platforms)
+before = coverage(other_rules, attack_old, **scope)
+after = coverage(ruleset, attack_new, **scope)
+print_notes(ruleset, after, example_rules)
 
 # %% [markdown]
 # ## What is compared

@@ -21,12 +21,16 @@
 
 # %% tags=["parameters"]
 rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
+base_rules = []  # files loaded first (e.g. upstream rules); the report tells their rules apart
 attack = None  # ATT&CK bundle; None: $FALCO_COVERAGE_ATTACK(_DIR), the cache, or a download
 attack_version = None
 platforms = None  # None: what the rules' sources can observe
 maturities = None  # e.g. ["stable"]
 min_priority = None
+sources = None  # e.g. ["syscall"]
 include_disabled = False
+config = None  # a .falco-coverage.yaml or pyproject.toml (source_platforms, ...); None: the defaults
+example_rules = False  # set by the report runner when it fell back to the example rule set
 output_dir = "."
 
 # %%
@@ -36,15 +40,18 @@ import pandas as pd
 
 from falco_coverage import load_attack, load_rules, plots
 from falco_coverage.analysis.coverage import coverage
+from falco_coverage.config import load_config
 from falco_coverage.present.layers import to_navigator
-from falco_coverage.present.notebook import setup_notebook
+from falco_coverage.present.notebook import print_notes, setup_notebook
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules))
+ruleset = load_rules(*resolve_rules(rules), base=base_rules)
 attack_data = load_attack(attack, version=attack_version)
 cov = coverage(ruleset, attack_data, platforms=platforms, maturities=maturities, min_priority=min_priority,
-               enabled_only=not include_disabled)
+               sources=sources, enabled_only=not include_disabled,
+               source_platforms=load_config(config).source_platforms)
+print_notes(ruleset, cov, example_rules)
 
 # %% [markdown]
 # ## Scope and headline numbers
@@ -76,6 +83,19 @@ plots.breakdown(cov, "maturity").show()
 
 # %%
 plots.breakdown(cov, "priority").show()
+
+# %% [markdown]
+# Your own rules and those of the base (upstream) files, when some were loaded as the base.
+
+# %%
+plots.breakdown(cov, "origin").show()
+
+# %% [markdown]
+# ## Rules that carry only tactic tags
+# They name a tactic but no technique, so they cover nothing in the matrix above.
+
+# %%
+cov.tactic_only.groupby("tactic", observed=True)["rule"].nunique().rename("rules").reset_index()
 
 # %% [markdown]
 # ## Top gaps

@@ -21,9 +21,11 @@
 
 # %% tags=["parameters"]
 rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
+base_rules = []  # files loaded first (e.g. upstream rules); only findings in `rules` are shown
 attack = None
 attack_version = None
 config = None  # a .falco-coverage.yaml or pyproject.toml; None: the defaults
+example_rules = False  # set by the report runner when it fell back to the example rule set
 output_dir = "."
 
 # %%
@@ -31,11 +33,12 @@ from falco_coverage import fix, load_attack, load_rules
 from falco_coverage.analysis.checks import check
 from falco_coverage.analysis.lint import lint
 from falco_coverage.findings import overview
-from falco_coverage.present.notebook import setup_notebook, where
+from falco_coverage.present.notebook import print_notes, setup_notebook, where
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules))
+ruleset = load_rules(*resolve_rules(rules), base=base_rules)
+print_notes(ruleset, None, example_rules)
 attack_data = load_attack(attack, version=attack_version)
 findings = check(ruleset, attack_data, config=config)
 lint_findings = lint(ruleset, config=config)

@@ -48,7 +48,7 @@ def _frames(rules: Path, attack: Path) -> dict[str, list[pd.DataFrame]]:
         "attack.tactics": [a.tactics], "attack.techniques": [a.techniques],
         "attack.technique_tactics": [a.technique_tactics],
         "coverage.techniques": [cov.techniques], "coverage.tactics": [cov.tactics], "coverage.gaps": [cov.gaps],
-        "coverage.rule_tactics": [cov.rule_tactics],
+        "coverage.rule_tactics": [cov.rule_tactics], "coverage.tactic_only": [cov.tactic_only],
         "compare.tactics": [tactic_change(cov, cov_all)], "compare.techniques": [technique_change(cov, cov_all)],
         "compare.drift": [attack_drift(rs, a, a)],
         "findings": [check(rs, a, config=CheckConfig()), lint(rs, config=CheckConfig())],
@@ -80,7 +80,7 @@ def test_the_full_fixture_is_not_trivially_empty(tmp_path: Path, mini21: Path) -
     frames = _frames(p, mini21)
     empty = sorted(n for n, dfs in frames.items() if all(df.empty for df in dfs))
     # nothing is lost or drifts when a release is compared with itself
-    assert empty == ["compare.drift", "compare.techniques"]
+    assert empty == ["compare.drift", "compare.techniques", "coverage.tactic_only"]
 
 
 def test_missing_values_follow_one_rule(tmp_path: Path, mini21: Path) -> None:
@@ -99,7 +99,7 @@ def test_missing_values_follow_one_rule(tmp_path: Path, mini21: Path) -> None:
 
 
 def test_conform_casts_and_orders() -> None:
-    df = pd.DataFrame({"n_lists": [1], "file": ["f"], "loaded": [1], "n_rules": [0], "n_macros": [0],
+    df = pd.DataFrame({"n_lists": [1], "file": ["f"], "loaded": [1], "base": [0], "n_rules": [0], "n_macros": [0],
                        "constructs": [[]]})
     out = conform(df, "rules.files")
     assert list(out.columns) == columns("rules.files")

@@ -134,7 +134,7 @@ def test_bad_priority(attack, ruleset) -> None:
 def test_scope_describe(attack, ruleset) -> None:
     text = coverage(ruleset, attack, maturities=["stable"], min_priority="NOTICE").scope.describe()
     assert text == ("ATT&CK 1.2 enterprise · platforms: Containers, Linux · 1 of 6 rules (enabled) · "
-                    "maturity: stable · priority >= NOTICE")
+                    "maturity: stable · priority >= Notice")  # canonicalised
 
 
 # --- figures and layers --------------------------------------------------------------------------

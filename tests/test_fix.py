@@ -74,7 +74,7 @@ def test_fix_then_check_leaves_no_fixed_codes(tmp_path: Path, attack) -> None:
     rs, before = findings_for([p], attack)
     fixed = {"revoked-technique", "malformed-tag", "unknown-tactic", "missing-tactic", "tactic-mismatch"}
     assert fixed <= set(before["code"].astype(str))
-    edits = fix.plan(before, rs)
+    edits = fix.plan(before, rs, list(fix.FIXABLE), attack=attack)  # every fix, the ambiguous one named
     fix.apply(edits, write=True)
     rs2, after = findings_for([p], attack)
     assert not set(after["code"].astype(str)) & fixed, after[["rule", "code", "tag"]].to_string()
@@ -90,7 +90,7 @@ def test_only_tag_lists_change(tmp_path: Path, attack) -> None:
     p = tmp_path / "custom.yaml"
     p.write_text(SOURCE)
     rs, f = findings_for([p], attack)
-    fix.apply(fix.plan(f, rs), write=True)
+    fix.apply(fix.plan(f, rs, list(fix.FIXABLE)), write=True)
     new = p.read_text()
     old_lines, new_lines = SOURCE.splitlines(), new.splitlines()
     # The only line added is the block-list entry; every other line is identical or a tags line.
@@ -107,7 +107,7 @@ def test_diff_without_write_changes_nothing(tmp_path: Path, attack) -> None:
     p = tmp_path / "custom.yaml"
     p.write_text(SOURCE)
     rs, f = findings_for([p], attack)
-    results = fix.apply(fix.plan(f, rs), write=False)
+    results = fix.apply(fix.plan(f, rs, list(fix.FIXABLE)), write=False)
     assert p.read_text() == SOURCE
     diff = fix.unified_diff(results)
     assert "-  tags: [mitre_impact, T1059]" in diff and "+  tags: [mitre_execution, T1059]" in diff
@@ -158,6 +158,10 @@ def test_cli_fix_and_check(tmp_path: Path) -> None:
     assert r.returncode == 1
     r = cli("fix", str(p), "--write")
     assert r.returncode == 0 and "tag edit(s) written" in r.stderr
+    r = cli("check", str(p), "--fail-on", "error")
+    assert r.returncode == 1 and "[tactic-mismatch] Wrong tactic" in r.stdout  # ambiguous: not fixed by default
+    r = cli("fix", str(p), "--write", "--codes", "tactic-mismatch")
+    assert r.returncode == 0 and "1 tag edit(s) written" in r.stderr
     r = cli("check", str(p), "--fail-on", "error")
     assert r.returncode == 0, r.stdout
     r = cli("fix", str(p))

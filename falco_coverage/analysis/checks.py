@@ -13,16 +13,18 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from ..attack import AttackData
 from ..codes import REGISTRY
 from ..config import CheckConfig, load_config
-from ..findings import Finding, findings_frame
+from ..findings import Finding, Location, findings_frame
 from ..rules import RuleSet
-from ..rules.tags import tactic_tag
-from .tag_index import AttackIndex, RuleTags, join_words, rule_tags
+from ..rules.tags import DATA_SOURCE_RE, AttackTag, tactic_tag
+from .load_findings import load_findings, own_findings
+from .tag_index import AttackIndex, RuleTags, join_words, normalize, parse_tag, rule_tags
 
 
 @dataclass
@@ -33,10 +35,16 @@ class TagContext:
     source_platforms: dict[str, list[str]]
 
 
+def _names_nothing(p: AttackTag, idx: AttackIndex) -> bool:
+    """A tactic reference to no tactic of the release: ``unknown-tactic``'s business, not a spelling fix."""
+    return (p.kind == "tactic" and p.value not in idx.tactic_name) or (
+        p.kind == "tactic_id" and p.value not in idx.tactic_by_id)
+
+
 @REGISTRY.check("malformed-tag")
 def _malformed(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
     for e in rt.entries:
-        if e.parsed and e.parsed.malformed:
+        if e.parsed and e.parsed.malformed and not _names_nothing(e.parsed, ctx.idx):
             yield rt.finding("malformed-tag", f"'{e.tag}' is not how Falco rules write ATT&CK references; "
                              f"the canonical tag is '{e.parsed.canonical}'", e, suggestion=e.parsed.canonical,
                              technique_id=e.parsed.value if e.parsed.kind == "technique" else None)
@@ -84,7 +92,7 @@ _SYNONYMS = {"privesc": "privilege-escalation", "c2": "command-and-control", "cn
 
 def nearest_tactic(value: str, idx: AttackIndex) -> str | None:
     """The tactic a misspelt shortname most likely means, when one stands out."""
-    if value in _SYNONYMS:
+    if _SYNONYMS.get(value) in idx.tactic_name:
         return _SYNONYMS[value]
     close = difflib.get_close_matches(value, idx.tactic_order, n=2, cutoff=0.75)
     if len(close) == 1:
@@ -104,9 +112,17 @@ def _unknown_tactic(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
             continue
         if p.kind == "tactic" and p.value not in idx.tactic_name:
             near = nearest_tactic(p.value, idx)
-            hint = f"; did you mean {tactic_tag(near)} ({idx.tactic_name[near]})?" if near else ""
-            yield rt.finding("unknown-tactic", f"'{p.canonical}' names no tactic of {idx.release()}{hint}", e,
-                             suggestion=tactic_tag(near) if near else None, tactic=None)
+            tid, prefix = (None, None) if near else technique_named(p.value, idx)
+            if near:
+                hint, suggestion = f"; did you mean {tactic_tag(near)} ({idx.tactic_name[near]})?", tactic_tag(near)
+            elif tid:
+                also = f" and the tactic {tactic_tag(prefix)}" if prefix else ""
+                hint = f"; it names the technique {idx.label(tid)}: tag {tid}{also} instead"
+                suggestion = ", ".join([tid] + ([tactic_tag(prefix)] if prefix else []))
+            else:
+                hint, suggestion = "", None
+            yield rt.finding("unknown-tactic", f"'{e.tag}' names no tactic of {idx.release()}{hint}", e,
+                             suggestion=suggestion, technique_id=tid, tactic=prefix)
         elif p.kind == "tactic_id" and p.value not in idx.tactic_by_id:
             yield rt.finding("unknown-tactic", f"{p.value} is not a tactic ID of {idx.release()}", e)
 
@@ -190,18 +206,70 @@ def _platform_mismatch(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
                              f"{rt.source} rule observes {join_words(list(seen))}", rt.techniques[tid], technique_id=tid)
 
 
+def technique_named(value: str, idx: AttackIndex) -> tuple[str | None, str | None]:
+    """The technique a would-be tactic name names (``remote-service`` -> T1021), and the tactic its name
+    starts with (``discovery-system-service-discovery`` -> T1007, ``discovery``), when one stands out."""
+    prefix = next((t for t in sorted(idx.tactic_name, key=len, reverse=True) if value.startswith(t + "-")), None)
+    for candidate in ([value[len(prefix) + 1:]] if prefix else []) + [value]:
+        name = normalize(candidate)
+        for variant in (name, name + "s", name.removesuffix("s")):
+            ids = idx.by_name.get(variant, [])
+            if len(ids) == 1:
+                return ids[0], prefix
+        close = difflib.get_close_matches(name, list(idx.by_name), n=2, cutoff=0.9)
+        if len(close) == 1 and len(idx.by_name[close[0]]) == 1:
+            return idx.by_name[close[0]][0], prefix
+    return None, None
+
+
 _MENTION = re.compile(r"(?<![A-Za-z0-9])T\d{4}(?:\.\d{3})?(?![0-9])")
+
+
+def _family(tid: str) -> str:
+    return tid.split(".")[0]
 
 
 @REGISTRY.check("untagged-technique-mention")
 def _untagged_mention(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
     idx = ctx.idx
-    for tid in dict.fromkeys(_MENTION.findall(f"{rt.name}\n{rt.desc}")):
+    text = f"{rt.name}\n{rt.desc}"
+    by_id = list(dict.fromkeys(_MENTION.findall(text)))
+    for tid in by_id:
         if tid not in rt.techniques:
             known = f" ({idx.tech[tid]['name']})" if tid in idx.tech else ""
             yield rt.finding("untagged-technique-mention", f"the rule's name or description mentions "
                              f"{tid}{known}, which is not among its tags", tag=None, technique_id=tid,
                              suggestion=tid)
+    # by whole name (two words or more), unless a technique of the same family is tagged or named by ID
+    families = {_family(t) for t in [*rt.techniques, *by_id]}
+    for tid in idx.mentioned(text):
+        if _family(tid) not in families:
+            families.add(_family(tid))
+            yield rt.finding("untagged-technique-mention", f"the rule's name or description names the technique "
+                             f"{idx.label(tid)}, but its tags hold no technique of that family", tag=None,
+                             technique_id=tid, suggestion=tid)
+
+
+@REGISTRY.check("tags-key-typo")
+def _tags_key_typo(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
+    for extra in rt.ignored_keys:
+        key = str(extra["key"])
+        if key.casefold() != "tags" and difflib.SequenceMatcher(None, key.casefold(), "tags").ratio() < 0.75:
+            continue
+        value = extra["value"]
+        values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        lost = [v for v in values if parse_tag(v, ctx.idx) is not None or DATA_SOURCE_RE.fullmatch(v.strip())]
+        what = f"its ATT&CK tags ({', '.join(lost)}) are lost" if lost else f"its values ({', '.join(values)}) are lost"
+        yield Finding("tags-key-typo", rt.name, f"key '{key}' is not 'tags': Falco ignores it, so {what}",
+                      extra["location"], tag=None, suggestion="tags", enabled=rt.enabled)
+
+
+@REGISTRY.check("data-source-tag")
+def _data_source_tag(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
+    for e in rt.entries:
+        if e.parsed is None and DATA_SOURCE_RE.fullmatch(e.tag.strip()):
+            yield rt.finding("data-source-tag", f"'{e.tag}' is an ATT&CK data source ID, not a technique or tactic; "
+                             "tag the technique the rule detects (T####) instead", e)
 
 
 @REGISTRY.check("partial-tactics")
@@ -244,11 +312,31 @@ def _no_mitre(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
 
 # --- running them ----------------------------------------------------------------------------------
 
-def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | Path | None = None) -> pd.DataFrame:
-    """Check the ATT&CK tags of every resolved rule (disabled ones included); one row per finding."""
+def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | Path | None = None,
+          include_load: bool = True) -> pd.DataFrame:
+    """Check the ATT&CK tags of every resolved rule (disabled ones included); one row per finding.
+
+    With ``include_load`` the rule-loading diagnostics come too (errors Falco would refuse to start
+    with, and its warnings), as findings of the same table. When some files were loaded as the base,
+    only findings in the user's own files are kept (a base rule the user changed is the user's).
+    """
     cfg = config if isinstance(config, CheckConfig) else load_config(config)
-    idx = AttackIndex(attack)
-    subjects = (rule_tags(row, idx) for row in ruleset.rules.to_dict("records"))
+    idx = AttackIndex.of(attack)
+    rows = ruleset.rules.to_dict("records")
+    subjects = (rule_tags(row, idx, _rule_location(row, ruleset)) for row in rows)
     found = REGISTRY.run("tag", subjects, TagContext(idx, cfg.source_platforms), cfg)
-    df = findings_frame(found, REGISTRY.codes("tag"))
+    df = own_findings(findings_frame(found, REGISTRY.codes("load") + REGISTRY.codes("tag")), ruleset)
+    if include_load:
+        load = load_findings(ruleset, config=cfg)
+        df = pd.concat([load.astype({"code": df["code"].dtype}), df], ignore_index=True) if len(load) else df
     return df.sort_values(["file", "line", "severity", "code"], kind="stable", ignore_index=True)
+
+
+def _rule_location(row: dict[str, Any], ruleset: RuleSet) -> Location:
+    """Where a rule-level finding goes: the rule's definition, or for a base rule the user changed, the
+    user's last change."""
+    here = Location(row["file"], int(row["line"]))
+    if ruleset.base_files and not ruleset.is_own(row["file"]):
+        own = [loc for loc in row["changed_at"] if ruleset.is_own(loc.file)]
+        return own[-1] if own else here
+    return here

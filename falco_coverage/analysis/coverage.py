@@ -18,10 +18,10 @@ import pandas as pd
 from ..attack import AttackData, active_mask
 from ..columns import columns, conform
 from ..config import DEFAULT_SOURCE_PLATFORMS
-from ..errors import FalcoCoverageError
 from ..rules import RuleSet
-from ..rules.decode import PRIORITIES, canonical_priority
+from ..rules.decode import PRIORITIES
 from ..rules.tags import parse_attack_tag
+from .scope import check_maturities, check_platforms, check_priority, check_sources, source_platforms_of
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,18 @@ class Scope:
     sources: tuple[str, ...] | None
     n_rules: int
     n_rules_total: int
+    #: what the reader must know about the scope (unmapped sources, tactic-only rules, ...)
+    notes: tuple[str, ...] = ()
+    #: rules in scope that are the user's own (all of them unless some files were loaded as the base)
+    n_own_rules: int | None = None
 
     def describe(self) -> str:
         """One line for figure subtitles and reports."""
         parts = [f"ATT&CK {self.attack_version or '?'} {self.domain.removesuffix('-attack')}",
-                 f"platforms: {', '.join(self.platforms)}",
+                 f"platforms: {', '.join(self.platforms) or 'none'}",
                  f"{self.n_rules} of {self.n_rules_total} rules" + (" (enabled)" if self.enabled_only else "")]
+        if self.n_own_rules is not None and self.n_own_rules != self.n_rules:
+            parts.append(f"{self.n_own_rules} own, {self.n_rules - self.n_own_rules} base")
         if self.maturities:
             parts.append(f"maturity: {', '.join(self.maturities)}")
         if self.min_priority:
@@ -62,6 +68,8 @@ class Coverage:
     rule_tactics: pd.DataFrame
     scope: Scope
     tactic_names: dict[str, str] = field(default_factory=dict)
+    #: rules in scope with tactic tags but no valid technique tag: one row per (rule, tactic)
+    tactic_only: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> dict[str, float | int]:
         top = self.techniques.drop_duplicates("technique_id")
@@ -70,22 +78,34 @@ class Coverage:
                 "coverage": float(top["covered"].mean()) if len(top) else 0.0, "rules": self.scope.n_rules}
 
 
-def _scope_rules(rules: pd.DataFrame, enabled_only: bool, maturities: Iterable[str] | None,
-                 min_priority: str | None, sources: Iterable[str] | None) -> pd.DataFrame:
+def _scope_rules(rules: pd.DataFrame, enabled_only: bool, maturities: tuple[str, ...] | None,
+                 min_priority: str | None, sources: tuple[str, ...] | None) -> pd.DataFrame:
     mask = pd.Series(True, index=rules.index)
     if enabled_only:
         mask &= rules["enabled"].astype(bool)
     if maturities is not None:
-        wanted = {m.removeprefix("maturity_") for m in maturities}
-        mask &= rules["maturity"].fillna("none").isin(wanted)
+        mask &= rules["maturity"].fillna("none").isin(maturities)
     if min_priority is not None:
-        p = canonical_priority(min_priority)
-        if p is None:
-            raise FalcoCoverageError(f"unknown priority '{min_priority}' (one of {', '.join(PRIORITIES)})")
-        mask &= rules["priority"].astype(str).map(PRIORITIES.index) >= PRIORITIES.index(p)
+        mask &= rules["priority"].astype(str).map(PRIORITIES.index) >= PRIORITIES.index(min_priority)
     if sources is not None:
-        mask &= rules["source"].isin(list(sources))
+        mask &= rules["source"].isin(sources)
     return rules[mask]
+
+
+def _tactic_only(rules: pd.DataFrame, attack: AttackData, order: dict[str, int]) -> pd.DataFrame:
+    """(rule, tactic) for rules with tactic tags and no valid technique tag."""
+    by_id = dict(zip(attack.tactics["tactic_id"], attack.tactics["shortname"]))
+    known = set(attack.techniques["technique_id"])
+    rows: list[tuple[str, str]] = []
+    for name, tags in zip(rules["name"], rules["tags"]):
+        parsed = [p for p in map(parse_attack_tag, tags) if p is not None]
+        if any(p.kind == "technique" and p.value in known for p in parsed):
+            continue
+        tactics = {p.value if p.kind == "tactic" else by_id.get(p.value) for p in parsed if p.kind != "technique"}
+        rows.extend((name, t) for t in sorted((t for t in tactics if t in order), key=order.__getitem__))
+    df = pd.DataFrame(rows, columns=columns("coverage.tactic_only"))
+    df["tactic"] = pd.Categorical(df["tactic"], categories=list(order), ordered=True)
+    return conform(df, "coverage.tactic_only")
 
 
 def coverage(
@@ -93,13 +113,23 @@ def coverage(
     maturities: Iterable[str] | None = None, min_priority: str | None = None, sources: Iterable[str] | None = None,
     source_platforms: dict[str, list[str]] | None = None,
 ) -> Coverage:
-    """Tactic and technique coverage of ``ruleset`` against ``attack`` in the given scope."""
-    rules = _scope_rules(ruleset.rules, enabled_only, maturities, min_priority, sources)
-    seen = {**DEFAULT_SOURCE_PLATFORMS, **(source_platforms or {})}
+    """Tactic and technique coverage of ``ruleset`` against ``attack`` in the given scope.
+
+    Scope values are validated and canonicalised (:mod:`falco_coverage.analysis.scope`): an unknown
+    platform, maturity, priority or source raises :class:`FalcoCoverageError` naming the choices.
+    """
+    all_rules = ruleset.rules
+    maturities = check_maturities(maturities, all_rules) if maturities is not None else None
+    min_priority = check_priority(min_priority) if min_priority is not None else None
+    sources = check_sources(sources, all_rules, source_platforms or {}) if sources is not None else None
+    rules = _scope_rules(all_rules, enabled_only, maturities, min_priority, sources)
+    notes: list[str] = []
     if platforms is None:
-        plats = sorted({p for s in rules["source"].unique() for p in seen.get(s, [])}) or ["Linux", "Containers"]
+        plats, notes = source_platforms_of(rules["source"], source_platforms)
+        if rules.empty:
+            plats = list(DEFAULT_SOURCE_PLATFORMS["syscall"])
     else:
-        plats = list(platforms)
+        plats = list(check_platforms(platforms, attack))
 
     tech = attack.techniques
     applicable = tech[active_mask(tech, plats)]
@@ -141,7 +171,7 @@ def coverage(
     top = techniques[techniques["parent_id"].isna()]
     trows = []
     rule_tactic_rows = []
-    meta = rules.set_index("name")[["maturity", "priority", "source"]]
+    meta = rules.set_index("name")[["maturity", "priority", "source", "origin"]]
     for short, tid_, tname in zip(attack.tactics["shortname"], attack.tactics["tactic_id"], attack.tactics["name"]):
         col = top[top["tactic"] == short]
         n_app, n_cov = len(col), int(col["covered"].sum())
@@ -150,7 +180,7 @@ def coverage(
         for r in col_rules:
             m = meta.loc[r]
             rule_tactic_rows.append((r, short, m["maturity"] if isinstance(m["maturity"], str) else "none",
-                                     str(m["priority"]), m["source"]))
+                                     str(m["priority"]), m["source"], str(m["origin"])))
     tactics = conform(pd.DataFrame(trows, columns=columns("coverage.tactics")), "coverage.tactics")
     rule_tactics = pd.DataFrame(rule_tactic_rows, columns=columns("coverage.rule_tactics"))
     rule_tactics["tactic"] = pd.Categorical(rule_tactics["tactic"], categories=list(order), ordered=True)
@@ -164,10 +194,18 @@ def coverage(
                                            ascending=[False, False, True], kind="stable", ignore_index=True)
     gaps = conform(gaps, "coverage.gaps")
 
+    tactic_only = _tactic_only(rules, attack, order)
+    n_tactic_only = tactic_only["rule"].nunique()
+    if n_tactic_only:
+        notes.append(f"{n_tactic_only} of {len(rules)} rules carry only tactic tags (no valid technique tag), so "
+                     "they cover no technique; add the technique each detects (T####) to count them")
+    if not plats:
+        notes.append("no ATT&CK platform is in scope, so no technique applies; pass --platform or map the "
+                     "rules' sources with source_platforms")
     scope = Scope(
         attack_version=attack.version, domain=attack.domain, platforms=tuple(plats), enabled_only=enabled_only,
-        maturities=tuple(maturities) if maturities is not None else None, min_priority=min_priority,
-        sources=tuple(sources) if sources is not None else None, n_rules=len(rules),
-        n_rules_total=len(ruleset.rules),
+        maturities=maturities, min_priority=min_priority, sources=sources, n_rules=len(rules),
+        n_rules_total=len(ruleset.rules), notes=tuple(notes),
+        n_own_rules=int((rules["origin"] == "own").sum()),
     )
-    return Coverage(techniques, tactics, gaps, rule_tactics, scope, attack.tactic_names())
+    return Coverage(techniques, tactics, gaps, rule_tactics, scope, attack.tactic_names(), tactic_only)

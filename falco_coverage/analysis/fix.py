@@ -1,10 +1,12 @@
-"""Apply the unambiguous tag fixes as precise text edits: every other byte of the file stays.
+"""Apply tag fixes as precise text edits: every other byte of the file stays.
 
 Fixes (codes): revoked-technique -> its replacement; malformed-tag -> the canonical tag;
-unknown-tactic -> the nearest tactic when one stands out; missing-tactic and tactic-mismatch ->
-the technique's tactic when it has exactly one (replacing the rule's unsupported tactic tag when
-there is exactly one such tag, else adding). The edit goes where the tag is written, also when
-that is an override in a later file.
+unknown-tactic -> the nearest tactic, or the technique (and tactic) a would-be tactic tag names;
+missing-tactic -> the technique's tactic when it has exactly one. tactic-mismatch has two plausible
+remedies (a wrong technique or a wrong tactic), so it is applied only when named: it then replaces
+the rule's one unsupported tactic tag by the technique's tactic. Every planned edit is checked again
+on the edited rule; an edit whose new tag would itself draw a finding is not made. The edit goes
+where the tag is written, also when that is an override in a later file.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..codes import FIXABLE
+from ..attack import AttackData
+from ..codes import DEFAULT_FIXES, FIXABLE, REGISTRY
+from ..config import CheckConfig
 from ..errors import FalcoCoverageError
 from ..findings import Location
 from ..fsutil import atomic_write
 from ..rules import RuleSet
 from ..rules.reader import Item, read_items
 
-__all__ = ["FIXABLE", "Edit", "apply", "apply_to_text", "plan", "unified_diff"]
+__all__ = ["DEFAULT_FIXES", "FIXABLE", "Edit", "apply", "apply_to_text", "plan", "unified_diff"]
 
 
 @dataclass
@@ -41,9 +45,46 @@ class Edit:
     code: str
 
 
-def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = None) -> list[Edit]:
-    """The edits that fix the fixable findings (only those with a suggestion)."""
-    wanted = set(codes or FIXABLE) & set(FIXABLE)
+def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = None, *,
+         attack: AttackData | None = None, config: CheckConfig | None = None) -> list[Edit]:
+    """The edits that fix the fixable findings of ``codes`` (default: the unambiguous ones) that have a
+    suggestion. Given ``attack``, each edited rule is checked again and edits whose new tag would draw
+    a finding are dropped."""
+    edits = _plan(findings, ruleset, set(codes or DEFAULT_FIXES) & set(FIXABLE))
+    return _recheck(edits, ruleset, attack, config or CheckConfig()) if attack is not None else edits
+
+
+def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: CheckConfig) -> list[Edit]:
+    from .checks import TagContext
+    from .tag_index import AttackIndex, rule_tags
+
+    idx = AttackIndex.of(attack)
+    ctx = TagContext(idx, config.source_platforms)
+    rows = {r["name"]: r for r in ruleset.rules.to_dict("records")}
+    kept: list[Edit] = []
+    for name in dict.fromkeys(e.rule for e in edits):
+        mine = [e for e in edits if e.rule == name]
+        row = dict(rows[name])
+        tags, locs = list(row["tags"]), list(row["tag_locations"])
+        for e in mine:
+            here = Location(e.file, e.line)
+            if e.action == "replace" and e.old in tags:
+                tags[tags.index(e.old)] = str(e.new)
+                locs[tags.index(str(e.new))] = here
+            elif e.action == "remove" and e.old in tags:
+                locs.pop(tags.index(e.old))
+                tags.remove(e.old)
+            elif e.action == "add" and e.new not in tags:
+                tags.append(str(e.new))
+                locs.append(here)
+        row["tags"], row["tag_locations"] = tags, locs
+        found = REGISTRY.run("tag", [rule_tags(row, idx)], ctx, config)
+        bad = {f.tag for f in found if f.severity is not None and f.severity.rank >= 1 and f.tag}
+        kept.extend(e for e in mine if e.new not in bad)
+    return kept
+
+
+def _plan(findings: pd.DataFrame, ruleset: RuleSet, wanted: set[str]) -> list[Edit]:
     tags_now = {r["name"]: list(r["tags"]) for r in ruleset.rules.to_dict("records")}
     where: dict[str, dict[str, Location]] = {
         r["name"]: dict(zip(r["tags"], r["tag_locations"])) for r in ruleset.rules.to_dict("records")}
@@ -54,24 +95,26 @@ def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = Non
     order = {c: i for i, c in enumerate(FIXABLE)}
     recs = sorted(findings[findings["code"].isin(wanted)].to_dict("records"), key=lambda r: order[str(r["code"])])
     for rec in recs:
-        new = rec["suggestion"] if isinstance(rec["suggestion"], str) else None
+        suggested = [s.strip() for s in rec["suggestion"].split(",")] if isinstance(rec["suggestion"], str) else []
         rule, code, tag = rec["rule"], str(rec["code"]), rec["tag"]
-        if not new or not isinstance(tag, str) or rule not in tags_now:
+        if not suggested or not isinstance(tag, str) or rule not in tags_now:
             continue
         current = tags_now[rule]
-        if code in ("missing-tactic", "tactic-mismatch"):
-            if new in current:
-                continue
-            spare = [u for u in unsupported[rule] if u in current]
-            if code == "tactic-mismatch" and len(spare) == 1:
-                old = spare[0]
-                unsupported[rule].remove(old)
-                at = where[rule].get(old) or Location(rec["file"], int(rec["line"]))
-                edits.append(Edit("replace", at.file, at.line, old, new, rule, code))
-                current[current.index(old)] = new
-            else:
+        new, extra = suggested[0], suggested[1:]
+        if code == "missing-tactic":
+            if new not in current:
                 edits.append(Edit("add", rec["file"], int(rec["line"]), tag, new, rule, code))
                 current.append(new)
+            continue
+        if code == "tactic-mismatch":  # only when asked for: replace the one wrong tactic tag
+            spare = [u for u in unsupported[rule] if u in current]
+            if new in current or len(spare) != 1:
+                continue
+            old = spare[0]
+            unsupported[rule].remove(old)
+            at = where[rule].get(old) or Location(rec["file"], int(rec["line"]))
+            edits.append(Edit("replace", at.file, at.line, old, new, rule, code))
+            current[current.index(old)] = new
             continue
         if tag not in current:
             continue
@@ -81,6 +124,10 @@ def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = Non
         else:
             edits.append(Edit("replace", rec["file"], int(rec["line"]), tag, new, rule, code))
             current[current.index(tag)] = new
+        for more in extra:  # e.g. the tactic that goes with a technique
+            if more not in current:
+                edits.append(Edit("add", rec["file"], int(rec["line"]), tag, more, rule, code))
+                current.append(more)
     return edits
 
 
@@ -164,9 +211,21 @@ def apply(edits: list[Edit], *, write: bool) -> dict[str, tuple[str, str]]:
     return out
 
 
-def unified_diff(results: dict[str, tuple[str, str]]) -> str:
+def diff_path(file: str, base: Path | None = None) -> str:
+    """A path for ``a/...`` and ``b/...`` diff headers: relative to ``base`` (cwd) when under it, never
+    starting with ``/`` (``git apply`` rejects ``a//tmp/x``)."""
+    path = Path(os.path.abspath(file))
+    try:
+        return path.relative_to(os.path.abspath(base or Path.cwd())).as_posix()
+    except ValueError:
+        return path.as_posix().lstrip("/")
+
+
+def unified_diff(results: dict[str, tuple[str, str]], base: Path | None = None) -> str:
+    """A unified diff of every changed file, with ``a/`` and ``b/`` headers as git writes them."""
     chunks: list[str] = []
     for file, (old, new) in results.items():
+        name = diff_path(file, base)
         chunks.extend(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                           fromfile=f"a/{file}", tofile=f"b/{file}"))
+                                           fromfile=f"a/{name}", tofile=f"b/{name}"))
     return "".join(chunks)

@@ -18,9 +18,18 @@ from ..rules import RuleSet
 
 
 def load_findings(ruleset: RuleSet, *, config: CheckConfig | str | Path | None = None) -> pd.DataFrame:
-    """One finding per load diagnostic that ``config`` keeps (findings columns)."""
+    """One finding per load diagnostic that ``config`` keeps (findings columns); only those in the
+    user's own files when some files were loaded as the base."""
     cfg = config if isinstance(config, CheckConfig) else load_config(config)
     found = [Finding(str(d.code), d.item if isinstance(d.item, str) else "", str(d.message),
                      Location(str(d.file), int(d.line)))
              for d in ruleset.diagnostics.itertuples(index=False)]
-    return findings_frame(REGISTRY.keep(found, cfg), REGISTRY.codes("load"))
+    return own_findings(findings_frame(REGISTRY.keep(found, cfg), REGISTRY.codes("load") + REGISTRY.codes("tag")),
+                        ruleset)
+
+
+def own_findings(findings: pd.DataFrame, ruleset: RuleSet) -> pd.DataFrame:
+    """The findings written in the user's own files (all of them when nothing was loaded as the base)."""
+    if not ruleset.base_files:
+        return findings
+    return findings[~findings["file"].isin(ruleset.base_files)].reset_index(drop=True)

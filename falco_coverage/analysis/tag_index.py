@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..attack import AttackData
 from ..findings import Finding, Location
-from ..rules.tags import AttackTag, parse_attack_tag
+from ..rules.tags import AttackTag, parse_attack_tag, tactic_tag
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def normalize(text: str) -> str:
+    """Lower case, every run of other characters one blank: ``Event-Triggered Execution`` -> ``event triggered execution``."""
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
 
 @dataclass
 class TagEntry:
@@ -34,6 +43,8 @@ class RuleTags:
     techniques: dict[str, TagEntry] = field(default_factory=dict)
     #: active (neither revoked nor deprecated) tagged techniques
     active: list[str] = field(default_factory=list)
+    #: keys Falco ignores on the rule: {"key", "value", "location"} each
+    ignored_keys: list[dict[str, Any]] = field(default_factory=list)
 
     def finding(self, code: str, message: str, entry: TagEntry | None = None, **kw: Any) -> Finding:
         """A finding on this rule, at ``entry``'s tag when given, else at the rule."""
@@ -55,6 +66,37 @@ class AttackIndex:
         self.tactic_name = dict(zip(tac["shortname"], tac["name"]))
         self.tactic_by_id = dict(zip(tac["tactic_id"], tac["shortname"]))
         self.tactic_id = dict(zip(tac["shortname"], tac["tactic_id"]))
+        #: normalised name of an active technique or sub-technique -> its IDs
+        self.by_name: dict[str, list[str]] = {}
+        for tid, row in self.tech.items():
+            if not row["revoked"] and not row["deprecated"]:
+                self.by_name.setdefault(normalize(row["name"]), []).append(tid)
+        #: names specific enough to count as a mention, by first word: top-level techniques (sub-technique
+        #: names such as "IP Addresses" or "Shell History" mean little without their parent's), two words
+        #: or more, naming one technique
+        self.phrases: dict[str, list[tuple[list[str], str]]] = {}
+        for name, ids in self.by_name.items():
+            words = name.split()
+            if len(words) > 1 and len(ids) == 1 and "." not in ids[0]:
+                self.phrases.setdefault(words[0], []).append((words, ids[0]))
+
+    @classmethod
+    def of(cls, attack: AttackData) -> AttackIndex:
+        """The index of ``attack``, built once per release object."""
+        idx = attack.memo.get("tag_index")
+        if not isinstance(idx, cls):
+            idx = attack.memo["tag_index"] = cls(attack)
+        return idx
+
+    def mentioned(self, text: str) -> list[str]:
+        """IDs of the techniques whose whole name (two words or more) appears in ``text``, first first."""
+        words = normalize(text).split()
+        found: dict[str, None] = {}
+        for i, word in enumerate(words):
+            for phrase, tid in self.phrases.get(word, ()):
+                if words[i:i + len(phrase)] == phrase:
+                    found[tid] = None
+        return list(found)
 
     def label(self, tid: str) -> str:
         row = self.tech.get(tid)
@@ -79,12 +121,24 @@ def join_words(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def rule_tags(row: dict[str, Any], idx: AttackIndex) -> RuleTags:
-    """The tags of one ``rules`` row, parsed and grouped for the checks."""
-    entries = [TagEntry(tag, where, parse_attack_tag(tag)) for tag, where in zip(row["tags"], row["tag_locations"])]
+def parse_tag(tag: str, idx: AttackIndex) -> AttackTag | None:
+    """``parse_attack_tag``, plus bare tactic names (``credential_access``, ``Persistence``) of this release."""
+    parsed = parse_attack_tag(tag)
+    if parsed is None:
+        short = re.sub(r"[_ ]+", "-", tag.strip().lower())
+        if short in idx.tactic_name:
+            return AttackTag("tactic", short, tactic_tag(short), True)
+    return parsed
+
+
+def rule_tags(row: dict[str, Any], idx: AttackIndex, location: Location | None = None) -> RuleTags:
+    """The tags of one ``rules`` row, parsed and grouped for the checks; rule-level findings go to
+    ``location`` (default: where the rule is first defined)."""
+    entries = [TagEntry(tag, where, parse_tag(tag, idx)) for tag, where in zip(row["tags"], row["tag_locations"])]
     desc = row["desc"] if isinstance(row["desc"], str) else ""
-    rt = RuleTags(row["name"], desc, row["source"], bool(row["enabled"]), Location(row["file"], int(row["line"])),
-                  entries)
+    rt = RuleTags(row["name"], desc, row["source"], bool(row["enabled"]),
+                  location or Location(row["file"], int(row["line"])), entries,
+                  ignored_keys=list(row.get("ignored_keys") or []))
     for e in entries:
         p = e.parsed
         if p is None:

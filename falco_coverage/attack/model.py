@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -31,6 +32,8 @@ class AttackData:
     #: the version the bundle states itself (its x-mitre-collection); ``version`` falls back further
     bundle_version: str | None = None
     _by_id: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    #: derived lookups that analyses build once per release (see ``AttackIndex.of``)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def technique(self, technique_id: str) -> pd.Series:
         """The ``techniques`` row of ``technique_id`` (case-insensitive); KeyError when unknown."""

@@ -49,12 +49,11 @@ def write_json(findings: pd.DataFrame, out: TextIO) -> None:
     out.write("\n")
 
 
-def sarif(findings: pd.DataFrame, *, registry: Registry, kind: str, attack_version: str | None = None,
+def sarif(findings: pd.DataFrame, *, registry: Registry, codes: list[str], attack_version: str | None = None,
           base: Path | None = None) -> dict[str, Any]:
-    """A SARIF 2.1.0 log: one rule descriptor per code of ``kind`` in ``registry``."""
+    """A SARIF 2.1.0 log: one rule descriptor per code of ``codes`` (described by ``registry``)."""
     from .. import __version__
 
-    codes = registry.codes(kind)
     rules = [{
         "id": code, "name": code.replace("-", " ").title().replace(" ", ""),
         "shortDescription": {"text": registry[code].summary},

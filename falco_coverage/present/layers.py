@@ -38,7 +38,8 @@ def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
         versions.attack = cov.scope.attack_version.split(".")[0]
     obj.versions = versions
     flt = Filter(cov.scope.domain)
-    flt.platforms = [_NAV_PLATFORMS.get(p, p) for p in cov.scope.platforms]
+    if cov.scope.platforms:  # navlayers rejects an empty list; no filter then
+        flt.platforms = [_NAV_PLATFORMS.get(p, p) for p in cov.scope.platforms]
     obj.filters = flt
     # navlayers' Gradient cannot interpolate 3 colours over a range below 3 (it raises), hence the floor
     top = max(int(cov.techniques["n_rules"].max()) if len(cov.techniques) else 0, len(GRADIENT))
@@ -66,6 +67,7 @@ def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
         techniques.append(t)
     obj.techniques = techniques
     data = layer.to_dict()
+    data.setdefault("techniques", [])  # navlayers leaves the key out when nothing is covered
     if path is not None:
         atomic_write(Path(path), json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
     return data

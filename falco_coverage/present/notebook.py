@@ -7,7 +7,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis.coverage import Coverage
 from ..findings import Location
+from ..rules import RuleSet
 
 _CDN_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>')
 
@@ -47,3 +49,16 @@ def where(findings: pd.DataFrame) -> pd.DataFrame:
     locs = [str(Location(f, int(ln) if pd.notna(ln) else 0, int(c) if pd.notna(c) else None))
             for f, ln, c in zip(findings["file"], findings["line"], findings["column"])]
     return findings.assign(where=pd.Series(locs, index=findings.index, dtype=object))
+
+
+def print_notes(ruleset: RuleSet, cov: Coverage | None, example_rules: bool) -> None:
+    """What a reader must know before the figures: example rules, rules Falco would refuse, scope notes."""
+    if example_rules:
+        print("EXAMPLE RULES: no rules were given and none are installed; this report shows the example rule set "
+              "shipped with falco-coverage, not yours.")
+    errors = ruleset.errors[~ruleset.errors["file"].isin(ruleset.base_files)]
+    if len(errors):
+        print(f"Falco would refuse these rules: {len(errors)} load error(s); "
+              f"{len(ruleset.rejected_rules)} rule(s) invalid or dropped (see the rule-loading diagnostics).")
+    for note in cov.scope.notes if cov is not None else ():
+        print(f"Note: {note}")

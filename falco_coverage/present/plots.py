@@ -139,11 +139,12 @@ _ORDERS = {
 
 
 def breakdown(cov: Coverage, by: str = "maturity") -> go.Figure:
-    """Rules per tactic, split by a rule attribute: ``maturity``, ``priority`` or ``source``."""
+    """Rules per tactic, split by a rule attribute: ``maturity``, ``priority``, ``source`` or ``origin``
+    (own or base rules, when some files were loaded as the base)."""
     import plotly.graph_objects as go
 
-    if by not in ("maturity", "priority", "source"):
-        raise ValueError(f"by must be maturity, priority or source, not {by!r}")
+    if by not in ("maturity", "priority", "source", "origin"):
+        raise ValueError(f"by must be maturity, priority, source or origin, not {by!r}")
     shown, _ = _shown_tactics(cov)
     rt = cov.rule_tactics
     counts = rt.groupby(["tactic", by], observed=True).size().unstack(fill_value=0) if len(rt) else pd.DataFrame()

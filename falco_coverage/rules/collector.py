@@ -61,10 +61,16 @@ class Definition:
     in_loop: bool = False
     valid: bool = True
     used: bool = False
+    #: keys Falco ignores on the items that made it: {"key", "value", "location"} each
+    ignored_keys: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def condition(self) -> str:
         return str(self.fields.get("condition", ""))
+
+    def origin(self, base_files: set[str]) -> str:
+        """``own`` when an item outside ``base_files`` defined or changed it, else ``base``."""
+        return "own" if any(loc.file not in base_files for loc in self.changed_at) else "base"
 
 
 def _tag_locations(item: Item, tags: list[str]) -> dict[str, Location]:
@@ -79,6 +85,7 @@ def _tag_locations(item: Item, tags: list[str]) -> dict[str, Location]:
 class FileSummary:
     file: str
     loaded: bool
+    base: bool = False
     n_rules: int = 0
     n_macros: int = 0
     n_lists: int = 0
@@ -88,17 +95,20 @@ class FileSummary:
 class Collector:
     """The definitions of every file read so far, in Falco's order."""
 
-    def __init__(self, diags: Diagnostics) -> None:
+    def __init__(self, diags: Diagnostics, base_files: set[str] | None = None) -> None:
         self.diags = diags
+        #: files loaded as the base (upstream) under the user's own
+        self.base_files = base_files or set()
         self.defs: dict[str, dict[str, Definition]] = {"list": {}, "macro": {}, "rule": {}}
         self.counter = 0
         self.engine_version: str | None = None
         self.plugin_versions: list[dict[str, Any]] = []
         self.files: list[FileSummary] = []
+        self._defined_in: dict[tuple[str, str, str], int] = {}  # (kind, name, file) -> line of a full definition
 
     def add_file(self, file: str, items: list[Item], loaded: bool) -> None:
         """Apply every item of one file, recording what the file uses."""
-        summary = FileSummary(file, loaded)
+        summary = FileSummary(file, loaded, file in self.base_files)
         constructs: set[str] = set()
         for item in items:
             kind = next((k for k in KINDS if k in item.data), None)
@@ -111,7 +121,8 @@ class Collector:
                 if kind in self.defs:
                     setattr(summary, f"n_{kind}s", getattr(summary, f"n_{kind}s") + 1)
             except Invalid as exc:
-                self.diags.add(exc.code, exc.message, name if isinstance(name, str) else None, Location(file, exc.line))
+                self.diags.add(exc.code, exc.message, name if isinstance(name, str) else None, Location(file, exc.line),
+                               kind)
         summary.constructs = sorted(constructs)
         self.files.append(summary)
 
@@ -141,14 +152,16 @@ class Collector:
         name = d[kind]
         if not isinstance(name, str) or not name.strip():
             raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Mapping for key '{kind}' is empty", item.line)
+        ignored = []
         for key in d:
             if key not in KNOWN_KEYS[kind]:
-                self.diags.add("LOAD_UNKNOWN_KEY", f"Unknown key '{key}'. The key will be ignored.", name,
-                               Location(item.file, item.line_of(key)))
+                where = Location(item.file, item.line_of(key))
+                self.diags.add("LOAD_UNKNOWN_KEY", f"Unknown key '{key}'. The key will be ignored.", name, where, kind)
+                ignored.append({"key": key, "value": d[key], "location": where})
         if kind in ("list", "macro") and not NAME_RE.fullmatch(name):
             self.diags.add(f"LOAD_INVALID_{kind.upper()}_NAME",
                            f"{kind.capitalize()} name '{name}' contains invalid characters", name,
-                           Location(item.file, item.line))
+                           Location(item.file, item.line), kind)
         for key in BOOL_KEYS & d.keys():
             d[key] = to_bool(d[key], key, item.line_of(key))
         constructs.update(f"rule key '{k}'" for k in VERSIONED_RULE_KEYS & d.keys() if kind == "rule")
@@ -161,13 +174,15 @@ class Collector:
             self._override(kind, name, item)
         elif append:
             constructs.add("append: true (deprecated)")
-            self.diags.add("WARNING_APPEND", MESSAGES["WARNING_APPEND"], name, Location(item.file, item.line))
+            self.diags.add("WARNING_APPEND", MESSAGES["WARNING_APPEND"], name, Location(item.file, item.line), kind)
             self._legacy_append(kind, name, item)
         elif kind == "rule" and not {"condition", "output", "desc", "priority"} & d.keys():
             constructs.add("enabled-only rule item (deprecated)")
             self._enable_only(name, item)
         else:
-            self._define(kind, name, item, constructs)
+            self._define(kind, name, item, constructs, warn_duplicate=True)
+        if ignored and name in self.defs[kind]:
+            self.defs[kind][name].ignored_keys.extend(ignored)
 
     def _plugin_versions(self, value: Any, item: Item, constructs: set[str]) -> None:
         if not isinstance(value, list):
@@ -193,7 +208,7 @@ class Collector:
             })
 
     # --- the four ways an item acts -------------------------------------------------------------
-    def _define(self, kind: str, name: str, item: Item, constructs: set[str]) -> None:
+    def _define(self, kind: str, name: str, item: Item, constructs: set[str], warn_duplicate: bool = False) -> None:
         d = item.data
         required = {"list": ("items",), "macro": ("condition",), "rule": ("condition", "output", "desc", "priority")}
         for key in required[kind]:
@@ -212,7 +227,7 @@ class Collector:
             for dup in sorted({n for n in names if names.count(n) > 1}):
                 self.diags.add("LOAD_EXCEPTION_NAME_NOT_UNIQUE",
                                f"Multiple definitions of exception '{dup}' in the same rule", name,
-                               Location(item.file, item.line_of("exceptions")))
+                               Location(item.file, item.line_of("exceptions")), kind)
         pieces = [Piece(Location(item.file, item.line_of("condition")), fields_["condition"])] \
             if "condition" in fields_ else []
         prev = self.defs[kind].get(name)
@@ -220,6 +235,12 @@ class Collector:
             raise Invalid("LOAD_ERR_VALIDATE", "Rule has been re-defined with a different source", item.line)
         vis = self._bump()
         here = Location(item.file, item.line)
+        first = self._defined_in.get((kind, name, item.file))
+        if warn_duplicate and first is not None and prev is not None:
+            self.diags.add("duplicate-definition", f"{kind} '{name}' is defined again in this file (first at line "
+                           f"{first}); this definition replaces that one whole", name, here, kind)
+        if warn_duplicate and first is None:
+            self._defined_in[(kind, name, item.file)] = item.line
         if prev is None:
             new = Definition(kind, name, here, vis, vis, fields_, [here], pieces, tag_locations)
         else:  # full redefinition: replaces everything, keeps the position
@@ -230,7 +251,7 @@ class Collector:
     def _enable_only(self, name: str, item: Item) -> None:
         if "enabled" not in item.data:
             raise Invalid("LOAD_ERR_YAML_VALIDATE", "Item has no mapping for key 'enabled'", item.line)
-        self.diags.add("WARNING_ENABLED", MESSAGES["WARNING_ENABLED"], name, Location(item.file, item.line))
+        self.diags.add("WARNING_ENABLED", MESSAGES["WARNING_ENABLED"], name, Location(item.file, item.line), "rule")
         prev = self.defs["rule"].get(name)
         if prev is None:
             raise Invalid("ERROR_NO_PREVIOUS_RULE_ENABLE", MESSAGES["ERROR_NO_PREVIOUS_RULE_ENABLE"], item.line)

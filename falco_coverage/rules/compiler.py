@@ -154,7 +154,7 @@ def _parse_into(d: Definition, text: str, diags: Diagnostics) -> list[tuple[str,
         d.ast = parse_cached(text)
     except condition.ConditionError as exc:
         diags.add("LOAD_ERR_COMPILE_CONDITION", f"{exc.message} (offset {exc.offset})", d.name,
-                  _condition_location(d))
+                  _condition_location(d), d.kind)
         d.ast, d.valid = None, False
         return []
     return macro_refs(d.ast)
@@ -188,12 +188,12 @@ def compile_all(defs: dict[str, dict[str, Definition]], diags: Diagnostics) -> d
             if target is None or target.index >= m.visibility:
                 m.undefined.append(name)
                 diags.add("LOAD_ERR_COMPILE_CONDITION", f"Undefined macro '{name}' used in filter.", m.name,
-                          _condition_location(m))
+                          _condition_location(m), "macro")
                 m.valid = False
     for name in _loops(refs, macros):
         macros[name].in_loop, macros[name].valid = True, False
         diags.add("LOAD_ERR_COMPILE_CONDITION", f"reference loop in macro '{name}'", name,
-                  _condition_location(macros[name]))
+                  _condition_location(macros[name]), "macro")
     changed = True  # a macro that uses a broken macro is broken too
     while changed:
         changed = False
@@ -218,7 +218,7 @@ def compile_all(defs: dict[str, dict[str, Definition]], diags: Diagnostics) -> d
             if ref not in macros:
                 r.undefined.append(ref)
                 diags.add("LOAD_ERR_COMPILE_CONDITION", f"Undefined macro '{ref}' used in filter.", r.name,
-                          _condition_location(r))
+                          _condition_location(r), "rule")
                 r.valid = False
             else:
                 macros[ref].used = True

@@ -27,6 +27,7 @@ MESSAGES = {
     "WARNING_ENABLED": "The standalone 'enabled' key usage is deprecated. The correct approach requires also a "
                        "'replace' entry under the 'override' key (i.e. 'enabled: replace').",
 }
+ITEM_KINDS = ("rule", "macro", "list")
 #: the code of "an append or override names nothing earlier", per kind of item
 NO_PREVIOUS = {"list": "ERROR_NO_PREVIOUS_LIST", "macro": "ERROR_NO_PREVIOUS_MACRO",
                "rule": "ERROR_NO_PREVIOUS_RULE_APPEND"}
@@ -37,21 +38,23 @@ class Diagnostics:
 
     def __init__(self, strict: bool = False) -> None:
         self.strict = strict
-        self.rows: list[tuple[str, str, str, str | None, str, int]] = []
+        self.rows: list[tuple[str, str, str, str | None, str | None, str, int]] = []
         self._seen: set[tuple[str, str, str | None, str, int]] = set()
 
-    def add(self, code: str, message: str, item: str | None, where: Location) -> None:
+    def add(self, code: str, message: str, item: str | None, where: Location, kind: str | None = None) -> None:
+        """Record one diagnostic (once); ``kind`` is ``rule``, ``macro`` or ``list`` when ``item`` names one."""
         key = (code, message, item, where.file, where.line)
         if key in self._seen:
             return
         self._seen.add(key)
         severity = REGISTRY[code].severity.value
-        self.rows.append((severity, code, message, item, where.file, where.line))
+        self.rows.append((severity, code, message, item, kind if item else None, where.file, where.line))
         if self.strict and severity == "error":
             raise RulesError(f"{code}: {message}" + (f" ({item})" if item else ""), file=where.file,
                              line=where.line or None)
 
     def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self.rows, columns=["severity", "code", "message", "item", "file", "line"])
+        df = pd.DataFrame(self.rows, columns=["severity", "code", "message", "item", "kind", "file", "line"])
         df["severity"] = pd.Categorical(df["severity"], categories=[s for s in SEVERITIES if s != "info"])
+        df["kind"] = pd.Categorical(df["kind"], categories=list(ITEM_KINDS))
         return conform(df, "rules.diagnostics")

@@ -16,6 +16,9 @@ from ..columns import conform
 from ..findings import Location
 from .collector import Collector, Definition
 from .decode import PRIORITIES
+
+#: where a rule comes from when some files are loaded as the base
+ORIGINS = ("own", "base")
 from .nodes import Node, evt_types, expand, fields, macro_refs, to_text
 from .tags import split_tags
 
@@ -31,6 +34,8 @@ class RuleSet:
     files: pd.DataFrame
     required_engine_version: str | None = None
     required_plugin_versions: list[dict[str, Any]] = field(default_factory=list)
+    #: files loaded as the base under the user's own (``load_rules(..., base=...)``)
+    base_files: list[str] = field(default_factory=list)
     #: ("rule" | "macro" | "list", name) -> the compiled definition (condition pieces, AST, facts)
     definitions: dict[tuple[str, str], Definition] = field(default_factory=dict, repr=False)
 
@@ -52,6 +57,17 @@ class RuleSet:
         if hit.empty:
             raise KeyError(f"no rule named {name!r}")
         return hit.iloc[0]
+
+    def is_own(self, file: str | None) -> bool:
+        """Whether ``file`` is one of the user's own files (not loaded as the base)."""
+        return file is not None and file not in self.base_files
+
+    @property
+    def rejected_rules(self) -> list[str]:
+        """Rules Falco would drop or refuse: invalid ones and rule items rejected whole, by name."""
+        d = self.diagnostics
+        rejected = d.loc[(d["severity"] == "error") & (d["kind"] == "rule"), "item"].dropna()
+        return sorted(set(self.rules.loc[~self.rules["valid"], "name"]) | set(rejected))
 
     def definition(self, kind: str, name: str) -> Definition:
         """The compiled record of a rule, macro or list; KeyError when there is none."""
@@ -106,14 +122,15 @@ def rules_frame(col: Collector) -> pd.DataFrame:
             bool(f["enabled"]), bool(f["warn_evttypes"]), list(f["tags"]),
             [r.tag_locations.get(t, r.location) for t in f["tags"]], split.maturity, split.tactics,
             split.techniques, split.other, [dict(e) for e in f["exceptions"]], r.location.file, r.location.line,
-            list(r.changed_at), r.valid,
+            list(r.changed_at), r.valid, r.origin(col.base_files), list(r.ignored_keys),
         ))
     df = pd.DataFrame(rows, columns=[
         "name", "desc", "condition", "compiled_condition", "expanded_condition", "evt_types", "fields",
         "macros_used", "lists_used", "output", "priority", "source", "enabled", "warn_evttypes", "tags",
         "tag_locations", "maturity", "tactic_tags", "technique_tags", "other_tags", "exceptions", "file", "line",
-        "changed_at", "valid"])
+        "changed_at", "valid", "origin", "ignored_keys"])
     df["priority"] = pd.Categorical(df["priority"], categories=PRIORITIES, ordered=True)
+    df["origin"] = pd.Categorical(df["origin"], categories=list(ORIGINS))
     return conform(df, "rules.rules")
 
 
@@ -132,8 +149,8 @@ def lists_frame(col: Collector, expanded: dict[str, tuple[int, list[str]]]) -> p
 
 
 def files_frame(col: Collector) -> pd.DataFrame:
-    rows = [(s.file, s.loaded, s.n_rules, s.n_macros, s.n_lists, s.constructs) for s in col.files]
-    df = pd.DataFrame(rows, columns=["file", "loaded", "n_rules", "n_macros", "n_lists", "constructs"])
+    rows = [(s.file, s.loaded, s.base, s.n_rules, s.n_macros, s.n_lists, s.constructs) for s in col.files]
+    df = pd.DataFrame(rows, columns=["file", "loaded", "base", "n_rules", "n_macros", "n_lists", "constructs"])
     return conform(df, "rules.files")
 
 
@@ -143,10 +160,11 @@ def build(col: Collector, expanded: dict[str, tuple[int, list[str]]]) -> RuleSet
         for d in col.defs[kind].values():
             if not d.used:
                 col.diags.add(code, f"{what} not referred to by any other rule/macro", d.name,
-                              Location(d.location.file, d.location.line))
+                              Location(d.location.file, d.location.line), kind)
     return RuleSet(
         rules=rules_frame(col), macros=macros_frame(col), lists=lists_frame(col, expanded),
         diagnostics=col.diags.frame(), files=files_frame(col),
         required_engine_version=col.engine_version, required_plugin_versions=col.plugin_versions,
+        base_files=[s.file for s in col.files if s.base],
         definitions={(kind, d.name): d for kind, defs in col.defs.items() for d in defs.values()},
     )

@@ -34,21 +34,26 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def load_rules(*paths: str | Path, strict: bool = False, max_bytes: int = MAX_BYTES) -> RuleSet:
+def load_rules(*paths: str | Path, base: Iterable[str | Path] = (), strict: bool = False,
+               max_bytes: int = MAX_BYTES) -> RuleSet:
     """Load Falco rules files (or directories of ``*.yaml``/``*.yml``, sorted) in the order given.
 
-    With ``strict=True`` the first error raises :class:`RulesError`; otherwise errors become
-    rows of ``diagnostics`` and loading goes on with what is valid, as Falco's loader would.
+    ``base`` files (upstream rules, say) load first, in order, so that the others' macros, lists,
+    appends and overrides resolve as in Falco; every rule then says whether it is ``own`` (defined or
+    changed in one of ``paths``) or ``base``. With ``strict=True`` the first error raises
+    :class:`RulesError`; otherwise errors become rows of ``diagnostics`` and loading goes on with
+    what is valid, as Falco's loader would.
     """
     if not paths:
         raise RulesError("no rules files given")
+    base_paths = expand_paths(base)
     diags = Diagnostics(strict)
-    col = Collector(diags)
+    col = Collector(diags, base_files={str(p) for p in base_paths})
     expanded: dict[str, tuple[int, list[str]]] = {}
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the YAML node graph makes the cyclic GC rescan a growing heap: quadratic time
     try:
-        for path in expand_paths(paths):
+        for path in base_paths + expand_paths(paths):
             file = str(path)
             if not path.exists():
                 diags.add("LOAD_ERR_FILE_READ", "no such file", None, Location(file, 0))
@@ -56,7 +61,7 @@ def load_rules(*paths: str | Path, strict: bool = False, max_bytes: int = MAX_BY
                 continue
             items, problems = read_items(path, max_bytes)
             for p in problems:
-                diags.add(p.code, p.message, p.item, Location(file, p.line))
+                diags.add(p.code, p.message, p.item, Location(file, p.line), p.kind)
             col.add_file(file, items, loaded=not (any(p.fatal for p in problems) and not items))
             expanded = compile_all(col.defs, diags)
         return build(col, expanded)

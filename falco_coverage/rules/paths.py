@@ -20,6 +20,11 @@ def example_rules() -> Path:
     raise FalcoCoverageError("the example rules are not installed (expected data/examples in the repository)")
 
 
+def uses_example_rules(rules: list[str] | tuple[str, ...] | None) -> bool:
+    """Whether :func:`resolve_rules` falls back to the example set (no rules given, none installed)."""
+    return not rules and not any(p.exists() for p in INSTALLED_RULES)
+
+
 def resolve_rules(rules: list[str] | tuple[str, ...] | None) -> list[str]:
     """The rule paths to analyse: those given, else Falco's installed rules, else the example set."""
     if rules:

@@ -79,6 +79,8 @@ class FileProblem:
     item: str | None = None
     #: the whole file is unusable (unreadable, not YAML, not a list of items)
     fatal: bool = False
+    #: rule, macro or list, when ``item`` names one
+    kind: str | None = None
 
 
 class _TooBig(Exception):
@@ -179,9 +181,9 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
                 return items, problems  # the budget is spent: stop reading this file
             if conv.bad_tag:
                 tag, tline = conv.bad_tag
-                problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE",
-                                            f"unsupported YAML tag '{tag}'; item ignored", tline,
-                                            _name_of(data)))
+                kind = next((k for k in ("rule", "macro", "list") if isinstance(data.get(k), str)), None)
+                problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE", f"unsupported YAML tag '{tag}'; item ignored",
+                                            tline, data[kind] if kind else None, kind=kind))
                 continue
             key_lines = {}
             spans: list[TagSpan] = []
@@ -195,10 +197,3 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
                                  for c in v.value]
             items.append(Item(data, line, key_lines, spans, flow, str(path)))
     return items, problems
-
-
-def _name_of(data: dict[str, Any]) -> str | None:
-    for key in ("rule", "macro", "list"):
-        if isinstance(data.get(key), str):
-            return data[key]
-    return None

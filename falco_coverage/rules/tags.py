@@ -13,6 +13,8 @@ TACTIC_PREFIX = "mitre_"
 MATURITY_PREFIX = "maturity_"
 TECHNIQUE_RE = re.compile(r"T\d{4}(?:\.\d{3})?")
 TACTIC_ID_RE = re.compile(r"TA\d{4}")
+#: an ATT&CK data source ID (DS0015), which users sometimes write where a technique belongs
+DATA_SOURCE_RE = re.compile(r"DS\d{4}", re.I)
 
 
 class SplitTags(NamedTuple):

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import FalcoCoverageError
 from ..fsutil import atomic_write
-from ..rules.paths import resolve_rules
+from ..rules.paths import example_rules, resolve_rules, uses_example_rules
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parents[1]
@@ -51,6 +51,10 @@ class ReportResult:
     out_dir: Path
     index: Path
     results: list[NotebookResult] = field(default_factory=list)
+    #: load errors in the user's files: Falco would refuse to start with these rules
+    load_errors: int = 0
+    #: the shipped example rules were reported on (nothing given, nothing installed)
+    example: bool = False
 
     @property
     def failed(self) -> list[NotebookResult]:
@@ -93,24 +97,37 @@ def export_html(notebook: Path, target: Path) -> None:
 
 
 def run_report(
-    rules: list[str] | None, *, out_dir: str | Path = "reports", attack: str | None = None,
-    attack_version: str | None = None, notebooks: list[str] | None = None,
+    rules: list[str] | None, *, base: list[str] | None = None, out_dir: str | Path = "reports",
+    attack: str | None = None, attack_version: str | None = None, notebooks: list[str] | None = None,
     compare_with: list[str] | None = None, compare_attack: str | None = None,
     compare_attack_version: str | None = None, scope: dict[str, Any] | None = None,
-    progress: bool = True,
+    config: str | None = None, cache: bool = True, progress: bool = True,
 ) -> ReportResult:
-    """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``."""
+    """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``.
+
+    ``scope`` may hold ``platforms``, ``maturities``, ``min_priority``, ``sources`` and
+    ``include_disabled``; it applies to every notebook, the comparison included.
+    """
     import papermill as pm
 
     from ..attack import load_attack
+    from ..config import load_config
+    from ..rules import load_rules
 
     logging.getLogger("papermill").setLevel(logging.ERROR)
 
     rule_paths = resolve_rules(rules)
-    missing = [p for p in rule_paths if not Path(p).exists()]
+    example = uses_example_rules(rules)
+    missing = [p for p in [*rule_paths, *(base or []), *(compare_with or [])] if not Path(p).exists()]
     if missing:
         raise FalcoCoverageError(f"no such rules file or directory: {', '.join(missing)}")
-    attack_data = load_attack(attack, version=attack_version)  # fail early, and name the release in the index
+    if example and progress:
+        print(f"falco-coverage: note: no rules given and none installed in /etc/falco: reporting on the EXAMPLE "
+              f"rule set ({example_rules()})", file=sys.stderr)
+    if config is not None:
+        load_config(config)  # a bad configuration fails here, once, not in every notebook
+    ruleset = load_rules(*rule_paths, base=base or [])
+    attack_data = load_attack(attack, version=attack_version, cache=cache)  # fail early, name the release
     keys = notebooks or ["coverage", "mistagged", "compare"]
     unknown = [k for k in keys if k not in NOTEBOOKS]
     if unknown:
@@ -121,11 +138,16 @@ def run_report(
     src_dir = notebooks_dir()
     # notebooks run in the output directory: every path they get must be absolute
     params: dict[str, Any] = {
-        "rules": [str(Path(p).resolve()) for p in rule_paths], "attack": str(Path(attack_data.source_path or "").resolve()),
-        "attack_version": attack_data.version, "output_dir": str(out.resolve()), **(scope or {}),
+        "rules": [str(Path(p).resolve()) for p in rule_paths],
+        "base_rules": [str(Path(p).resolve()) for p in base or []],
+        "attack": str(Path(attack_data.source_path or "").resolve()), "attack_version": attack_data.version,
+        "config": str(Path(config).resolve()) if config else None, "example_rules": example,
+        "output_dir": str(out.resolve()), **(scope or {}),
     }
     has_compare = bool(compare_with or compare_attack or compare_attack_version)
-    result = ReportResult(out, out / "index.html")
+    errors = ruleset.errors
+    result = ReportResult(out, out / "index.html",
+                          load_errors=int((~errors["file"].isin(ruleset.base_files)).sum()), example=example)
     for n, key in enumerate(keys, 1):
         if key == "compare" and not has_compare:
             if progress:
@@ -166,6 +188,9 @@ def run_report(
             status = f"FAILED: {error}" if error else f"{target} ({secs:.1f} s)"
             print(f"[{n}/{len(keys)}] {key}: {status}", file=sys.stderr, flush=True)
     write_index(result, rule_paths, attack_data.version, compare_with)
+    if result.load_errors and progress:
+        print(f"falco-coverage: Falco would refuse these rules: {result.load_errors} load error(s) (details: "
+              f"falco-coverage rules {' '.join(rule_paths)})", file=sys.stderr)
     return result
 
 
@@ -193,6 +218,10 @@ def write_index(result: ReportResult, rule_paths: list[str], attack_version: str
 <style>body{{font-family:Helvetica,Arial,sans-serif;max-width:52rem;margin:2rem auto;color:#222}}
 li{{margin:.3rem 0}}.err{{color:#b00020}}code{{font-size:.9em}}</style></head>
 <body><h1>falco-coverage reports</h1>
+{'<p class="err"><b>Example rules:</b> no rules were given and none are installed, so these reports show '
+  'the example rule set shipped with falco-coverage, not yours.</p>' if result.example else ''}
+{f'<p class="err"><b>Falco would refuse these rules:</b> {result.load_errors} load error(s); see the '
+  'mis-tagged rules report.</p>' if result.load_errors else ''}
 <p>Generated {e(now)} · ATT&amp;CK {e(attack_version or "unknown version")}</p>
 <ul>{"".join(items)}</ul>
 <h2>Rule files</h2><ul>{files}</ul>

@@ -1,0 +1,260 @@
+"""What each ``falco-coverage`` command does, given its parsed arguments; the parser is in :mod:`.cli`.
+
+Exit codes: 0 fine; 1 findings at ``--fail-on`` or worse, rules Falco would refuse to load, or a
+failed report notebook; 2 bad input (one line naming the file); 3 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import FalcoCoverageError
+from ..findings import SEVERITIES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..analysis.coverage import Coverage
+    from ..attack import AttackData
+    from ..config import CheckConfig
+    from ..rules import RuleSet
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
+#: --fail-on level -> the severities that make the exit code 1
+FAIL_LEVELS = {level: set(SEVERITIES[:i + 1]) for i, level in enumerate(SEVERITIES)} | {"never": set()}
+
+
+def _load_attack(args: argparse.Namespace) -> AttackData:
+    from ..attack import load_attack
+
+    return load_attack(args.attack, version=args.attack_version, cache=not args.no_cache)
+
+
+def _config(args: argparse.Namespace) -> CheckConfig:
+    from ..config import load_config
+
+    return load_config(getattr(args, "config", None))
+
+
+def cmd_attack_info(args: argparse.Namespace) -> int:
+    from ..attack import active_mask
+
+    attack = _load_attack(args)
+    t = attack.techniques
+    active = t[active_mask(t)]
+    print(f"ATT&CK {attack.domain} {attack.version or '(unknown version)'}")
+    print(f"source: {attack.source_path}")
+    print(f"sha256: {attack.sha256}")
+    print(
+        f"{len(attack.tactics)} tactics, {int((~active['is_subtechnique']).sum())} techniques and "
+        f"{int(active['is_subtechnique'].sum())} sub-techniques active; "
+        f"{int(t['revoked'].sum())} revoked, {int(t['deprecated'].sum())} deprecated"
+    )
+    summary = attack.summary()[["tactic_id", "shortname", "name", "techniques", "subtechniques"]]
+    print(summary.to_string(index=False))
+    return EXIT_OK
+
+
+def cmd_attack_download(args: argparse.Namespace) -> int:
+    from ..attack.sources import download
+
+    path = download(args.version, domain=args.domain)
+    print(path)
+    return EXIT_OK
+
+
+def load_readable(args: argparse.Namespace) -> RuleSet:
+    """The rules of ``args`` (``--base`` files first). A file that is no readable rules file at all is
+    an input error (its diagnostics printed, exit 2); so is a directory holding no rules file."""
+    from dataclasses import replace
+
+    from ..present.rules_text import print_diagnostics
+    from ..rules import load_rules
+    from ..rules.load import expand_paths
+
+    base = getattr(args, "base", None) or []
+    for given in [*base, *args.rules]:
+        path = Path(given).expanduser()
+        if path.is_dir() and not expand_paths([path]):
+            raise FalcoCoverageError("no rule files found (*.yaml, *.yml) in this directory", file=path)
+    ruleset = load_rules(*args.rules, base=base)
+    if ruleset.unreadable:
+        fatal = ruleset.diagnostics[ruleset.diagnostics["file"].isin(ruleset.unreadable)
+                                    & (ruleset.diagnostics["severity"] == "error")]
+        print_diagnostics(replace(ruleset, diagnostics=fatal), sys.stderr)
+        raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
+    return ruleset
+
+
+def refused(ruleset: RuleSet, args: argparse.Namespace) -> bool:
+    """Say on stderr when Falco would refuse to start with these rules; True then."""
+    errors = ruleset.errors
+    if ruleset.base_files:
+        errors = errors[~errors["file"].isin(ruleset.base_files)]
+    if errors.empty:
+        return False
+    rejected = ruleset.rejected_rules
+    places = list(dict.fromkeys(f"{f}:{ln}" for f, ln in zip(errors["file"], errors["line"])))
+    where = ", ".join(places[:3]) + (f" and {len(places) - 3} more places" if len(places) > 3 else "")
+    print(f"falco-coverage: Falco would refuse these rules: {len(errors)} load error(s) at {where}; "
+          f"{len(rejected)} rule(s) invalid or dropped (details: falco-coverage rules {' '.join(args.rules)})",
+          file=sys.stderr)
+    return True
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from ..present.rules_text import print_diagnostics, write_rules
+
+    ruleset = load_readable(args)
+    write_rules(ruleset, args.format, sys.stdout)
+    print_diagnostics(ruleset, sys.stderr)
+    return EXIT_INPUT if ruleset.has_errors else EXIT_OK
+
+
+def emit_findings(findings: pd.DataFrame, fmt: str, fail_on: str, *, kinds: tuple[str, ...],
+                  attack_version: str | None = None) -> int:
+    """Write findings in ``fmt`` to stdout; the exit code that ``fail_on`` asks for."""
+    from ..codes import REGISTRY
+    from ..present import findings_formats as formats
+
+    base = Path.cwd()
+    if fmt == "json":
+        formats.write_json(findings, sys.stdout)
+    elif fmt == "sarif":
+        import json
+
+        codes = [c for kind in kinds for c in REGISTRY.codes(kind)]
+        log = formats.sarif(findings, registry=REGISTRY, codes=codes, attack_version=attack_version, base=base)
+        json.dump(log, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif fmt == "github":
+        formats.write_github(findings, sys.stdout, base)
+    else:
+        formats.write_text(findings, sys.stdout, base)
+    failing = findings["severity"].astype(str).isin(FAIL_LEVELS[fail_on])
+    return EXIT_FINDINGS if failing.any() else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ..analysis.checks import check
+
+    ruleset = load_readable(args)
+    attack = _load_attack(args)
+    findings = check(ruleset, attack, config=_config(args))
+    refused(ruleset, args)  # the load errors are findings too, counted by --fail-on
+    return emit_findings(findings, args.format, args.fail_on, kinds=("load", "tag"), attack_version=attack.version)
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from ..analysis.lint import lint
+
+    ruleset = load_readable(args)
+    findings = lint(ruleset, config=_config(args), inline_list_min=args.inline_list_min)
+    refused(ruleset, args)
+    return emit_findings(findings, args.format, args.fail_on, kinds=("lint",))
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    from ..analysis import fix
+    from ..analysis.checks import check
+
+    ruleset = load_readable(args)
+    attack = _load_attack(args)
+    cfg = _config(args)
+    findings = check(ruleset, attack, config=cfg, include_load=False)
+    edits = fix.plan(findings, ruleset, args.codes, attack=attack, config=cfg)
+    status = EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+    if not edits:
+        print("nothing to fix", file=sys.stderr)
+        return status
+    results = fix.apply(edits, write=args.write)
+    if args.write:
+        for file in results:
+            n = sum(e.file == file for e in edits)
+            print(f"{file}: {n} tag edit(s) written", file=sys.stderr)
+    else:
+        sys.stdout.write(fix.unified_diff(results))
+    return status
+
+
+def _coverage(args: argparse.Namespace, ruleset: RuleSet, attack: AttackData | None = None) -> Coverage:
+    from ..analysis.coverage import coverage
+
+    return coverage(ruleset, attack or _load_attack(args), platforms=args.platform,
+                    enabled_only=not args.include_disabled, maturities=args.maturity,
+                    min_priority=args.min_priority, sources=args.source,
+                    source_platforms=_config(args).source_platforms)
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    ruleset = load_readable(args)
+    cov = _coverage(args, ruleset)
+    t = cov.tactics
+    if args.format == "json":
+        import json
+
+        payload = {"scope": cov.scope.__dict__, "summary": cov.summary(),
+                   "tactics": json.loads(t.to_json(orient="records")),
+                   "techniques": json.loads(cov.techniques.assign(tactic=cov.techniques["tactic"].astype(str))
+                                            .to_json(orient="records")),
+                   "tactic_only": json.loads(cov.tactic_only.assign(tactic=cov.tactic_only["tactic"].astype(str))
+                                             .to_json(orient="records"))}
+        json.dump(payload, sys.stdout, indent=1, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        t.to_csv(sys.stdout, index=False)
+    else:
+        s = cov.summary()
+        print(cov.scope.describe())
+        print(f"{s['covered']} of {s['applicable']} applicable techniques covered ({s['coverage']:.0%})")
+        view = t.assign(coverage=(t["coverage"] * 100).round(0).astype(int).astype(str) + "%")
+        print(view[["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]].to_string(index=False))
+        if len(cov.tactic_only):
+            per = cov.tactic_only.groupby("tactic", observed=True)["rule"].nunique()
+            print("rules with only tactic tags, per tactic: "
+                  + ", ".join(f"{cov.tactic_names.get(str(k), k)} {v}" for k, v in per.items()))
+    for note in cov.scope.notes:
+        print(f"falco-coverage: note: {note}", file=sys.stderr)
+    return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+
+
+def cmd_layer(args: argparse.Namespace) -> int:
+    from ..present.layers import to_navigator
+
+    ruleset = load_readable(args)
+    attack = _load_attack(args)
+    cov = _coverage(args, ruleset, attack)
+    layer = to_navigator(cov, args.name, args.output)
+    print(f"{args.output}: Navigator layer with {len(layer['techniques'])} technique cells", file=sys.stderr)
+    for note in cov.scope.notes:
+        print(f"falco-coverage: note: {note}", file=sys.stderr)
+    if args.svg or args.xlsx:
+        from ..present.layers import export
+
+        export(layer, attack.source_path or "", svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
+        for extra in filter(None, (args.svg, args.xlsx)):
+            print(f"{extra}: written", file=sys.stderr)
+    return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    keys = [k.strip() for k in args.notebooks.split(",") if k.strip()]
+    scope = {k: v for k, v in (("platforms", args.platform), ("maturities", args.maturity),
+                                ("min_priority", args.min_priority), ("sources", args.source)) if v}
+    if args.include_disabled:
+        scope["include_disabled"] = True
+    result = run_report(
+        args.rules, base=args.base, out_dir=args.out, attack=args.attack, attack_version=args.attack_version,
+        notebooks=keys, compare_with=args.compare_with, compare_attack=args.compare_attack,
+        compare_attack_version=args.compare_attack_version, scope=scope or None, config=args.config,
+        cache=not args.no_cache,
+    )
+    print(result.index)
+    for failure in result.failed:
+        print(f"falco-coverage: error: {failure.error}", file=sys.stderr)
+    return EXIT_FINDINGS if result.failed or result.load_errors else EXIT_OK
