@@ -37,6 +37,7 @@ _d("LOAD_UNUSED_LIST", "load", "warning", "a list no rule or macro uses")
 _d("LOAD_UNUSED_MACRO", "load", "warning", "a macro no rule or macro uses")
 # falco-coverage's own load findings (lower case): Falco accepts these silently
 _d("duplicate-definition", "load", "warning", "a name defined twice in one file: the later replaces the earlier whole")
+_d("condition-too-large", "load", "error", "a condition whose macros expand past a size Falco can compile (a macro bomb)")
 
 # --- ATT&CK tag checks -----------------------------------------------------------------------
 _d("malformed-tag", "tag", "warning", "ATT&CK reference written in a non-canonical form", fixable=True)

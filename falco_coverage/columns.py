@@ -230,7 +230,7 @@ def conform(df: pd.DataFrame, frame: str) -> pd.DataFrame:
         elif dtype.startswith("datetime64"):
             import pandas as pd
 
-            out[name] = pd.to_datetime(out[name], utc=True).astype(dtype)
+            out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601").astype(dtype)
         else:
             out[name] = out[name].astype(dtype)
     return out

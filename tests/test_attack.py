@@ -169,10 +169,10 @@ def test_unreadable_and_missing_paths(tmp_path: Path, monkeypatch: pytest.Monkey
         load_attack(tmp_path)
     locked = _bad(tmp_path, "locked.json", b"{}")
 
-    def deny(self: Path) -> bytes:  # chmod does not bind root, who runs CI
+    def deny(self: Path, *args: object, **kw: object) -> bytes:  # chmod does not bind root, who runs CI
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    monkeypatch.setattr(Path, "open", deny)
     with pytest.raises(AttackFormatError, match="locked.json: cannot read: Permission denied"):
         load_attack(locked)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from falco_coverage.run.cli import main
 
 
 def _frames(cache: Path) -> list[Path]:
-    return sorted((cache / "frames").glob("*.pkl")) if (cache / "frames").exists() else []
+    return sorted((cache / "frames").glob("*.json")) if (cache / "frames").exists() else []
 
 
 # --- cache ------------------------------------------------------------------------------------
@@ -126,7 +127,10 @@ def test_verified_download_lands_in_cache(mini21: Path, tmp_path: Path, isolated
     a = load_attack(version="1.2")
     assert Path(a.source_path) == isolated_env / "bundles" / "enterprise-attack-1.2.json"
     assert a.version == "1.2"
-    assert [p.name for p in (isolated_env / "bundles").iterdir()] == ["enterprise-attack-1.2.json"]
+    assert sorted(p.name for p in (isolated_env / "bundles").iterdir()) == [
+        "enterprise-attack-1.2.json", "enterprise-attack-1.2.json.provenance.json"]
+    prov = json.loads((isolated_env / "bundles" / "enterprise-attack-1.2.json.provenance.json").read_text())
+    assert prov["sha256"] == a.sha256 and prov["source"].startswith("file://")
 
 
 def test_hash_mismatch_writes_nothing(mini21: Path, tmp_path: Path, isolated_env: Path,

@@ -24,7 +24,7 @@ from ..findings import Finding, Location, findings_frame
 from ..rules import RuleSet
 from ..rules.tags import DATA_SOURCE_RE, AttackTag, tactic_tag
 from .load_findings import load_findings, own_findings
-from .tag_index import AttackIndex, RuleTags, join_words, normalize, parse_tag, rule_tags
+from .tag_index import RULE_COLUMNS, AttackIndex, RuleTags, join_words, normalize, parse_tag, rule_tags
 
 
 @dataclass
@@ -322,7 +322,7 @@ def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | P
     """
     cfg = config if isinstance(config, CheckConfig) else load_config(config)
     idx = AttackIndex.of(attack)
-    rows = ruleset.rules.to_dict("records")
+    rows = ruleset.rules[RULE_COLUMNS].to_dict("records")
     subjects = (rule_tags(row, idx, _rule_location(row, ruleset)) for row in rows)
     found = REGISTRY.run("tag", subjects, TagContext(idx, cfg.source_platforms), cfg)
     df = own_findings(findings_frame(found, REGISTRY.codes("load") + REGISTRY.codes("tag")), ruleset)

@@ -11,6 +11,7 @@ where the tag is written, also when that is an override in a later file.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 from collections import defaultdict
@@ -60,12 +61,18 @@ def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: Ch
 
     idx = AttackIndex.of(attack)
     ctx = TagContext(idx, config.source_platforms)
-    rows = {r["name"]: r for r in ruleset.rules.to_dict("records")}
-    kept: list[Edit] = []
-    for name in dict.fromkeys(e.rule for e in edits):
-        mine = [e for e in edits if e.rule == name]
-        row = dict(rows[name])
-        tags, locs = list(row["tags"]), list(row["tag_locations"])
+    by_rule: dict[str, list[Edit]] = defaultdict(list)
+    for e in edits:
+        by_rule[e.rule].append(e)
+    rules = ruleset.rules
+    # A finding on a tag depends only on the tag list and the source: check each distinct one once.
+    subjects, key_of, seen = [], {}, set()
+    for name, row_tags, row_locs, source in zip(rules["name"], rules["tags"], rules["tag_locations"],
+                                                rules["source"]):
+        mine = by_rule.get(name)
+        if not mine:
+            continue
+        tags, locs = list(row_tags), list(row_locs)
         for e in mine:
             here = Location(e.file, e.line)
             if e.action == "replace" and e.old in tags:
@@ -77,23 +84,34 @@ def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: Ch
             elif e.action == "add" and e.new not in tags:
                 tags.append(str(e.new))
                 locs.append(here)
-        row["tags"], row["tag_locations"] = tags, locs
-        found = REGISTRY.run("tag", [rule_tags(row, idx)], ctx, config)
-        bad = {f.tag for f in found if f.severity is not None and f.severity.rank >= 1 and f.tag}
-        kept.extend(e for e in mine if e.new not in bad)
-    return kept
+        key = (tuple(tags), source)
+        key_of[name] = key
+        if key not in seen:
+            seen.add(key)
+            row = {"name": repr(key), "desc": "", "source": source, "enabled": True, "file": "", "line": 0,
+                   "tags": tags, "tag_locations": locs, "ignored_keys": []}
+            subjects.append(rule_tags(row, idx))
+    bad: dict[str, set[str]] = defaultdict(set)  # tag list -> new tags on it that would draw a finding
+    for f in REGISTRY.run("tag", subjects, ctx, config):
+        if f.severity is not None and f.severity.rank >= 1 and f.tag:
+            bad[f.rule].add(f.tag)
+    return [e for e in edits if e.new not in bad[repr(key_of[e.rule])]]
 
 
 def _plan(findings: pd.DataFrame, ruleset: RuleSet, wanted: set[str]) -> list[Edit]:
-    tags_now = {r["name"]: list(r["tags"]) for r in ruleset.rules.to_dict("records")}
+    rules = ruleset.rules
+    tags_now = {name: list(tags) for name, tags in zip(rules["name"], rules["tags"])}
     where: dict[str, dict[str, Location]] = {
-        r["name"]: dict(zip(r["tags"], r["tag_locations"])) for r in ruleset.rules.to_dict("records")}
+        name: dict(zip(tags, locs)) for name, tags, locs in zip(rules["name"], rules["tags"], rules["tag_locations"])}
     unsupported: dict[str, list[str]] = defaultdict(list)
     for rec in findings[findings["code"] == "unsupported-tactic"].to_dict("records"):
         unsupported[rec["rule"]].append(rec["tag"])
     edits: list[Edit] = []
     order = {c: i for i, c in enumerate(FIXABLE)}
-    recs = sorted(findings[findings["code"].isin(wanted)].to_dict("records"), key=lambda r: order[str(r["code"])])
+    chosen = findings.loc[findings["code"].isin(wanted), ["rule", "code", "tag", "suggestion", "file", "line"]]
+    cols = ("rule", "code", "tag", "suggestion", "file", "line")
+    recs = sorted((dict(zip(cols, values)) for values in zip(*(chosen[c].tolist() for c in cols))),
+                  key=lambda r: order[str(r["code"])])
     for rec in recs:
         suggested = [s.strip() for s in rec["suggestion"].split(",")] if isinstance(rec["suggestion"], str) else []
         rule, code, tag = rec["rule"], str(rec["code"]), rec["tag"]
@@ -131,56 +149,87 @@ def _plan(findings: pd.DataFrame, ruleset: RuleSet, wanted: set[str]) -> list[Ed
     return edits
 
 
-def _locate(items: list[Item], line: int, tag: str) -> tuple[Item, int] | None:
-    for item in items:
+def _index(items: list[Item]) -> dict[tuple[int, str], list[tuple[int, int]]]:
+    """(line, tag) -> every (item number, position) written there; several items share one tag list
+    when it is a YAML anchor/alias."""
+    out: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+    for k, item in enumerate(items):
         tags = item.data.get("tags")
-        if not isinstance(tags, list):
-            continue
-        for i, span in enumerate(item.tag_spans):
-            if span.line == line and i < len(tags) and tags[i] == tag:
-                return item, i
-    return None
+        if isinstance(tags, list):
+            for i, span in enumerate(item.tag_spans[:len(tags)]):
+                out[(span.line, tags[i])].append((k, i))
+    return out
 
 
 def apply_to_text(path: Path, text: str, edits: list[Edit]) -> str:
-    """``text`` (the content of ``path``) with ``edits`` applied."""
+    """``text`` (the content of ``path``, without a byte-order mark) with ``edits`` applied, in one pass."""
+    return _edit(path, text, edits)[0]
+
+
+def _edit(path: Path, text: str, edits: list[Edit]) -> tuple[str, list[Item], list[list[str] | None]]:
+    """The edited text, the file's items as read, and the tag list each should have afterwards."""
     items, problems = read_items(path)
     if problems:
         raise FalcoCoverageError("cannot edit a file that does not parse", file=path)
-    changes: list[tuple[int, int, str]] = []
-    added: dict[tuple[int, int], list[str]] = defaultdict(list)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    where = _index(items)
+    expected: list[list[str] | None] = [list(t) if isinstance(t := it.data.get("tags"), list) else None
+                                        for it in items]
+    changes: set[tuple[int, int, str]] = set()
+    added: dict[int, list[str]] = {}  # item number of the list's first holder -> tags to add
     for e in edits:
-        hit = _locate(items, e.line, e.old)
-        if hit is None:
+        hits = where.get((e.line, e.old))
+        if not hits:
             raise FalcoCoverageError(f"tag '{e.old}' of rule '{e.rule}' not found where expected", file=path,
                                      line=e.line)
-        item, i = hit
+        k, i = hits[0]
+        item = items[k]
         span = item.tag_spans[i]
         if e.action == "replace":
             token = text[span.start:span.end]
             q = token[0] if token[:1] in ("'", '"') else ""
-            changes.append((span.start, span.end, f"{q}{e.new}{q}"))
+            changes.add((span.start, span.end, f"{q}{e.new}{q}"))
         elif e.action == "remove":
-            changes.append(_removal(text, item, i))
+            changes.add(_removal(text, item, i, newline))
         else:
-            last = item.tag_spans[-1]
-            added[(last.start, last.end)].append(str(e.new))
-    for (start, end), new_tags in added.items():
-        item = next(it for it in items if it.tag_spans and it.tag_spans[-1].end == end)
+            pending = added.setdefault(k, [])
+            if e.new not in pending:
+                pending.append(str(e.new))
+        for kk, _ in hits:  # every item sharing the list (an alias) sees the edit
+            tags = expected[kk]
+            if tags is None:
+                continue
+            if e.action == "replace" and e.old in tags:
+                tags[tags.index(e.old)] = str(e.new)
+            elif e.action == "remove" and e.old in tags:
+                tags.remove(e.old)
+            elif e.action == "add" and e.new not in tags:
+                tags.append(str(e.new))
+    for k, new_tags in added.items():
+        item = items[k]
+        last = item.tag_spans[-1]
         if item.tags_flow:
-            changes.append((end, end, "".join(f", {t}" for t in new_tags)))
+            changes.add((last.end, last.end, "".join(f", {t}" for t in new_tags)))
         else:
-            line_start = text.rfind("\n", 0, start) + 1
-            prefix = text[line_start:start]
-            eol = text.find("\n", end)
+            line_start = text.rfind("\n", 0, last.start) + 1
+            prefix = text[line_start:last.start]
+            eol = text.find(newline, last.end)
             eol = len(text) if eol == -1 else eol
-            changes.append((eol, eol, "".join(f"\n{prefix}{t}" for t in new_tags)))
-    for start, end, repl in sorted(changes, key=lambda c: (c[0], c[1]), reverse=True):
-        text = text[:start] + repl + text[end:]
-    return text
+            changes.add((eol, eol, "".join(f"{newline}{prefix}{t}" for t in new_tags)))
+    ordered = sorted(changes)
+    for (s1, e1, _), (s2, _, _) in zip(ordered, ordered[1:]):
+        if s2 < e1 or (s1 == s2 == e1):
+            raise FalcoCoverageError("two edits meet in one tag list (shared through a YAML anchor/alias?); "
+                                     "edit it by hand", file=path, line=text.count("\n", 0, s1) + 1)
+    pieces, pos = [], 0
+    for start, end, repl in ordered:
+        pieces += [text[pos:start], repl]
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces), items, expected
 
 
-def _removal(text: str, item: Item, i: int) -> tuple[int, int, str]:
+def _removal(text: str, item: Item, i: int, newline: str = "\n") -> tuple[int, int, str]:
     spans = item.tag_spans
     span = spans[i]
     if item.tags_flow:
@@ -190,12 +239,17 @@ def _removal(text: str, item: Item, i: int) -> tuple[int, int, str]:
             return spans[i - 1].end, span.end, ""
         return span.start, span.end, ""
     line_start = text.rfind("\n", 0, span.start) + 1
-    eol = text.find("\n", span.end)
-    return line_start, (len(text) if eol == -1 else eol + 1), ""
+    eol = text.find(newline, span.end)
+    return line_start, (len(text) if eol == -1 else eol + len(newline)), ""
 
 
 def apply(edits: list[Edit], *, write: bool) -> dict[str, tuple[str, str]]:
-    """Apply ``edits`` per file; returns ``{file: (old_text, new_text)}``. ``write`` saves atomically."""
+    """Apply ``edits`` per file; returns ``{file: (old_text, new_text)}``.
+
+    With ``write`` each file is saved atomically through a symlink, keeping its mode, owner, group,
+    byte-order mark and line endings; the written file is read back, and if it does not hold exactly
+    the intended tags (and nothing else changed) the original is put back and the fix is refused.
+    """
     by_file: dict[str, list[Edit]] = defaultdict(list)
     for e in edits:
         by_file[e.file].append(e)
@@ -203,12 +257,31 @@ def apply(edits: list[Edit], *, write: bool) -> dict[str, tuple[str, str]]:
     for file, file_edits in by_file.items():
         path = Path(file)
         raw = path.read_bytes()
-        old = raw.decode("utf-8")
-        new = apply_to_text(path, old, file_edits)
+        bom = raw.startswith(codecs.BOM_UTF8)
+        old = raw[len(codecs.BOM_UTF8):].decode("utf-8") if bom else raw.decode("utf-8")
+        new, items, expected = _edit(path, old, file_edits)
         out[file] = (old, new)
         if write and new != old:
-            atomic_write(path, new.encode("utf-8"), mode=os.stat(path).st_mode & 0o7777)
+            _write_checked(path, raw, (codecs.BOM_UTF8 if bom else b"") + new.encode("utf-8"), items, expected)
     return out
+
+
+def _write_checked(path: Path, original: bytes, data: bytes, before: list[Item],
+                   expected: list[list[str] | None]) -> None:
+    target = Path(os.path.realpath(path))  # write through a symlink, never replace it
+    try:
+        atomic_write(target, data)
+    except OSError as exc:
+        raise FalcoCoverageError(f"cannot write: {exc.strerror or exc}", file=path) from None
+    after, problems = read_items(target)
+    same = not problems and len(after) == len(before) and all(
+        {k: v for k, v in a.data.items() if k != "tags"} == {k: v for k, v in b.data.items() if k != "tags"}
+        and (a.data.get("tags") if isinstance(a.data.get("tags"), list) else None) == want
+        for a, b, want in zip(after, before, expected))
+    if not same:
+        atomic_write(target, original)
+        raise FalcoCoverageError("the fixed file would not load as intended; it was left as it was (please report "
+                                 "this with the file)", file=path)
 
 
 def diff_path(file: str, base: Path | None = None) -> str:

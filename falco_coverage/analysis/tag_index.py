@@ -125,10 +125,18 @@ def parse_tag(tag: str, idx: AttackIndex) -> AttackTag | None:
     """``parse_attack_tag``, plus bare tactic names (``credential_access``, ``Persistence``) of this release."""
     parsed = parse_attack_tag(tag)
     if parsed is None:
-        short = re.sub(r"[_ ]+", "-", tag.strip().lower())
+        short = _BARE.sub("-", tag.strip().lower())
         if short in idx.tactic_name:
             return AttackTag("tactic", short, tactic_tag(short), True)
     return parsed
+
+
+_BARE = re.compile(r"[_ ]+")
+
+
+#: the ``rules`` columns :func:`rule_tags` reads (select them before ``to_dict``: it is the slow part)
+RULE_COLUMNS = ["name", "desc", "source", "enabled", "file", "line", "tags", "tag_locations", "ignored_keys",
+                "changed_at"]
 
 
 def rule_tags(row: dict[str, Any], idx: AttackIndex, location: Location | None = None) -> RuleTags:

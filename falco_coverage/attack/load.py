@@ -25,6 +25,8 @@ def load_attack(
     path = sources.locate(source, version=version, domain=domain, use_cache=cache)
     raw = read_bundle_bytes(path)
     digest = sha256_hex(raw)
+    if source is None:
+        sources.verify_cached(path, digest, domain)
     entry = frames_cache.read_frames(digest) if cache else None
     if entry is None:
         entry = parse_frames(raw, path=path, domain=domain, sha256=digest)

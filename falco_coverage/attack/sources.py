@@ -7,14 +7,16 @@ Downloads are verified against the SHA-256 list that mitreattack-python ships
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from ..errors import AttackDownloadError, AttackSourceError
 from ..versions import version_key
-from .cache import bundles_dir
+from .cache import bundles_dir, read_provenance, write_provenance
 
 ENV_FILE = "FALCO_COVERAGE_ATTACK"
 ENV_DIR = "FALCO_COVERAGE_ATTACK_DIR"
@@ -138,10 +140,14 @@ def download(
     url = os.environ.get("FALCO_COVERAGE_ATTACK_URL", URL_TEMPLATES[DOWNLOAD_STIX]).format(
         domain=domain, version=version
     )
-    dest_dir = bundles_dir() if to_cache else Path(tempfile.mkdtemp(prefix="falco-coverage-"))
+    try:
+        dest_dir = bundles_dir() if to_cache else Path(tempfile.mkdtemp(prefix="falco-coverage-"))
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{domain}-{version}.json.", suffix=".part")
+    except OSError as exc:
+        raise AttackDownloadError(f"cannot write the cache directory: {exc.strerror or exc}",
+                                  file=getattr(exc, "filename", None) or bundles_dir()) from None
     dest = dest_dir / f"{domain}-{version}.json"
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{dest.name}.", suffix=".part")
     digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
@@ -161,12 +167,38 @@ def download(
                 f"published {expected[:16]}...; nothing was written", file=None,
             )
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
         raise AttackDownloadError(f"cannot download {url}: {reason}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
+    write_provenance(dest, sha256=expected, source=url,
+                     verified_against=f"the SHA-256 mitreattack-python publishes for {domain} {version}")
     return dest
+
+
+def verify_cached(path: Path, digest: str, domain: str) -> None:
+    """A bundle found in the cache is used only if it is what it claims: its recorded provenance
+    matches, or (a file put there by hand) its published SHA-256 does, which is then recorded."""
+    if path.parent.resolve() != bundles_dir().resolve():
+        return
+    prov = read_provenance(path)
+    if prov and prov.get("sha256") == digest:
+        return
+    version = path.name.removeprefix(f"{domain}-").split(".json")[0]
+    try:
+        expected = expected_sha256(domain, version)
+    except ImportError:  # no hash list to check against
+        expected = None
+    if expected is None:
+        warnings.warn(f"{path}: no published SHA-256 for this release; the bundle is used unverified", stacklevel=3)
+        return
+    if expected != digest:
+        raise AttackSourceError(f"cached bundle does not match the published SHA-256 of ATT&CK {domain} {version} "
+                                f"(got {digest[:16]}..., published {expected[:16]}...); delete it or run "
+                                f"'falco-coverage attack download --version {version}'", file=path)
+    write_provenance(path, sha256=digest, source="found in the cache",
+                     verified_against=f"the SHA-256 mitreattack-python publishes for {domain} {version}")
 
 
 def _progress(done: int, total: int, name: str) -> None:

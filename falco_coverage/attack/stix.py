@@ -11,6 +11,8 @@ import gzip
 import hashlib
 import io
 import re
+import stat
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +28,24 @@ _VERSION_IN_NAME = re.compile(r"(?:attack|^v?)[-_]?v?(\d+\.\d+(?:\.\d+)?)(?:\.js
 
 
 def read_bundle_bytes(path: Path) -> bytes:
-    """Bytes of a ``.json`` or ``.json.gz`` bundle (inflated), with one-line errors."""
+    """Bytes of a ``.json`` or ``.json.gz`` bundle (inflated), read under a byte budget, with one-line errors."""
     try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise AttackFormatError("is a directory, not a STIX bundle file", file=path) from None
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise AttackFormatError("is a directory, not a STIX bundle file", file=path)
+        if not stat.S_ISREG(st.st_mode):
+            raise AttackFormatError("not a regular file (a device, pipe or socket); not a STIX bundle", file=path)
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BUNDLE_BYTES + 1)
     except OSError as exc:
         raise AttackFormatError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    if len(raw) > MAX_BUNDLE_BYTES:
+        raise AttackFormatError("larger than 1 GiB; not an ATT&CK bundle", file=path)
     if raw[:2] == b"\x1f\x8b":
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
                 raw = gz.read(MAX_BUNDLE_BYTES + 1)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise AttackFormatError(f"corrupt gzip data: {exc}", file=path) from None
         if len(raw) > MAX_BUNDLE_BYTES:
             raise AttackFormatError("inflates past 1 GiB; not an ATT&CK bundle", file=path)
@@ -61,10 +69,21 @@ def _decode(raw: bytes, path: Path | None) -> Any:
         ) from None
 
 
-def _mitre_ref(obj: dict) -> tuple[str | None, str | None]:
-    for ref in obj.get("external_references") or ():
-        if isinstance(ref, dict) and ref.get("source_name", "").startswith("mitre-") and ref.get("external_id"):
-            return str(ref["external_id"]), ref.get("url")
+def _text(value: Any) -> str | None:
+    """A STIX property that should be text: the text, else None (bundles are untrusted input)."""
+    return value if isinstance(value, str) else None
+
+
+def _items(value: Any) -> list[Any]:
+    """A STIX property that should be a list: the list, else empty."""
+    return value if isinstance(value, list) else []
+
+
+def _mitre_ref(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    for ref in _items(obj.get("external_references")):
+        if isinstance(ref, dict) and (_text(ref.get("source_name")) or "").startswith("mitre-") \
+                and isinstance(ref.get("external_id"), (str, int)) and ref.get("external_id") != "":
+            return str(ref["external_id"]), _text(ref.get("url"))
     return None, None
 
 
@@ -92,7 +111,20 @@ def parse_bundle(
 def parse_frames(
     raw: bytes, *, path: Path | None = None, domain: str = "enterprise-attack", sha256: str | None = None
 ) -> dict[str, Any]:
-    """The frames of a STIX bundle and the facts it states about itself (what the cache stores)."""
+    """The frames of a STIX bundle and the facts it states about itself (what the cache stores).
+
+    A bundle is untrusted input: every property is type-checked where it is read, and anything that
+    still does not fit is an :class:`AttackFormatError` naming the file, never a crash.
+    """
+    try:
+        return _parse_frames(raw, path, domain, sha256)
+    except AttackFormatError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise AttackFormatError(f"malformed STIX bundle ({type(exc).__name__}: {exc})", file=path) from None
+
+
+def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None) -> dict[str, Any]:
     doc = _decode(raw, path)
     if not isinstance(doc, dict) or doc.get("type") != "bundle" or not isinstance(doc.get("objects"), list):
         raise AttackFormatError("not a STIX bundle (expected an object with type 'bundle' and 'objects')", file=path)
@@ -129,13 +161,13 @@ def parse_frames(
             elif rtype == "attributed-to":
                 attributed.append((src, dst))
         elif kind in ("intrusion-set", "malware", "tool", "campaign"):
-            status[obj.get("id", "")] = _active(obj)
+            status[_text(obj.get("id")) or ""] = _active(obj)
         elif kind == "x-mitre-tactic":
-            tactics[obj.get("id", "")] = obj
+            tactics[_text(obj.get("id")) or ""] = obj
         elif kind == "x-mitre-matrix":
             matrices.append(obj)
         elif kind == "x-mitre-collection":
-            collection_version = obj.get("x_mitre_version") or collection_version
+            collection_version = _text(obj.get("x_mitre_version")) or collection_version
 
     if not patterns or not tactics:
         raise AttackFormatError(
@@ -166,13 +198,13 @@ def parse_frames(
 
 
 def _tactics_frame(tactics: dict[str, dict], matrix: dict | None) -> pd.DataFrame:
-    refs = [r for r in (matrix or {}).get("tactic_refs", []) if r in tactics]
+    refs = [r for r in _items((matrix or {}).get("tactic_refs")) if isinstance(r, str) and r in tactics]
     rest = sorted((k for k in tactics if k not in set(refs)), key=lambda k: _mitre_ref(tactics[k])[0] or "")
     rows = []
     for i, sid in enumerate(refs + rest):
         obj = tactics[sid]
         tid, url = _mitre_ref(obj)
-        rows.append((tid, obj.get("x_mitre_shortname"), obj.get("name"), url, i))
+        rows.append((tid, _text(obj.get("x_mitre_shortname")), _text(obj.get("name")), url, i))
     return conform(pd.DataFrame(rows, columns=columns("attack.tactics")), "attack.tactics")
 
 
@@ -180,8 +212,8 @@ def _techniques_frame(
     patterns: list[dict], order: dict[str, int], revoked_by: dict[str, str], parent_of: dict[str, str],
     uses: list[tuple[str, str]], attributed: list[tuple[str, str]], status: dict[str, bool],
 ) -> pd.DataFrame:
-    id_of = {p.get("id"): _mitre_ref(p)[0] for p in patterns}
-    revoked_ids = {p.get("id") for p in patterns if p.get("revoked")}
+    id_of = {_text(p.get("id")): _mitre_ref(p)[0] for p in patterns}
+    revoked_ids = {_text(p.get("id")) for p in patterns if p.get("revoked")}
 
     groups: dict[str, set[str]] = {}
     software: dict[str, set[str]] = {}
@@ -209,7 +241,7 @@ def _techniques_frame(
 
     rows = []
     for p in patterns:
-        sid = p.get("id")
+        sid = _text(p.get("id"))
         tid, url = _mitre_ref(p)
         if not tid:
             continue
@@ -219,15 +251,15 @@ def _techniques_frame(
         if is_sub and parent is None and "." in tid:
             parent = tid.split(".", 1)[0]
         phases = {
-            ph.get("phase_name") for ph in p.get("kill_chain_phases") or () if isinstance(ph, dict)
+            _text(ph.get("phase_name")) for ph in _items(p.get("kill_chain_phases")) if isinstance(ph, dict)
         }
         rows.append((
-            tid, sid, p.get("name"), is_sub, parent,
-            [str(x) for x in p.get("x_mitre_platforms") or ()],
+            tid, sid, _text(p.get("name")), is_sub, parent,
+            [x for x in _items(p.get("x_mitre_platforms")) if isinstance(x, str)],
             sorted((s for s in phases if s in order), key=order.__getitem__),
             revoked, bool(p.get("x_mitre_deprecated")),
             final_replacement(sid) if revoked and sid else None,
-            url, len(groups.get(sid or "", ())), len(software.get(sid or "", ())), p.get("modified"),
+            url, len(groups.get(sid or "", ())), len(software.get(sid or "", ())), _text(p.get("modified")),
         ))
     df = pd.DataFrame(rows, columns=columns("attack.techniques"))
     df["modified"] = pd.to_datetime(df["modified"], utc=True, format="ISO8601", errors="coerce")

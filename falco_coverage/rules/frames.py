@@ -19,7 +19,7 @@ from .decode import PRIORITIES
 
 #: where a rule comes from when some files are loaded as the base
 ORIGINS = ("own", "base")
-from .nodes import Node, evt_types, expand, fields, macro_refs, to_text
+from .nodes import MacroRef, Node, children, evt_types, expand, fields, macro_refs, to_text
 from .tags import split_tags
 
 
@@ -74,13 +74,46 @@ class RuleSet:
         return self.definitions[(kind, name)]
 
 
+#: a condition whose macros expand past this many nodes is refused, not expanded (a macro bomb:
+#: 31 macros each using the previous twice expand to 2**31 nodes)
+MAX_EXPANDED_NODES = 100_000
+
+
 class _Analysis:
     """Per-rule facts derived from the compiled definitions of one load."""
 
     def __init__(self, col: Collector) -> None:
+        self.col = col
         self.macros = col.defs["macro"]
         self.macro_ast: dict[str, Node] = {m.name: m.ast for m in self.macros.values() if m.ast is not None}
         self.list_order = {n: i for i, n in enumerate(col.defs["list"])}
+        self.sizes: dict[str, int] = {}
+
+    def size(self, node: Node, stack: tuple[str, ...] = ()) -> int:
+        """Nodes ``node`` expands to (capped just past the limit), memoised per macro."""
+        total = 0
+        pending = [node]
+        while pending and total <= MAX_EXPANDED_NODES:
+            n = pending.pop()
+            if isinstance(n, MacroRef) and n.name in self.macro_ast and n.name not in stack:
+                if n.name not in self.sizes:
+                    self.sizes[n.name] = self.size(self.macro_ast[n.name], stack + (n.name,))
+                total += self.sizes[n.name]
+                continue
+            total += 1
+            pending.extend(children(n))
+        return min(total, MAX_EXPANDED_NODES + 1)
+
+    def chain(self, node: Node) -> list[str]:
+        """The macros along the largest expansion under ``node``: where a bomb comes from."""
+        out: list[str] = []
+        while True:
+            refs = [name for name, _ in macro_refs(node) if name in self.macro_ast and name not in out]
+            if not refs:
+                return out
+            biggest = max(refs, key=lambda r: self.sizes.get(r, 0))
+            out.append(biggest)
+            node = self.macro_ast[biggest]
 
     def __call__(self, r: Definition) -> tuple[str | None, list[str] | None, list[str], list[str], list[str]]:
         """expanded_condition, evt_types (None: unrestricted or not a syscall rule), fields, macros, lists."""
@@ -98,13 +131,22 @@ class _Analysis:
             ast = self.macro_ast.get(name)
             if ast is not None:
                 pending.extend(n for n, _ in macro_refs(ast))
+        lists = set(r.lists_used).union(*(self.macros[m].lists_used for m in used))
+        ordered_lists = sorted(lists, key=self.list_order.__getitem__)
+        if self.size(r.ast) > MAX_EXPANDED_NODES:
+            chain = self.chain(r.ast)
+            self.col.diags.add("condition-too-large", f"the condition expands past {MAX_EXPANDED_NODES:,} nodes "
+                               f"through the macros {' -> '.join(chain[:8])}{' -> ...' if len(chain) > 8 else ''}; "
+                               "Falco would exhaust its memory compiling it", r.name,
+                               r.pieces[0].location if r.pieces else r.location, "rule")
+            r.valid = False
+            return None, None, [], used, ordered_lists
         full = expand(r.ast, self.macro_ast)
         evts = None
         if r.fields["source"] == "syscall":
             s = evt_types(full)
             evts = None if s.neg else sorted(s.items)
-        lists = set(r.lists_used).union(*(self.macros[m].lists_used for m in used))
-        return to_text(full), evts, fields(full), used, sorted(lists, key=self.list_order.__getitem__)
+        return to_text(full), evts, fields(full), used, ordered_lists
 
 
 def _in_order(defs: dict[str, Definition]) -> list[Definition]:

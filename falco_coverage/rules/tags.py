@@ -6,6 +6,7 @@ Only the canonical forms are recognised here; near-misses (``Mitre_Execution``, 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -98,6 +99,7 @@ def _from_value(value: str, hint: str) -> tuple[str, str] | None:
     return None
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_attack_tag(tag: str) -> AttackTag | None:
     """Recognise an ATT&CK reference in any common form; ``None`` for ordinary tags.
 

@@ -69,9 +69,6 @@ def cmd_attack_download(args: argparse.Namespace) -> int:
 def load_readable(args: argparse.Namespace) -> RuleSet:
     """The rules of ``args`` (``--base`` files first). A file that is no readable rules file at all is
     an input error (its diagnostics printed, exit 2); so is a directory holding no rules file."""
-    from dataclasses import replace
-
-    from ..present.rules_text import print_diagnostics
     from ..rules import load_rules
     from ..rules.load import expand_paths
 
@@ -82,10 +79,11 @@ def load_readable(args: argparse.Namespace) -> RuleSet:
             raise FalcoCoverageError("no rule files found (*.yaml, *.yml) in this directory", file=path)
     ruleset = load_rules(*args.rules, base=base)
     if ruleset.unreadable:
-        fatal = ruleset.diagnostics[ruleset.diagnostics["file"].isin(ruleset.unreadable)
-                                    & (ruleset.diagnostics["severity"] == "error")]
-        print_diagnostics(replace(ruleset, diagnostics=fatal), sys.stderr)
-        raise FalcoCoverageError(f"not a readable Falco rules file: {', '.join(ruleset.unreadable)}")
+        d = ruleset.diagnostics
+        fatal = d[d["file"].isin(ruleset.unreadable) & (d["severity"] == "error")].iloc[0]
+        more = f" (and {len(ruleset.unreadable) - 1} more unreadable file(s))" if len(ruleset.unreadable) > 1 else ""
+        raise FalcoCoverageError(f"not a readable Falco rules file: {fatal['code']}: {fatal['message']}{more}",
+                                 file=fatal["file"], line=int(fatal["line"]) or None)
     return ruleset
 
 

@@ -10,6 +10,7 @@ import contextlib
 import html
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -133,8 +134,26 @@ def run_report(
     if unknown:
         raise FalcoCoverageError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
     out = Path(out_dir)
-    executed_dir = out / "notebooks"
-    executed_dir.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise FalcoCoverageError("is a file, not a directory for the reports", file=out)
+    try:  # each run works in a directory of its own, then moves its results into place
+        out.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".run-", dir=out))
+    except OSError as exc:
+        raise FalcoCoverageError(f"cannot write the reports here: {exc.strerror or exc}", file=out) from None
+    try:
+        return _run(pm, keys, out, work, rule_paths, base, example, attack_data, ruleset, compare_with,
+                    compare_attack, compare_attack_version, scope, config, progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(pm: Any, keys: list[str], out: Path, work: Path, rule_paths: list[str], base: list[str] | None,
+         example: bool, attack_data: Any, ruleset: Any, compare_with: list[str] | None, compare_attack: str | None,
+         compare_attack_version: str | None, scope: dict[str, Any] | None, config: str | None,
+         progress: bool) -> ReportResult:
+    executed_dir = work / "notebooks"
+    executed_dir.mkdir()
     src_dir = notebooks_dir()
     # notebooks run in the output directory: every path they get must be absolute
     params: dict[str, Any] = {
@@ -142,7 +161,7 @@ def run_report(
         "base_rules": [str(Path(p).resolve()) for p in base or []],
         "attack": str(Path(attack_data.source_path or "").resolve()), "attack_version": attack_data.version,
         "config": str(Path(config).resolve()) if config else None, "example_rules": example,
-        "output_dir": str(out.resolve()), **(scope or {}),
+        "output_dir": str(work.resolve()), **(scope or {}),
     }
     has_compare = bool(compare_with or compare_attack or compare_attack_version)
     errors = ruleset.errors
@@ -162,13 +181,13 @@ def run_report(
         if progress:
             print(f"[{n}/{len(keys)}] {key}: running {NOTEBOOKS[key]} ...", file=sys.stderr, flush=True)
         executed = executed_dir / NOTEBOOKS[key]
-        target = out / NOTEBOOKS[key].replace(".ipynb", ".html")
+        target = work / NOTEBOOKS[key].replace(".ipynb", ".html")
         start = time.perf_counter()
         error = None
         with _captured_stderr() as kernel_log:
             try:
                 pm.execute_notebook(str(src_dir / NOTEBOOKS[key]), str(executed), parameters=nb_params,
-                                    kernel_name="python3", progress_bar=False, cwd=str(out.resolve()),
+                                    kernel_name="python3", progress_bar=False, cwd=str(work.resolve()),
                                     log_output=False)
             except Exception as exc:  # a failing notebook must not stop the others
                 error = f"{NOTEBOOKS[key]}: {_describe_failure(exc)}"
@@ -185,13 +204,36 @@ def run_report(
         secs = time.perf_counter() - start
         result.results.append(NotebookResult(key, TITLES[key], html_path, secs, error))
         if progress:
-            status = f"FAILED: {error}" if error else f"{target} ({secs:.1f} s)"
+            status = f"FAILED: {error}" if error else f"{out / target.name} ({secs:.1f} s)"
             print(f"[{n}/{len(keys)}] {key}: {status}", file=sys.stderr, flush=True)
+    _publish(result, work)
     write_index(result, rule_paths, attack_data.version, compare_with)
     if result.load_errors and progress:
         print(f"falco-coverage: Falco would refuse these rules: {result.load_errors} load error(s) (details: "
               f"falco-coverage rules {' '.join(rule_paths)})", file=sys.stderr)
     return result
+
+
+#: what a run writes into the output directory, beside index.html
+PRODUCTS = (*(n.replace(".ipynb", ".html") for n in NOTEBOOKS.values()), "coverage-layer.json")
+
+
+def _publish(result: ReportResult, work: Path) -> None:
+    """Move this run's files into the output directory (each move atomic); remove the products of an
+    earlier run that this one did not make, so the index never links a stale file as current."""
+    out = result.out_dir
+    (out / "notebooks").mkdir(exist_ok=True)
+    for name in PRODUCTS:
+        made = work / name
+        if made.exists():
+            os.replace(made, out / name)
+        else:
+            (out / name).unlink(missing_ok=True)
+    for r in result.results:
+        if r.html is not None:
+            r.html = out / r.html.name
+    for nb in (work / "notebooks").glob("*.ipynb"):
+        os.replace(nb, out / "notebooks" / nb.name)
 
 
 def write_index(result: ReportResult, rule_paths: list[str], attack_version: str | None,
