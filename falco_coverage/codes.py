@@ -45,6 +45,10 @@ _d("unknown-technique", "tag", "error", "technique tag that the ATT&CK release d
 _d("revoked-technique", "tag", "error", "revoked technique; use the technique that replaced it", fixable=True)
 _d("deprecated-technique", "tag", "error", "deprecated technique")
 _d("unknown-tactic", "tag", "error", "mitre_* or TA#### tag naming no ATT&CK tactic", fixable=True)
+_d("retired-tactic", "tag", "error", "a tactic the ATT&CK release retired (v19: Defense Evasion); names its replacement",
+   fixable=True)
+_d("tactic-renamed", "tag", "warning", "a TA#### whose tactic was renamed, and the rule's techniques are not in it",
+   fixable=True)
 _d("tactic-mismatch", "tag", "error", "the rule's tactic tags include none of the technique's tactics", fixable=True)
 _d("missing-tactic", "tag", "warning", "a technique is tagged but no valid tactic tag", fixable=True)
 _d("unsupported-tactic", "tag", "warning", "tactic tag that none of the rule's techniques belongs to")
@@ -57,6 +61,7 @@ _d("partial-tactics", "tag", "info", "some but not all tactics of a technique ar
 _d("tactic-only", "tag", "info", "tactic tags but no technique tag")
 _d("redundant-parent", "tag", "info", "a sub-technique and its parent are both tagged")
 _d("no-mitre-tags", "tag", "info", "no ATT&CK tag at all")
+_d("other-release-tag", "tag", "info", "a tag valid in the other release of a transition (--also-attack), accepted")
 
 # --- condition lints ---------------------------------------------------------------------------
 #: Falco's LOAD_NO_EVTTYPE threshold
@@ -73,7 +78,8 @@ _d("no-evttype", "lint", "warning", f"a syscall rule that matches all (or over {
 _d("inline-list", "lint", "warning", f"an inline list of {INLINE_LIST_MIN} or more literal items: make it a named list")
 
 #: the codes ``falco-coverage fix`` can mend, in the order it applies them
-FIXABLE = ("revoked-technique", "malformed-tag", "unknown-tactic", "missing-tactic", "tactic-mismatch")
+FIXABLE = ("revoked-technique", "malformed-tag", "unknown-tactic", "retired-tactic", "tactic-renamed", "missing-tactic",
+           "tactic-mismatch")
 #: fixes with two plausible remedies (is the technique wrong, or the tactic?): applied only when named
 AMBIGUOUS = ("tactic-mismatch",)
 #: what ``fix`` applies when no code is named

@@ -28,6 +28,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "name": ("str", "display name, e.g. Privilege Escalation"),
         "url": ("str", "attack.mitre.org page of the tactic"),
         "order": ("int64", "0-based column position in the matrix (the matrix object's tactic_refs)"),
+        "deprecated": ("bool", "True when the tactic is deprecated (revoked tactics are left out)"),
     },
     "attack.techniques": {
         "technique_id": ("str", "T1059 or T1059.004; one row per attack-pattern, revoked and deprecated included"),
@@ -161,8 +162,10 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
     },
     # --- comparisons (falco_coverage.analysis.compare) -------------------------------------------------
     "compare.tactics": {
-        "tactic": ("str", "tactic shortname (matrix order of the second coverage)"),
-        "name": ("str", "tactic display name"),
+        "tactic_id": ("str", "TA####: tactics are matched by ID (matrix order of the second coverage)"),
+        "tactic": ("str", "tactic shortname (after; before for a tactic only the first coverage has)"),
+        "name": ("str", "tactic display name (after)"),
+        "name_before": ("str", "its display name in the first coverage (differs when renamed; missing when new)"),
         "covered_before": ("int64", "covered top-level techniques in the first coverage"),
         "covered_after": ("int64", "covered top-level techniques in the second coverage"),
         "applicable_before": ("int64", "applicable top-level techniques in the first coverage"),
@@ -178,13 +181,22 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "rules_before": ("object", "rules covering it in the first coverage"),
         "rules_after": ("object", "rules covering it in the second coverage"),
     },
+    "compare.tactic_moves": {
+        "retired_tactic": ("str", "a tactic shortname of the older release that the newer one no longer has"),
+        "tactic_id": ("str", "its tactic ID in the older release"),
+        "destination": ("str", "a tactic shortname of the newer release its techniques moved to, or revoked, "
+                               "removed, elsewhere (they only lost the retired tactic)"),
+        "n_techniques": ("int64", "how many of its techniques went there"),
+    },
     "compare.drift": {
         "rule": ("str", "rule name"),
         "tag": ("str", "the technique tag as written"),
-        "technique_id": ("str", "canonical technique ID"),
-        "change": ("str", "revoked, deprecated, removed or tactics changed (from the old release to the new)"),
-        "old_tactics": ("object", "its tactics in the old release"),
-        "new_tactics": ("object", "its tactics in the new release (empty when revoked, deprecated or removed)"),
+        "technique_id": ("str", "canonical technique ID (missing for a tactic tag)"),
+        "change": ("str", "revoked, deprecated, removed, tactics changed, tactic retired or tactic renamed "
+                          "(from the old release to the new)"),
+        "old_tactics": ("object", "its tactics in the old release (a tactic tag: the tactic it named)"),
+        "new_tactics": ("object", "its tactics in the new release (empty when revoked, deprecated or removed; a "
+                                  "retired tactic tag: its replacement for the rule)"),
         "replaced_by": ("str", "for a revoked technique, its replacement in the new release"),
     },
     # --- findings of every family (falco_coverage.findings) ------------------------------------------

@@ -7,6 +7,7 @@ Keys (all optional)::
     severity = { partial-tactics = "warning" }  # error | warning | info
     exclude = { platform-mismatch = ["K8s *"] } # rule names (fnmatch patterns) per code, or "*" for all codes
     source_platforms = { my_plugin = ["Linux"] }  # extra or changed source -> ATT&CK platforms
+    tag_aliases = { mitre_evasion = "mitre_stealth" }  # a tag -> the tag it stands for
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class CheckConfig:
     severity: dict[str, str] = field(default_factory=dict)
     exclude: dict[str, list[str]] = field(default_factory=dict)
     source_platforms: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_SOURCE_PLATFORMS))
+    #: tag -> the tag it stands for (e.g. a team's own spelling, or an old name during a transition)
+    tag_aliases: dict[str, str] = field(default_factory=dict)
 
     def enabled(self, code: str) -> bool:
         return code not in self.disabled
@@ -73,7 +76,7 @@ class CheckConfig:
     @classmethod
     def from_mapping(cls, data: dict[str, Any], known_codes: set[str], origin: str = "config") -> CheckConfig:
         """Validate a settings mapping (the keys of the module docstring)."""
-        unknown = set(data) - {"disable", "enable", "severity", "exclude", "source_platforms"}
+        unknown = set(data) - {"disable", "enable", "severity", "exclude", "source_platforms", "tag_aliases"}
         if unknown:
             raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}", file=origin)
 
@@ -107,6 +110,10 @@ class CheckConfig:
         if not isinstance(sp, dict) or not all(isinstance(v, list) for v in sp.values()):
             raise ConfigError("'source_platforms' must map sources to lists of ATT&CK platforms", file=origin)
         cfg.source_platforms.update({k: [str(p) for p in v] for k, v in sp.items()})
+        aliases = data.get("tag_aliases", {})
+        if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+            raise ConfigError("'tag_aliases' must map tags to the tags they stand for", file=origin)
+        cfg.tag_aliases = {str(k): v for k, v in aliases.items()}
         return cfg
 
 

@@ -38,7 +38,7 @@ output_dir = "."
 
 # %%
 from falco_coverage import load_attack, load_rules, plots
-from falco_coverage.analysis.compare import attack_drift, tactic_change, technique_change
+from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_moves, technique_change
 from falco_coverage.analysis.coverage import coverage
 from falco_coverage.config import load_config
 from falco_coverage.present.notebook import print_notes, setup_notebook
@@ -61,8 +61,12 @@ print_notes(ruleset, after, example_rules)
 
 # %% [markdown]
 # ## What is compared
+# BEFORE is the other rule set (`compare_rules`) or the older release (`compare_attack`); AFTER is
+# `rules` under `attack`.
 
 # %%
+print("BEFORE:", ", ".join(compare_rules or rules or ["the same rules"]), "under", attack_old.describe())
+print("AFTER: ", ", ".join(rules or ["installed or example rules"]), "under", attack_new.describe())
 print("before:", before.scope.describe())
 print("after: ", after.scope.describe())
 
@@ -83,9 +87,21 @@ changes
 technique_change(before, after)
 
 # %% [markdown]
+# ## Where retired tactics went
+# Tactics are matched by ID; a tactic the newer release no longer has, and where its techniques went
+# (empty when no tactic was retired between the two releases).
+
+# %%
+moves = tactic_moves(attack_old, attack_new)
+if len(moves):
+    plots.moves_bars(moves).show()
+moves
+
+# %% [markdown]
 # ## Tags that go wrong when ATT&CK moves
-# Technique tags that were valid in the older release and are revoked, deprecated, removed or
-# under other tactics in the newer one (empty when both sides use the same release).
+# Every tag that was valid in the older release and means something else in the newer one:
+# techniques revoked, deprecated, removed or under other tactics, tactic tags retired, tactic IDs
+# renamed (empty when both sides use the same release).
 
 # %%
 attack_drift(ruleset, attack_old, attack_new)

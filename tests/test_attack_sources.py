@@ -12,6 +12,7 @@ import pytest
 
 from falco_coverage import AttackSourceError, load_attack
 from falco_coverage.attack import cache as attack_cache
+from falco_coverage.attack.builtin import builtin_versions, default_version
 from falco_coverage.attack import sources as attack_sources
 from falco_coverage.run.cli import main
 
@@ -94,7 +95,10 @@ def test_env_file_then_mirror(mini21: Path, mini20: Path, tmp_path: Path, monkey
     shutil.copy(mini20, mirror / "enterprise-attack-10.0.json")
     shutil.copy(mini20, mirror / "enterprise-attack-notaversion.json")
     monkeypatch.setenv("FALCO_COVERAGE_ATTACK_DIR", str(mirror))
-    assert load_attack().source_path.endswith("enterprise-attack-10.0.json")  # newest, numerically
+    # no version asked: the pinned default (the newest built-in release), not whatever is newest here
+    pinned = load_attack()
+    assert pinned.version == default_version() and pinned.source_path is None and "built into" in pinned.origin
+    assert load_attack(version="10.0").source_path.endswith("enterprise-attack-10.0.json")
     assert load_attack(version="9.9").source_path.endswith("enterprise-attack-9.9.json")
 
 
@@ -109,7 +113,7 @@ def test_cached_bundle_used_before_download(mini20: Path, isolated_env: Path, mo
     shutil.copy(mini20, isolated_env / "bundles" / "enterprise-attack-9.9.json")
     monkeypatch.setattr(attack_sources, "download", lambda *a, **k: pytest.fail("downloaded"))
     assert load_attack(version="9.9").version == "9.9"
-    assert load_attack().version == "9.9"
+    assert load_attack().version == default_version()  # pinned: built in, no download
 
 
 def _serve(monkeypatch: pytest.MonkeyPatch, directory: Path, sha: str | None) -> None:
@@ -137,12 +141,12 @@ def test_hash_mismatch_writes_nothing(mini21: Path, tmp_path: Path, isolated_env
                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     server = tmp_path / "server"
     server.mkdir()
-    shutil.copy(mini21, server / "enterprise-attack-18.1.json")
+    shutil.copy(mini21, server / "enterprise-attack-17.1.json")  # a release that is not built in
     _serve(monkeypatch, server, "0" * 64)
     with pytest.raises(AttackSourceError, match="SHA-256 mismatch"):
-        load_attack(version="18.1")
+        load_attack(version="17.1")
     assert not any((isolated_env / "bundles").iterdir())  # no file, no .part left behind
-    assert main(["attack", "download", "--version", "18.1"]) == 2
+    assert main(["attack", "download", "--version", "17.1"]) == 2
     err = capsys.readouterr().err
     assert "SHA-256 mismatch" in err and len(err.strip().splitlines()) == 1
 
@@ -150,9 +154,10 @@ def test_hash_mismatch_writes_nothing(mini21: Path, tmp_path: Path, isolated_env
 def test_offline_with_nothing_found_says_what_to_provide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _serve(monkeypatch, tmp_path / "empty-server", "0" * 64)  # every fetch fails, like no network
     with pytest.raises(AttackSourceError) as info:
-        load_attack(version="18.1")
+        load_attack(version="17.1")
     msg = str(info.value)
-    for hint in ("--attack PATH", "$FALCO_COVERAGE_ATTACK=", "$FALCO_COVERAGE_ATTACK_DIR=", "attack download"):
+    for hint in ("--attack PATH", "$FALCO_COVERAGE_ATTACK=", "$FALCO_COVERAGE_ATTACK_DIR=", "attack download",
+                 f"built into falco-coverage: {', '.join(builtin_versions())}"):
         assert hint in msg
     assert "\n" not in msg
 

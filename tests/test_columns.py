@@ -9,7 +9,7 @@ import pytest
 
 from falco_coverage import load_attack, load_rules
 from falco_coverage.analysis.checks import check
-from falco_coverage.analysis.compare import attack_drift, tactic_change, technique_change
+from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_moves, technique_change
 from falco_coverage.analysis.coverage import coverage
 from falco_coverage.analysis.lint import lint
 from falco_coverage.columns import SCHEMAS, columns, conform, dtypes
@@ -51,6 +51,8 @@ def _frames(rules: Path, attack: Path) -> dict[str, list[pd.DataFrame]]:
         "coverage.rule_tactics": [cov.rule_tactics], "coverage.tactic_only": [cov.tactic_only],
         "compare.tactics": [tactic_change(cov, cov_all)], "compare.techniques": [technique_change(cov, cov_all)],
         "compare.drift": [attack_drift(rs, a, a)],
+        "compare.tactic_moves": [tactic_moves(a, a), tactic_moves(load_attack(version="18.1"),
+                                                                  load_attack(version="19.1"))],
         "findings": [check(rs, a, config=CheckConfig()), lint(rs, config=CheckConfig())],
     }
 

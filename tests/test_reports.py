@@ -114,20 +114,34 @@ def test_failing_notebook_is_named_and_others_still_written(tmp_path: Path) -> N
 
 
 def test_newcomer_command_uses_the_example_rules(tmp_path: Path) -> None:
-    """README's main command: a *relative* mirror path, run from elsewhere, default rules and output."""
+    """README's main command on a fresh machine: no ATT&CK anywhere (the built-in release serves), no
+    network, run from elsewhere, default rules and output."""
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "FALCO_COVERAGE_ATTACK_DIR": os.path.relpath(shared_path("attack"), work)}
-    r = subprocess.run([sys.executable, "-m", "falco_coverage", "report", "--attack-version", "18.1"],
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FALCO_COVERAGE_ATTACK")}
+    env["FALCO_COVERAGE_ATTACK_URL"] = "file:///nonexistent/{domain}-{version}.json"  # any download would fail
+    r = subprocess.run([sys.executable, "-m", "falco_coverage", "report"],
                        capture_output=True, text=True, env=env, timeout=300, cwd=work)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(Path("reports") / "index.html")
     tmp_path = work
-    assert "[2/3] mistagged:" in r.stderr and "compare: skipped" in r.stderr
+    assert "[2/3] mistagged:" in r.stderr and "compare: skipped" in r.stderr and "EXAMPLE" in r.stderr
     index = (tmp_path / "reports" / "index.html").read_text()
-    assert "data/examples" in index
+    assert "data/examples" in index and "ATT&amp;CK 19.1" in index
     mistagged = (tmp_path / "reports" / "mistagged_rules.html").read_text()
     assert "revoked-technique" in mistagged and "T1070.006" in mistagged
+
+
+def test_compare_report_shows_where_defense_evasion_went(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    result = run_report([str(shared_path("falco-rules", "main", n)) for n in UPSTREAM], out_dir=out,
+                        attack=str(shared_path("attack", "enterprise-attack-19.1.json")),
+                        compare_attack_version="18.1", notebooks=["compare"], progress=False)
+    assert result.failed == [], [r.error for r in result.failed]
+    dom = dump_dom(out / "compare.html")
+    assert "Where the techniques of retired tactics went" in dom
+    assert "defense-impairment" in dom and "144" in dom and "BEFORE:" in dom and "ATT&amp;CK 18.1" in dom
+    assert len(re.findall(r'class="[^"]*\bjs-plotly-plot\b', dom)) == 2  # change bars and the split
 
 
 def test_report_bad_input_exit_2(tmp_path: Path) -> None:

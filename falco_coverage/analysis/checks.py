@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,9 @@ from ..findings import Finding, Location, findings_frame
 from ..rules import RuleSet
 from ..rules.tags import DATA_SOURCE_RE, AttackTag, tactic_tag
 from .load_findings import load_findings, own_findings
-from .tag_index import RULE_COLUMNS, AttackIndex, RuleTags, join_words, normalize, parse_tag, rule_tags
-
-
-@dataclass
-class TagContext:
-    """What every tag check may consult besides the rule: the release, and what each source observes."""
-
-    idx: AttackIndex
-    source_platforms: dict[str, list[str]]
+from . import migration_checks  # noqa: F401  (registers the checks of tags ATT&CK moved)
+from .migrate import Migration, migration_to
+from .tag_index import RULE_COLUMNS, AttackIndex, RuleTags, TagContext, join_words, normalize, parse_tag, rule_tags
 
 
 def _names_nothing(p: AttackTag, idx: AttackIndex) -> bool:
@@ -70,8 +63,14 @@ def _revoked(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
         if row and row["revoked"]:
             new = row["replaced_by"] if isinstance(row["replaced_by"], str) else None
             tail = f" and replaced by {idx.label(new)}" if new else " with no replacement"
+            suggestion = new
+            # the replacement and its tactic go together: a tactic tag the rule lacks comes along
+            moved = list(idx.tech[new]["tactics"]) if new in idx.tech else []
+            if new and rt.tactics and len(moved) == 1 and moved[0] not in rt.tactics:
+                suggestion = f"{new}, {tactic_tag(moved[0])}"
+                tail += f", which is {idx.tactic_name[moved[0]]}"
             yield rt.finding("revoked-technique", f"{idx.label(tid)} was revoked in {idx.release()}{tail}", e,
-                             technique_id=tid, suggestion=new)
+                             technique_id=tid, suggestion=suggestion)
 
 
 @REGISTRY.check("deprecated-technique")
@@ -84,16 +83,16 @@ def _deprecated(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
                              "choose a current technique", e, technique_id=tid)
 
 
-_SYNONYMS = {"privesc": "privilege-escalation", "c2": "command-and-control", "cnc": "command-and-control",
-             "exfil": "exfiltration", "recon": "reconnaissance", "lateral": "lateral-movement",
-             "evasion": "defense-evasion", "creds": "credential-access", "credentials": "credential-access",
-             "initial": "initial-access", "resource": "resource-development"}
+#: informal words for tactics, by tactic ID (so they follow a tactic that is renamed)
+_SYNONYMS = {"privesc": "TA0004", "c2": "TA0011", "cnc": "TA0011", "exfil": "TA0010", "recon": "TA0043",
+             "lateral": "TA0008", "evasion": "TA0005", "creds": "TA0006", "credentials": "TA0006",
+             "initial": "TA0001", "resource": "TA0042"}
 
 
 def nearest_tactic(value: str, idx: AttackIndex) -> str | None:
     """The tactic a misspelt shortname most likely means, when one stands out."""
-    if _SYNONYMS.get(value) in idx.tactic_name:
-        return _SYNONYMS[value]
+    if _SYNONYMS.get(value) in idx.tactic_by_id:
+        return idx.tactic_by_id[_SYNONYMS[value]]
     close = difflib.get_close_matches(value, idx.tactic_order, n=2, cutoff=0.75)
     if len(close) == 1:
         return close[0]
@@ -111,6 +110,8 @@ def _unknown_tactic(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
         if p is None or p.kind == "technique":
             continue
         if p.kind == "tactic" and p.value not in idx.tactic_name:
+            if ctx.migration is not None and p.value in ctx.migration.retired:
+                continue  # retired-tactic says where it went
             near = nearest_tactic(p.value, idx)
             tid, prefix = (None, None) if near else technique_named(p.value, idx)
             if near:
@@ -312,19 +313,34 @@ def _no_mitre(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
 
 # --- running them ----------------------------------------------------------------------------------
 
+def context(attack: AttackData, cfg: CheckConfig, also: AttackData | None = None) -> TagContext:
+    """What the tag checks consult: the release, the migration from the previous one (``also``, else
+    the newest older built-in release), the sources' platforms and the configured tag aliases."""
+    migration: Migration | None = None
+    if also is not None and also.version != attack.version:
+        migration = Migration(also, attack)
+    elif also is None:
+        migration = migration_to(attack)
+    return TagContext(AttackIndex.of(attack), cfg.source_platforms, migration,
+                      AttackIndex.of(also) if also is not None else None, dict(cfg.tag_aliases))
+
+
 def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | Path | None = None,
-          include_load: bool = True) -> pd.DataFrame:
+          include_load: bool = True, also: AttackData | None = None) -> pd.DataFrame:
     """Check the ATT&CK tags of every resolved rule (disabled ones included); one row per finding.
 
     With ``include_load`` the rule-loading diagnostics come too (errors Falco would refuse to start
     with, and its warnings), as findings of the same table. When some files were loaded as the base,
     only findings in the user's own files are kept (a base rule the user changed is the user's).
+    ``also`` is a second release accepted during a transition: a tag valid in it is an info finding
+    (``other-release-tag``) instead of an error.
     """
     cfg = config if isinstance(config, CheckConfig) else load_config(config)
-    idx = AttackIndex.of(attack)
+    ctx = context(attack, cfg, also)
+    idx = ctx.idx
     rows = ruleset.rules[RULE_COLUMNS].to_dict("records")
-    subjects = (rule_tags(row, idx, _rule_location(row, ruleset)) for row in rows)
-    found = REGISTRY.run("tag", subjects, TagContext(idx, cfg.source_platforms), cfg)
+    subjects = (rule_tags(row, idx, _rule_location(row, ruleset), ctx.aliases) for row in rows)
+    found = migration_checks.accept_other_release(REGISTRY.run("tag", subjects, ctx, cfg), ctx, cfg)
     df = own_findings(findings_frame(found, REGISTRY.codes("load") + REGISTRY.codes("tag")), ruleset)
     if include_load:
         load = load_findings(ruleset, config=cfg)

@@ -13,17 +13,20 @@ from .coverage import Coverage
 
 
 def tactic_change(before: Coverage, after: Coverage) -> pd.DataFrame:
-    """Per tactic (in ``after``'s matrix order): covered and coverage before and after."""
-    a = before.tactics.set_index("tactic")
-    b = after.tactics.set_index("tactic")
+    """Per tactic, keyed by tactic ID (in ``after``'s matrix order, then tactics only ``before`` has):
+    covered and coverage before and after. A tactic renamed between the two is one row, both names kept."""
+    a = before.tactics.set_index("tactic_id")
+    b = after.tactics.set_index("tactic_id")
     order = list(b.index) + [t for t in a.index if t not in b.index]
-    out = pd.DataFrame({"tactic": order})
+    out = pd.DataFrame({"tactic_id": order})
+    out["tactic"] = [b["tactic"].get(t, a["tactic"].get(t)) for t in order]
     out["name"] = [b["name"].get(t, a["name"].get(t)) for t in order]
+    out["name_before"] = [a["name"].get(t) for t in order]
     for col, src in (("covered_before", a["covered"]), ("covered_after", b["covered"]),
                      ("applicable_before", a["applicable"]), ("applicable_after", b["applicable"])):
-        out[col] = out["tactic"].map(src).fillna(0).astype(int)
-    out["coverage_before"] = out["tactic"].map(a["coverage"]).fillna(0.0)
-    out["coverage_after"] = out["tactic"].map(b["coverage"]).fillna(0.0)
+        out[col] = out["tactic_id"].map(src).fillna(0).astype(int)
+    out["coverage_before"] = out["tactic_id"].map(a["coverage"]).fillna(0.0)
+    out["coverage_after"] = out["tactic_id"].map(b["coverage"]).fillna(0.0)
     out["delta"] = out["covered_after"] - out["covered_before"]
     return conform(out, "compare.tactics")
 
@@ -42,12 +45,32 @@ def technique_change(before: Coverage, after: Coverage) -> pd.DataFrame:
     return conform(pd.DataFrame(rows, columns=columns("compare.techniques")), "compare.techniques")
 
 
+def tactic_moves(old: AttackData, new: AttackData) -> pd.DataFrame:
+    """Where each tactic ``new`` retired had its techniques go (empty when none was retired)."""
+    from .migrate import Migration
+
+    return Migration(old, new).moves()
+
+
 def attack_drift(ruleset: RuleSet, old: AttackData, new: AttackData) -> pd.DataFrame:
-    """Technique tags that were fine in ``old`` and are revoked, deprecated, gone or re-tacticked in ``new``."""
-    rows: list[tuple[str, str, str, str, list[str], list[str], str | None]] = []
+    """Every tag that was fine in ``old`` and means something else in ``new``: techniques revoked,
+    deprecated, gone or under other tactics; tactic tags retired; tactic IDs renamed."""
+    from .migrate import Migration
+
+    m = Migration(old, new)
+    rows: list[tuple[str, str, str | None, str, list[str], list[str], str | None]] = []
     for rec in ruleset.rules.to_dict("records"):
+        techniques = [p.value for p in map(parse_attack_tag, rec["tags"]) if p is not None and p.kind == "technique"]
         for tag in rec["tags"]:
             parsed = parse_attack_tag(tag)
+            if parsed is not None and parsed.kind == "tactic" and parsed.value in m.retired:
+                rows.append((rec["name"], tag, None, "tactic retired", [parsed.value],
+                             m.replacement(parsed.value, techniques) or m.heirs.get(parsed.value, [])[:1], None))
+                continue
+            if parsed is not None and parsed.kind == "tactic_id" and parsed.value in m.renamed:
+                was, now = m.renamed[parsed.value]
+                rows.append((rec["name"], tag, None, "tactic renamed", [was], [now], None))
+                continue
             if parsed is None or parsed.kind != "technique":
                 continue
             tid = parsed.value

@@ -2,7 +2,10 @@
 
 Fixes (codes): revoked-technique -> its replacement; malformed-tag -> the canonical tag;
 unknown-tactic -> the nearest tactic, or the technique (and tactic) a would-be tactic tag names;
-missing-tactic -> the technique's tactic when it has exactly one. tactic-mismatch has two plausible
+missing-tactic -> the technique's tactic when it has exactly one; retired-tactic -> the successors the
+rule's techniques went to (or the tag removed when they went to none); tactic-renamed -> the ID of the
+tactic the rule's techniques are in now; a revoked technique's replacement brings its tactic tag
+along. All of a release move is fixed in one run, and a second run changes nothing. tactic-mismatch has two plausible
 remedies (a wrong technique or a wrong tactic), so it is applied only when named: it then replaces
 the rule's one unsupported tactic tag by the technique's tactic. Every planned edit is checked again
 on the edited rule; an edit whose new tag would itself draw a finding is not made. The edit goes
@@ -115,9 +118,16 @@ def _plan(findings: pd.DataFrame, ruleset: RuleSet, wanted: set[str]) -> list[Ed
     for rec in recs:
         suggested = [s.strip() for s in rec["suggestion"].split(",")] if isinstance(rec["suggestion"], str) else []
         rule, code, tag = rec["rule"], str(rec["code"]), rec["tag"]
-        if not suggested or not isinstance(tag, str) or rule not in tags_now:
+        if not isinstance(tag, str) or rule not in tags_now:
             continue
         current = tags_now[rule]
+        if code == "retired-tactic" and not suggested:  # its techniques moved to none of its successors
+            if tag in current:
+                edits.append(Edit("remove", rec["file"], int(rec["line"]), tag, None, rule, code))
+                current.remove(tag)
+            continue
+        if not suggested:
+            continue
         new, extra = suggested[0], suggested[1:]
         if code == "missing-tactic":
             if new not in current:

@@ -9,6 +9,7 @@ from typing import Any
 from ..attack import AttackData
 from ..findings import Finding, Location
 from ..rules.tags import AttackTag, parse_attack_tag, tactic_tag
+from .migrate import Migration
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -16,6 +17,18 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 def normalize(text: str) -> str:
     """Lower case, every run of other characters one blank: ``Event-Triggered Execution`` -> ``event triggered execution``."""
     return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+@dataclass
+class TagContext:
+    """What every tag check may consult besides the rule: the release, the migration from the release
+    before it, a second release accepted during a transition, what each source observes, tag aliases."""
+
+    idx: AttackIndex
+    source_platforms: dict[str, list[str]]
+    migration: Migration | None = None
+    also: AttackIndex | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -139,10 +152,14 @@ RULE_COLUMNS = ["name", "desc", "source", "enabled", "file", "line", "tags", "ta
                 "changed_at"]
 
 
-def rule_tags(row: dict[str, Any], idx: AttackIndex, location: Location | None = None) -> RuleTags:
+def rule_tags(row: dict[str, Any], idx: AttackIndex, location: Location | None = None,
+              aliases: dict[str, str] | None = None) -> RuleTags:
     """The tags of one ``rules`` row, parsed and grouped for the checks; rule-level findings go to
-    ``location`` (default: where the rule is first defined)."""
-    entries = [TagEntry(tag, where, parse_tag(tag, idx)) for tag, where in zip(row["tags"], row["tag_locations"])]
+    ``location`` (default: where the rule is first defined). ``aliases`` (tag -> the tag it stands for,
+    from the configuration) are read as what they stand for."""
+    aliases = aliases or {}
+    entries = [TagEntry(tag, where, parse_tag(aliases.get(tag, tag), idx))
+               for tag, where in zip(row["tags"], row["tag_locations"])]
     desc = row["desc"] if isinstance(row["desc"], str) else ""
     rt = RuleTags(row["name"], desc, row["source"], bool(row["enabled"]),
                   location or Location(row["file"], int(row["line"])), entries,

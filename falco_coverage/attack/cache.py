@@ -23,9 +23,9 @@ from typing import Any
 
 from ..fsutil import atomic_write
 
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 #: what a frames entry holds
-ENTRY_KEYS = ("tactics", "techniques", "technique_tactics", "domain", "sha256", "bundle_version")
+ENTRY_KEYS = ("tactics", "techniques", "technique_tactics", "domain", "sha256", "bundle_version", "spec_version")
 _FRAMES = ("tactics", "techniques", "technique_tactics")
 _MAGIC = b"falco-coverage-frames\n"
 
@@ -50,7 +50,8 @@ def _frames_path(sha256: str) -> Path:
     return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}.json"
 
 
-def _encode(entry: dict[str, Any]) -> bytes:
+def encode_entry(entry: dict[str, Any]) -> bytes:
+    """A frames entry as JSON bytes (frames column by column; categories and datetimes kept)."""
     import orjson
     import pandas as pd
 
@@ -73,7 +74,8 @@ def _encode(entry: dict[str, Any]) -> bytes:
     return bytes(orjson.dumps(doc))
 
 
-def _decode(payload: bytes) -> dict[str, Any]:
+def decode_entry(payload: bytes) -> dict[str, Any]:
+    """The frames entry of :func:`encode_entry`'s bytes; ValueError (or KeyError) when they are not one."""
     import orjson
     import pandas as pd
 
@@ -112,7 +114,7 @@ def read_frames(sha256: str) -> dict[str, Any] | None:
     try:
         if blob[:head] != _MAGIC or hashlib.sha256(payload).digest() != blob[head:head + 32]:
             raise ValueError("checksum")
-        entry = _decode(payload)
+        entry = decode_entry(payload)
         if entry.get("sha256") != sha256:
             raise ValueError("key")
     except Exception:  # corrupt or from an incompatible build: drop it, the caller rebuilds
@@ -123,7 +125,7 @@ def read_frames(sha256: str) -> dict[str, Any] | None:
 
 def write_frames(entry: dict[str, Any]) -> None:
     """Store a frames entry (the keys of :data:`ENTRY_KEYS`); failure to write is not an error."""
-    payload = _encode(entry)
+    payload = encode_entry(entry)
     try:
         atomic_write(_frames_path(entry["sha256"]), _MAGIC + hashlib.sha256(payload).digest() + payload)
     except OSError:

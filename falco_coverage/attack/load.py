@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from .. import __version__
 from ..errors import AttackFormatError, FalcoCoverageError
 from . import cache as frames_cache
 from . import sources
+from .builtin import default_version, load_snapshot
 from .model import AttackData
 from .stix import parse_frames, read_bundle_bytes, sha256_hex, version_from_name
 
@@ -20,9 +23,20 @@ def load_attack(
 
     ``source`` is a STIX bundle path (``.json``/``.json.gz``). Without it: ``$FALCO_COVERAGE_ATTACK``,
     then ``$FALCO_COVERAGE_ATTACK_DIR`` (a mirror of ``<domain>-<version>.json`` files), then the
-    cache, then a verified download. ``cache=False`` neither reads nor writes the cache.
+    cache, then the snapshot built into the package, then a verified download. ``version`` defaults
+    to the newest built-in release (pinned, so results are reproducible); ``"latest"`` asks for the
+    newest release mitreattack-python lists. ``cache=False`` neither reads nor writes the cache.
     """
+    if version == "latest":
+        version = sources.newest_known(domain)
+    if version is None and source is None and not os.environ.get(sources.ENV_FILE):
+        version = default_version(domain)
     path = sources.locate(source, version=version, domain=domain, use_cache=cache)
+    if path is None:  # the built-in snapshot of ``version``
+        entry = load_snapshot(str(version), domain)
+        assert entry is not None
+        return AttackData(**entry, version=version, source_path=None,
+                          origin=f"built into falco-coverage {__version__} (derived from MITRE's bundle)")
     raw = read_bundle_bytes(path)
     digest = sha256_hex(raw)
     if source is None:
@@ -37,4 +51,4 @@ def load_attack(
     found = entry["bundle_version"] or version_from_name(path) or sources.version_from_sha256(digest, domain)
     if version and found and source is not None and found != str(version):
         raise FalcoCoverageError(f"bundle is ATT&CK {found}, but version {version} was asked for", file=path)
-    return AttackData(**entry, version=found, source_path=str(path))
+    return AttackData(**entry, version=found, source_path=str(path), origin=str(path))

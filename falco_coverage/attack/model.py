@@ -31,6 +31,10 @@ class AttackData:
     sha256: str | None = None
     #: the version the bundle states itself (its x-mitre-collection); ``version`` falls back further
     bundle_version: str | None = None
+    #: where the data came from, for every output to name: a file path, or the built-in snapshot
+    origin: str = ""
+    #: the newest ``x_mitre_attack_spec_version`` of the bundle's objects (the STIX extensions it uses)
+    spec_version: str | None = None
     _by_id: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     #: derived lookups that analyses build once per release (see ``AttackIndex.of``)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -53,6 +57,11 @@ class AttackData:
         if not subtechniques:
             mask &= ~t["is_subtechnique"]
         return t[mask].reset_index(drop=True)
+
+    def describe(self) -> str:
+        """``ATT&CK 19.1 enterprise (built into falco-coverage ...)``: the release and where it came from."""
+        where = f" ({self.origin})" if self.origin else ""
+        return f"ATT&CK {self.version or '(unknown version)'} {self.domain.removesuffix('-attack')}{where}"
 
     def tactic_names(self) -> dict[str, str]:
         """Shortname -> display name, in matrix order."""

@@ -76,8 +76,11 @@ def _pick(directory: Path, domain: str, version: str | None) -> Path | None:
 
 def locate(
     source: str | os.PathLike[str] | None, *, version: str | None, domain: str, use_cache: bool = True
-) -> Path:
-    """Resolve the bundle to load, in the documented order; download as a last resort."""
+) -> Path | None:
+    """Resolve the bundle to load, in the documented order. ``None``: the package's built-in snapshot
+    of ``version`` serves (asked before any download, so the pinned default needs no network)."""
+    from .builtin import builtin_versions
+
     if source is not None:
         path = Path(source).expanduser()
         if not path.exists():
@@ -88,7 +91,7 @@ def locate(
         if not path.exists():
             raise AttackSourceError(f"no such file (from ${ENV_FILE})", file=path)
         return path
-    tried = []
+    tried: list[tuple[str, list[str]]] = []
     if os.environ.get(ENV_DIR):
         mirror = Path(os.environ[ENV_DIR]).expanduser()
         if not mirror.is_dir():
@@ -96,22 +99,38 @@ def locate(
         hit = _pick(mirror, domain, version)
         if hit:
             return hit
-        tried.append(f"${ENV_DIR} ({mirror})")
+        tried.append((f"${ENV_DIR} ({mirror})", _versions_in(mirror, domain)))
     if use_cache:
         hit = _pick(bundles_dir(), domain, version)
         if hit:
             return hit
-        tried.append(f"the cache ({bundles_dir()})")
+        tried.append((f"the cache ({bundles_dir()})", _versions_in(bundles_dir(), domain)))
+    built_in = builtin_versions(domain)
+    if version in built_in:
+        return None
+    tried.append(("built into falco-coverage", built_in))
     target = version or _newest_known(domain)
     try:
         return download(target, domain=domain, to_cache=use_cache)
     except AttackDownloadError as exc:
+        have = "; ".join(f"{where}: {', '.join(vs) or 'none'}" for where, vs in tried)
         raise AttackSourceError(
-            f"no ATT&CK {domain} {target} bundle found in {', '.join(tried) or 'any local source'} "
-            f"and the download failed ({exc.message}); pass --attack PATH, set ${ENV_FILE}=FILE or "
-            f"${ENV_DIR}=DIR (holding {domain}-<version>.json), or run "
-            f"'falco-coverage attack download --version {target}' where the network is reachable"
+            f"ATT&CK {domain} {target} is not available offline and the download failed ({exc.message}). "
+            f"Releases available here: {have}. Pass --attack PATH, set ${ENV_FILE}=FILE or ${ENV_DIR}=DIR (holding "
+            f"{domain}-<version>.json), or run 'falco-coverage attack download --version {target}' where "
+            "the network is reachable"
         ) from None
+
+
+def _versions_in(directory: Path, domain: str) -> list[str]:
+    found = {p.name[len(domain) + 1:].split(".json")[0] for suffix in _SUFFIXES
+             for p in directory.glob(f"{domain}-*{suffix}")} if directory.is_dir() else set()
+    return sorted((v for v in found if version_key(v) != (-1,)), key=version_key)
+
+
+def newest_known(domain: str = "enterprise-attack") -> str:
+    """The newest release mitreattack-python lists (what ``--attack-version latest`` asks for)."""
+    return _newest_known(domain)
 
 
 def _newest_known(domain: str) -> str:

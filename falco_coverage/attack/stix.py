@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..columns import columns, conform
 from ..errors import AttackFormatError
+from ..versions import version_key
 from .model import AttackData, active_mask
 
 #: A gzipped bundle may not inflate past this (a real enterprise bundle is ~40 MB).
@@ -138,6 +139,7 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
     uses: list[tuple[str, str]] = []
     attributed: list[tuple[str, str]] = []
     collection_version: str | None = None
+    spec_version: str | None = None
 
     for obj in doc["objects"]:
         if not isinstance(obj, dict):
@@ -168,6 +170,9 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
             matrices.append(obj)
         elif kind == "x-mitre-collection":
             collection_version = _text(obj.get("x_mitre_version")) or collection_version
+        spec = _text(obj.get("x_mitre_attack_spec_version"))
+        if spec and version_key(spec) > version_key(spec_version or "0"):
+            spec_version = spec
 
     if not patterns or not tactics:
         raise AttackFormatError(
@@ -175,7 +180,9 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
             "(no attack-pattern / x-mitre-tactic objects)", file=path,
         )
 
-    matrix = next((m for m in matrices if _mitre_ref(m)[0] == domain), matrices[0] if matrices else None)
+    # a bundle may keep a deprecated matrix under the same ID (mobile-attack does): take the live one
+    mine = [m for m in matrices if _mitre_ref(m)[0] == domain]
+    matrix = next((m for m in mine if _active(m)), mine[0] if mine else (matrices[0] if matrices else None))
     bundle_domain = _mitre_ref(matrix)[0] if matrix else None
     if bundle_domain and bundle_domain != domain:
         raise AttackFormatError(f"bundle is ATT&CK '{bundle_domain}', not the requested '{domain}'", file=path)
@@ -194,17 +201,20 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
         "tactics": tactics_df, "techniques": techniques_df,
         "technique_tactics": conform(tt, "attack.technique_tactics"), "domain": domain,
         "sha256": sha256 or sha256_hex(raw), "bundle_version": str(collection_version) if collection_version else None,
+        "spec_version": spec_version,
     }
 
 
 def _tactics_frame(tactics: dict[str, dict], matrix: dict | None) -> pd.DataFrame:
-    refs = [r for r in _items((matrix or {}).get("tactic_refs")) if isinstance(r, str) and r in tactics]
-    rest = sorted((k for k in tactics if k not in set(refs)), key=lambda k: _mitre_ref(tactics[k])[0] or "")
+    live = {k: v for k, v in tactics.items() if not v.get("revoked")}  # a revoked tactic is no tactic
+    refs = [r for r in _items((matrix or {}).get("tactic_refs")) if isinstance(r, str) and r in live]
+    rest = sorted((k for k in live if k not in set(refs)), key=lambda k: _mitre_ref(live[k])[0] or "")
     rows = []
     for i, sid in enumerate(refs + rest):
-        obj = tactics[sid]
+        obj = live[sid]
         tid, url = _mitre_ref(obj)
-        rows.append((tid, _text(obj.get("x_mitre_shortname")), _text(obj.get("name")), url, i))
+        rows.append((tid, _text(obj.get("x_mitre_shortname")), _text(obj.get("name")), url, i,
+                     bool(obj.get("x_mitre_deprecated"))))
     return conform(pd.DataFrame(rows, columns=columns("attack.tactics")), "attack.tactics")
 
 

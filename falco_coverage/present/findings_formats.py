@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from ..attack.model import AttackData
 from ..findings import SEVERITIES, Location, Registry, Severity, iter_records
 
 _URL = "https://github.com/falcosecurity/rules"
@@ -32,7 +33,7 @@ def _where(rec: dict[str, Any], base: Path | None) -> str:
     return str(Location(_rel(rec["file"] or "?", base), rec["line"] or 0, rec.get("column")))
 
 
-def write_text(findings: pd.DataFrame, out: TextIO, base: Path | None = None) -> None:
+def write_text(findings: pd.DataFrame, out: TextIO, base: Path | None = None, attack: AttackData | None = None) -> None:
     """``file:line: severity: [code] rule: message (suggest: ...)``, grouped by file, then a summary."""
     for rec in _records(findings):
         hint = f" (suggest: {rec['suggestion']})" if rec["suggestion"] else ""
@@ -40,7 +41,8 @@ def write_text(findings: pd.DataFrame, out: TextIO, base: Path | None = None) ->
     counts = findings["severity"].value_counts()
     total = ", ".join(f"{int(counts.get(s, 0))} {s if counts.get(s, 0) == 1 else Severity(s).plural}"
                       for s in SEVERITIES)
-    out.write(f"{total} in {findings['rule'].nunique()} rule(s)\n" if len(findings) else "no findings\n")
+    against = f"; checked against {attack.describe()}" if attack is not None else ""
+    out.write((f"{total} in {findings['rule'].nunique()} rule(s)" if len(findings) else "no findings") + against + "\n")
 
 
 def write_json(findings: pd.DataFrame, out: TextIO) -> None:
@@ -49,7 +51,7 @@ def write_json(findings: pd.DataFrame, out: TextIO) -> None:
     out.write("\n")
 
 
-def sarif(findings: pd.DataFrame, *, registry: Registry, codes: list[str], attack_version: str | None = None,
+def sarif(findings: pd.DataFrame, *, registry: Registry, codes: list[str], attack: AttackData | None = None,
           base: Path | None = None) -> dict[str, Any]:
     """A SARIF 2.1.0 log: one rule descriptor per code of ``codes`` (described by ``registry``)."""
     from .. import __version__
@@ -80,7 +82,8 @@ def sarif(findings: pd.DataFrame, *, registry: Registry, codes: list[str], attac
         "runs": [{
             "tool": {"driver": {"name": "falco-coverage", "version": __version__, "informationUri": _URL,
                                 "rules": rules}},
-            "properties": {"attackVersion": attack_version},
+            "properties": {"attackVersion": attack.version if attack else None,
+                           "attackSource": attack.origin if attack else None},
             "results": results,
         }],
     }

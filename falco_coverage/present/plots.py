@@ -202,3 +202,22 @@ def change_bars(changes: pd.DataFrame, title: str = "Covered techniques per tact
         legend=dict(orientation="h", y=-0.1, traceorder="normal"),
     )
     return fig
+
+
+def moves_bars(moves: pd.DataFrame) -> go.Figure:
+    """Where each retired tactic's techniques went, from :func:`falco_coverage.analysis.compare.tactic_moves`."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for k, (tactic, part) in enumerate(moves.groupby("retired_tactic", sort=False)):
+        fig.add_bar(y=[_esc(d) for d in part["destination"]], x=part["n_techniques"], orientation="h",
+                    name=_esc(tactic), marker_color=SAFE[k % len(SAFE)], text=part["n_techniques"],
+                    textposition="outside", cliponaxis=False,
+                    hovertemplate=f"{_esc(tactic)} -> %{{y}}: %{{x}} techniques<extra></extra>")
+    fig.update_layout(
+        title=dict(text="Where the techniques of retired tactics went", x=0.01, xanchor="left", font=dict(size=16)),
+        font=FONT, plot_bgcolor="white", height=160 + 40 * max(1, len(moves)), width=900,
+        margin=dict(l=10, r=40, t=70, b=40), yaxis=dict(autorange="reversed"),
+        xaxis=dict(title="techniques", gridcolor="#eeeeee"), legend=dict(orientation="h", y=-0.15),
+    )
+    return fig

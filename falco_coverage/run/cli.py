@@ -23,7 +23,8 @@ RULES_HELP = "rule files or directories, in load order"
 def _add_attack_options(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--attack", metavar="PATH", help="ATT&CK STIX bundle (.json or .json.gz)")
-    g.add_argument("--attack-version", metavar="V", help="ATT&CK release, e.g. 18.1 (mirror, cache or download)")
+    g.add_argument("--attack-version", metavar="V",
+                   help="ATT&CK release, e.g. 19.1, or 'latest' (default: the newest built in, pinned)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the local cache")
 
 
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="check the ATT&CK tags of the rules (exit 1 on findings, 2 on bad input)")
     _add_rules(chk)
     _add_attack_options(chk)
+    chk.add_argument("--also-attack", metavar="PATH|VERSION",
+                     help="a second (older) release accepted during a transition: its tags are info findings")
     _add_findings_output(chk)
     chk.set_defaults(func=cmd_check)
 
@@ -130,11 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="reports", metavar="DIR", help="output directory (default: reports/)")
     rp.add_argument("--notebooks", default="coverage,mistagged,compare", metavar="LIST",
                     help="comma-separated: coverage, mistagged, compare (default: all)")
-    rp.add_argument("--compare-with", action="append", metavar="FILE",
-                    help="a file (or directory) of another rule set to compare with (repeatable, in load order)")
+    rp.add_argument("--compare-with", "--before-rules", action="append", metavar="FILE",
+                    help="the BEFORE side: a file (or directory) of another rule set, compared with RULES as the "
+                         "AFTER side (repeatable, in load order)")
     g2 = rp.add_mutually_exclusive_group()
-    g2.add_argument("--compare-attack", metavar="PATH", help="another ATT&CK bundle to compare the rules under")
-    g2.add_argument("--compare-attack-version", metavar="V", help="another ATT&CK release to compare under")
+    g2.add_argument("--compare-attack", "--before-attack", metavar="PATH",
+                    help="the BEFORE side: an older ATT&CK bundle to compare the rules under (--attack is AFTER)")
+    g2.add_argument("--compare-attack-version", "--before-attack-version", metavar="V",
+                    help="the BEFORE side: an older ATT&CK release, e.g. 18.1 (--attack-version is AFTER)")
     _add_scope_options(rp)
     rp.set_defaults(func=cmd_report)
     return parser

@@ -46,7 +46,7 @@ def cmd_attack_info(args: argparse.Namespace) -> int:
     t = attack.techniques
     active = t[active_mask(t)]
     print(f"ATT&CK {attack.domain} {attack.version or '(unknown version)'}")
-    print(f"source: {attack.source_path}")
+    print(f"source: {attack.origin}")
     print(f"sha256: {attack.sha256}")
     print(
         f"{len(attack.tactics)} tactics, {int((~active['is_subtechnique']).sum())} techniques and "
@@ -113,7 +113,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def emit_findings(findings: pd.DataFrame, fmt: str, fail_on: str, *, kinds: tuple[str, ...],
-                  attack_version: str | None = None) -> int:
+                  attack: AttackData | None = None) -> int:
     """Write findings in ``fmt`` to stdout; the exit code that ``fail_on`` asks for."""
     from ..codes import REGISTRY
     from ..present import findings_formats as formats
@@ -125,13 +125,13 @@ def emit_findings(findings: pd.DataFrame, fmt: str, fail_on: str, *, kinds: tupl
         import json
 
         codes = [c for kind in kinds for c in REGISTRY.codes(kind)]
-        log = formats.sarif(findings, registry=REGISTRY, codes=codes, attack_version=attack_version, base=base)
+        log = formats.sarif(findings, registry=REGISTRY, codes=codes, attack=attack, base=base)
         json.dump(log, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif fmt == "github":
         formats.write_github(findings, sys.stdout, base)
     else:
-        formats.write_text(findings, sys.stdout, base)
+        formats.write_text(findings, sys.stdout, base, attack=attack)
     failing = findings["severity"].astype(str).isin(FAIL_LEVELS[fail_on])
     return EXIT_FINDINGS if failing.any() else EXIT_OK
 
@@ -141,9 +141,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     ruleset = load_readable(args)
     attack = _load_attack(args)
-    findings = check(ruleset, attack, config=_config(args))
+    also = None
+    if args.also_attack:
+        from ..attack import load_attack
+        from ..versions import version_key
+
+        spec = args.also_attack
+        also = (load_attack(version=spec, cache=not args.no_cache) if version_key(spec) != (-1,)
+                else load_attack(spec, cache=not args.no_cache))
+    findings = check(ruleset, attack, config=_config(args), also=also)
     refused(ruleset, args)  # the load errors are findings too, counted by --fail-on
-    return emit_findings(findings, args.format, args.fail_on, kinds=("load", "tag"), attack_version=attack.version)
+    return emit_findings(findings, args.format, args.fail_on, kinds=("load", "tag"), attack=attack)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -232,7 +240,10 @@ def cmd_layer(args: argparse.Namespace) -> int:
     if args.svg or args.xlsx:
         from ..present.layers import export
 
-        export(layer, attack.source_path or "", svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
+        if not attack.source_path:
+            raise FalcoCoverageError("SVG and Excel renderings need the STIX bundle file (mitreattack-python reads "
+                                     f"it), not the built-in snapshot: pass --attack PATH to {attack.describe()}")
+        export(layer, attack.source_path, svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
         for extra in filter(None, (args.svg, args.xlsx)):
             print(f"{extra}: written", file=sys.stderr)
     return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK

@@ -159,7 +159,8 @@ def _run(pm: Any, keys: list[str], out: Path, work: Path, rule_paths: list[str],
     params: dict[str, Any] = {
         "rules": [str(Path(p).resolve()) for p in rule_paths],
         "base_rules": [str(Path(p).resolve()) for p in base or []],
-        "attack": str(Path(attack_data.source_path or "").resolve()), "attack_version": attack_data.version,
+        "attack": str(Path(attack_data.source_path).resolve()) if attack_data.source_path else None,
+        "attack_version": attack_data.version,
         "config": str(Path(config).resolve()) if config else None, "example_rules": example,
         "output_dir": str(work.resolve()), **(scope or {}),
     }
