@@ -36,7 +36,7 @@ def load_attack(
         entry = load_snapshot(str(version), domain)
         assert entry is not None
         return AttackData(**entry, version=version, source_path=None,
-                          origin=f"built into falco-coverage {__version__} (derived from MITRE's bundle)")
+                          origin=f"built into falco-coverage {__version__}, derived from MITRE's bundle")
     raw = read_bundle_bytes(path)
     digest = sha256_hex(raw)
     if source is None:

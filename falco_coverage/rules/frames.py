@@ -88,6 +88,7 @@ class _Analysis:
         self.macro_ast: dict[str, Node] = {m.name: m.ast for m in self.macros.values() if m.ast is not None}
         self.list_order = {n: i for i, n in enumerate(col.defs["list"])}
         self.sizes: dict[str, int] = {}
+        self.refs: dict[str, list[str]] = {name: [n for n, _ in macro_refs(ast)] for name, ast in self.macro_ast.items()}
 
     def size(self, node: Node, stack: tuple[str, ...] = ()) -> int:
         """Nodes ``node`` expands to (capped just past the limit), memoised per macro."""
@@ -128,9 +129,7 @@ class _Analysis:
                 continue
             seen.add(name)
             used.append(name)
-            ast = self.macro_ast.get(name)
-            if ast is not None:
-                pending.extend(n for n, _ in macro_refs(ast))
+            pending.extend(self.refs.get(name, ()))
         lists = set(r.lists_used).union(*(self.macros[m].lists_used for m in used))
         ordered_lists = sorted(lists, key=self.list_order.__getitem__)
         if self.size(r.ast) > MAX_EXPANDED_NODES:

@@ -142,19 +142,33 @@ _SCALAR, _SEQUENCE = yaml.ScalarNode, yaml.SequenceNode
 
 #: nesting the pre-scan refuses before the YAML parser sees it (the C parser recurses per level)
 MAX_SCAN_DEPTH = 512
-_ALIAS = re.compile(rb"(?:^|[\s\[{,:\-])\*[^\s,\[\]{}]")
-_BRACKETS = re.compile(rb"[\[\]{}]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEEP_BLOCK = re.compile(rb"(?m)^[ \t-]{%d,}\S" % (2 * MAX_SCAN_DEPTH))
+
+
+def _has_alias(raw: bytes) -> bool:
+    """Whether the text holds a YAML alias (``*name`` after a blank, ``[``, ``{``, ``,``, ``:`` or ``-``)."""
+    i = raw.find(b"*")
+    while i != -1:
+        before, after = raw[i - 1:i] if i else b" ", raw[i + 1:i + 2]
+        if before in b" \t\r\n[{,:-" and after and after not in b" \t\r\n,[]{}":
+            return True
+        i = raw.find(b"*", i + 1)
+    return False
 
 
 def _too_deep(raw: bytes) -> int | None:
     """The line where flow brackets or block indentation nest past :data:`MAX_SCAN_DEPTH`, else None."""
     if raw.count(b"[") + raw.count(b"{") > MAX_SCAN_DEPTH:
         depth = 0
-        for m in _BRACKETS.finditer(raw):
-            depth = depth + 1 if m.group() in (b"[", b"{") else max(0, depth - 1)
-            if depth > MAX_SCAN_DEPTH:
-                return _line_of_offset(raw, m.start())
+        for n, ch in enumerate(raw.translate(None, _NOT_BRACKETS)):  # the brackets alone, in order
+            depth = depth + 1 if ch in (0x5B, 0x7B) else max(0, depth - 1)
+            if depth > MAX_SCAN_DEPTH:  # the line of the n-th bracket
+                at = -1
+                for _ in range(n + 1):
+                    at = min(i for i in (raw.find(b"[", at + 1), raw.find(b"{", at + 1), raw.find(b"]", at + 1),
+                                         raw.find(b"}", at + 1)) if i != -1)
+                return _line_of_offset(raw, at)
     block = _DEEP_BLOCK.search(raw)
     return _line_of_offset(raw, block.start()) if block else None
 
@@ -222,7 +236,7 @@ def _read_items(path: Path, max_bytes: int) -> tuple[list[Item], list[FileProble
 
     items: list[Item] = []
     problems: list[FileProblem] = []
-    conv = _Converter(has_aliases=bool(_ALIAS.search(raw)))
+    conv = _Converter(has_aliases=_has_alias(raw))
     for doc in docs:
         if doc is None or (isinstance(doc, yaml.ScalarNode) and doc.tag == _NULL):
             continue

@@ -189,10 +189,13 @@ def cmd_fix(args: argparse.Namespace) -> int:
 def _coverage(args: argparse.Namespace, ruleset: RuleSet, attack: AttackData | None = None) -> Coverage:
     from ..analysis.coverage import coverage
 
-    return coverage(ruleset, attack or _load_attack(args), platforms=args.platform,
-                    enabled_only=not args.include_disabled, maturities=args.maturity,
-                    min_priority=args.min_priority, sources=args.source,
-                    source_platforms=_config(args).source_platforms)
+    attack = attack or _load_attack(args)
+    cov = coverage(ruleset, attack, platforms=args.platform,
+                   enabled_only=not args.include_disabled, maturities=args.maturity,
+                   min_priority=args.min_priority, sources=args.source,
+                   source_platforms=_config(args).source_platforms)
+    print(f"falco-coverage: {attack.describe()}", file=sys.stderr)  # which release, and where it came from
+    return cov
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:

@@ -208,7 +208,7 @@ def _run(pm: Any, keys: list[str], out: Path, work: Path, rule_paths: list[str],
             status = f"FAILED: {error}" if error else f"{out / target.name} ({secs:.1f} s)"
             print(f"[{n}/{len(keys)}] {key}: {status}", file=sys.stderr, flush=True)
     _publish(result, work)
-    write_index(result, rule_paths, attack_data.version, compare_with)
+    write_index(result, rule_paths, attack_data.version, compare_with, attack_data.origin)
     if result.load_errors and progress:
         print(f"falco-coverage: Falco would refuse these rules: {result.load_errors} load error(s) (details: "
               f"falco-coverage rules {' '.join(rule_paths)})", file=sys.stderr)
@@ -238,7 +238,7 @@ def _publish(result: ReportResult, work: Path) -> None:
 
 
 def write_index(result: ReportResult, rule_paths: list[str], attack_version: str | None,
-                compare_with: list[str] | None) -> None:
+                compare_with: list[str] | None, attack_origin: str = "") -> None:
     """``index.html``: links to the reports with the date, ATT&CK version and rule files (all escaped)."""
     e = html.escape
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -265,7 +265,7 @@ li{{margin:.3rem 0}}.err{{color:#b00020}}code{{font-size:.9em}}</style></head>
   'the example rule set shipped with falco-coverage, not yours.</p>' if result.example else ''}
 {f'<p class="err"><b>Falco would refuse these rules:</b> {result.load_errors} load error(s); see the '
   'mis-tagged rules report.</p>' if result.load_errors else ''}
-<p>Generated {e(now)} · ATT&amp;CK {e(attack_version or "unknown version")}</p>
+<p>Generated {e(now)} · ATT&amp;CK {e(attack_version or "unknown version")}{f" ({e(attack_origin)})" if attack_origin else ""}</p>
 <ul>{"".join(items)}</ul>
 <h2>Rule files</h2><ul>{files}</ul>
 {f"<h2>Compared with</h2><ul>{extra}</ul>" if extra else ""}
