@@ -58,6 +58,24 @@ def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = Non
     return _recheck(edits, ruleset, attack, config or CheckConfig()) if attack is not None else edits
 
 
+def _apply_to_list(e: Edit, tags: list[str], locs: list[Location] | None = None) -> None:
+    """What ``e`` does to a rule's tag list (and, given, the parallel list of where each tag is written)."""
+    if e.action == "replace" and e.old in tags:
+        i = tags.index(e.old)
+        tags[i] = str(e.new)
+        if locs is not None:
+            locs[i] = Location(e.file, e.line)
+    elif e.action == "remove" and e.old in tags:
+        i = tags.index(e.old)
+        del tags[i]
+        if locs is not None:
+            del locs[i]
+    elif e.action == "add" and e.new not in tags:
+        tags.append(str(e.new))
+        if locs is not None:
+            locs.append(Location(e.file, e.line))
+
+
 def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: CheckConfig) -> list[Edit]:
     from .checks import TagContext
     from .tag_index import AttackIndex, rule_tags
@@ -77,16 +95,7 @@ def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: Ch
             continue
         tags, locs = list(row_tags), list(row_locs)
         for e in mine:
-            here = Location(e.file, e.line)
-            if e.action == "replace" and e.old in tags:
-                tags[tags.index(e.old)] = str(e.new)
-                locs[tags.index(str(e.new))] = here
-            elif e.action == "remove" and e.old in tags:
-                locs.pop(tags.index(e.old))
-                tags.remove(e.old)
-            elif e.action == "add" and e.new not in tags:
-                tags.append(str(e.new))
-                locs.append(here)
+            _apply_to_list(e, tags, locs)
         key = (tuple(tags), source)
         key_of[name] = key
         if key not in seen:
@@ -207,14 +216,8 @@ def _edit(path: Path, text: str, edits: list[Edit]) -> tuple[str, list[Item], li
                 pending.append(str(e.new))
         for kk, _ in hits:  # every item sharing the list (an alias) sees the edit
             tags = expected[kk]
-            if tags is None:
-                continue
-            if e.action == "replace" and e.old in tags:
-                tags[tags.index(e.old)] = str(e.new)
-            elif e.action == "remove" and e.old in tags:
-                tags.remove(e.old)
-            elif e.action == "add" and e.new not in tags:
-                tags.append(str(e.new))
+            if tags is not None:
+                _apply_to_list(e, tags)
     for k, new_tags in added.items():
         item = items[k]
         last = item.tag_spans[-1]

@@ -56,7 +56,7 @@ def print_notes(ruleset: RuleSet, cov: Coverage | None, example_rules: bool) -> 
     if example_rules:
         print("EXAMPLE RULES: no rules were given and none are installed; this report shows the example rule set "
               "shipped with falco-coverage, not yours.")
-    errors = ruleset.errors[~ruleset.errors["file"].isin(ruleset.base_files)]
+    errors = ruleset.own_errors
     if len(errors):
         print(f"Falco would refuse these rules: {len(errors)} load error(s); "
               f"{len(ruleset.rejected_rules)} rule(s) invalid or dropped (see the rule-loading diagnostics).")

@@ -63,6 +63,12 @@ class RuleSet:
         return file is not None and file not in self.base_files
 
     @property
+    def own_errors(self) -> pd.DataFrame:
+        """The load errors in the user's own files (all of them when nothing was loaded as the base)."""
+        errors = self.errors
+        return errors[~errors["file"].isin(self.base_files)].reset_index(drop=True)
+
+    @property
     def rejected_rules(self) -> list[str]:
         """Rules Falco would drop or refuse: invalid ones and rule items rejected whole, by name."""
         d = self.diagnostics

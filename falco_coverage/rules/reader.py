@@ -9,6 +9,7 @@ laughs), nesting is bounded, and files over ``max_bytes`` are refused before par
 from __future__ import annotations
 
 import gc
+import itertools
 import re
 import stat
 from dataclasses import dataclass, field
@@ -164,11 +165,8 @@ def _too_deep(raw: bytes) -> int | None:
         for n, ch in enumerate(raw.translate(None, _NOT_BRACKETS)):  # the brackets alone, in order
             depth = depth + 1 if ch in (0x5B, 0x7B) else max(0, depth - 1)
             if depth > MAX_SCAN_DEPTH:  # the line of the n-th bracket
-                at = -1
-                for _ in range(n + 1):
-                    at = min(i for i in (raw.find(b"[", at + 1), raw.find(b"{", at + 1), raw.find(b"]", at + 1),
-                                         raw.find(b"}", at + 1)) if i != -1)
-                return _line_of_offset(raw, at)
+                nth = next(itertools.islice(re.finditer(rb"[\[\]{}]", raw), n, None))
+                return _line_of_offset(raw, nth.start())
     block = _DEEP_BLOCK.search(raw)
     return _line_of_offset(raw, block.start()) if block else None
 

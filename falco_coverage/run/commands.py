@@ -89,9 +89,7 @@ def load_readable(args: argparse.Namespace) -> RuleSet:
 
 def refused(ruleset: RuleSet, args: argparse.Namespace) -> bool:
     """Say on stderr when Falco would refuse to start with these rules; True then."""
-    errors = ruleset.errors
-    if ruleset.base_files:
-        errors = errors[~errors["file"].isin(ruleset.base_files)]
+    errors = ruleset.own_errors
     if errors.empty:
         return False
     rejected = ruleset.rejected_rules

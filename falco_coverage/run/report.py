@@ -165,9 +165,8 @@ def _run(pm: Any, keys: list[str], out: Path, work: Path, rule_paths: list[str],
         "output_dir": str(work.resolve()), **(scope or {}),
     }
     has_compare = bool(compare_with or compare_attack or compare_attack_version)
-    errors = ruleset.errors
     result = ReportResult(out, out / "index.html",
-                          load_errors=int((~errors["file"].isin(ruleset.base_files)).sum()), example=example)
+                          load_errors=len(ruleset.own_errors), example=example)
     for n, key in enumerate(keys, 1):
         if key == "compare" and not has_compare:
             if progress:
