@@ -47,7 +47,11 @@ def _shown_tactics(cov: Coverage) -> tuple[list[str], list[str]]:
     return list(t.loc[t["applicable"] > 0, "tactic"]), list(t.loc[t["applicable"] == 0, "name"])
 
 
-def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: int = 18) -> go.Figure:
+#: the matrix never grows past this, so every tactic column shows in a 1400 px window (v19 has 15 tactics)
+MAX_MATRIX_WIDTH = 1300
+
+
+def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None) -> go.Figure:
     """The ATT&CK matrix: tactics as columns in matrix order, techniques stacked, colour = rules.
 
     One cell per top-level technique (its hover lists the covered sub-techniques); with
@@ -56,6 +60,9 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
     import plotly.graph_objects as go
 
     shown, hidden = _shown_tactics(cov)
+    width = min(MAX_MATRIX_WIDTH, max(900, 112 * len(shown) + 120))
+    if name_width is None:  # names shrink with the columns (18 characters at 112 px)
+        name_width = max(10, int(18 * (width - 120) / max(1, len(shown)) / 112))
     tech = cov.techniques
     subs = tech[tech["parent_id"].notna()]
     columns: list[list[dict]] = []
@@ -103,7 +110,7 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
     note = f"not shown (nothing on these platforms): {', '.join(hidden)}" if hidden else ""
     fig.update_layout(
         title=_title("ATT&CK coverage matrix", cov, note), font=FONT, plot_bgcolor="white",
-        height=170 + 34 * depth, width=max(900, 112 * len(shown) + 120),
+        height=170 + 34 * depth, width=width,
         margin=dict(l=10, r=10, t=110, b=10),
         xaxis=dict(side="top", tickangle=0, tickfont=dict(size=10), fixedrange=True),
         yaxis=dict(autorange="reversed", visible=False, fixedrange=True),
