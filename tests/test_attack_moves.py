@@ -248,3 +248,8 @@ def test_a_deprecated_matrix_of_the_same_id_is_skipped(tmp_path: Path) -> None:
     ref = parse_bundle(MINI_21.read_bytes())
     assert list(a.tactics["shortname"]) == list(ref.tactics["shortname"])  # the live matrix's order
     assert "old-tactic" not in set(a.tactics["shortname"]) and not a.tactics["deprecated"].any()
+
+
+def test_a_retired_tactic_is_not_also_a_missing_tactic(tmp_path: Path, v19: object) -> None:
+    f = findings(tmp_path, v19, rule("R", ["mitre_defense_evasion", "T1070"]))
+    assert sorted(f["code"].astype(str)) == ["retired-tactic"]

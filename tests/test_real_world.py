@@ -357,3 +357,14 @@ def test_frames_keep_their_dtypes_with_base_files(tmp_path: Path) -> None:
     assert isinstance(rs.rules["origin"].dtype, pd.CategoricalDtype) and rs.files["base"].tolist() == [True, False]
     with pytest.raises(FalcoCoverageError):
         coverage(rs, load_attack(MINI_21, cache=False), platforms=["Lnux"])
+
+
+def test_lint_reports_only_own_files(tmp_path: Path) -> None:
+    from falco_coverage.analysis.lint import lint
+
+    inline = "proc.name in (a, b, c, d, e, f, g, h, i)"
+    base = write(tmp_path, f"- macro: up\n  condition: {inline}\n", "upstream.yaml")
+    own = write(tmp_path, f"- macro: mine\n  condition: up and {inline}\n", "custom.yaml")
+    found = lint(load_rules(own, base=[base]), config=CheckConfig())
+    assert set(found["file"]) == {str(own)} and "inline-list" in set(found["code"].astype(str))
+    assert str(base) in set(lint(load_rules(base, own), config=CheckConfig())["file"])

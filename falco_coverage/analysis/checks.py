@@ -149,8 +149,9 @@ def _tactic_mismatch(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
 @REGISTRY.check("missing-tactic")
 def _missing_tactic(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
     idx = ctx.idx
-    if rt.tactics:
-        return
+    retired = ctx.migration.retired if ctx.migration is not None else {}
+    if rt.tactics or any(e.parsed and e.parsed.kind == "tactic" and e.parsed.value in retired for e in rt.entries):
+        return  # a retired tactic tag: retired-tactic names the replacement
     for tid in rt.active:
         wanted = idx.tech[tid]["tactics"]
         only = tactic_tag(wanted[0]) if len(wanted) == 1 else None

@@ -24,6 +24,7 @@ from ..rules.collector import Definition, Piece
 from ..rules.compiler import parse_cached
 from ..rules.condition import ConditionError
 from ..rules.nodes import EVT_TYPE_FIELDS, Node, checks, macro_refs
+from .load_findings import own_findings
 
 _TOKEN = re.compile(r"[A-Za-z0-9_.\-/\[\]:*]+|\S")
 
@@ -202,8 +203,9 @@ def _subjects(ruleset: RuleSet) -> Iterator[Subject]:
 
 def lint(ruleset: RuleSet, *, config: CheckConfig | str | Path | None = None,
          inline_list_min: int = INLINE_LIST_MIN) -> pd.DataFrame:
-    """Lint every macro and rule condition of ``ruleset``; one row per finding (findings columns)."""
+    """Lint every macro and rule condition of ``ruleset``; one row per finding (findings columns), only
+    those in the user's own files when some were loaded as the base."""
     cfg = config if isinstance(config, CheckConfig) else load_config(config)
     found = REGISTRY.run("lint", _subjects(ruleset), LintContext(ruleset, Locator(), inline_list_min), cfg)
-    df = findings_frame(found, REGISTRY.codes("lint"))
+    df = own_findings(findings_frame(found, REGISTRY.codes("lint")), ruleset)
     return df.sort_values(["file", "line", "column", "code"], kind="stable", ignore_index=True)
