@@ -18,16 +18,16 @@ _d = REGISTRY.declare
 _d("LOAD_ERR_FILE_READ", "load", "error", "the file cannot be read")
 _d("LOAD_ERR_YAML_PARSE", "load", "error", "the file is not valid YAML")
 _d("LOAD_ERR_YAML_VALIDATE", "load", "error", "an item does not have the shape Falco expects")
-_d("LOAD_ERR_VALIDATE", "load", "error", "an item is inconsistent (versions, exceptions, sources)")
-_d("LOAD_ERR_COMPILE_CONDITION", "load", "error", "a condition does not compile (syntax, undefined macro, loop)")
-_d("ERROR_NO_PREVIOUS_MACRO", "load", "error", "a macro append/override with no earlier macro of that name")
-_d("ERROR_NO_PREVIOUS_LIST", "load", "error", "a list append/override with no earlier list of that name")
-_d("ERROR_NO_PREVIOUS_RULE_APPEND", "load", "error", "a rule append with no earlier rule of that name")
-_d("ERROR_NO_PREVIOUS_RULE_REPLACE", "load", "error", "a rule replace override with no earlier rule of that name")
-_d("ERROR_NO_PREVIOUS_RULE_ENABLE", "load", "error", "an enabled-only rule item with no earlier rule of that name")
-_d("ERROR_OVERRIDE_APPEND", "load", "error", "'override' and 'append: true' on one item")
-_d("WARNING_APPEND", "load", "warning", "the deprecated 'append: true' key")
-_d("WARNING_ENABLED", "load", "warning", "the deprecated standalone 'enabled' item")
+_d("LOAD_ERR_VALIDATE", "load", "error", "an item is inconsistent (versions, exceptions, sources, names)")
+_d("LOAD_ERR_COMPILE_CONDITION", "load", "error", "a condition does not compile (syntax, fields, event types)")
+_d("LOAD_ERR_COMPILE_OUTPUT", "load", "error", "an output names a field Falco does not know")
+_d("LOAD_DEPRECATED_ITEM", "load", "warning", "a deprecated key, item or field")
+_d("LOAD_UNKNOWN_SOURCE", "load", "warning", "a rule for an event source Falco has not loaded: skipped")
+_d("LOAD_UNKNOWN_FILTER", "load", "warning", "an unknown field or event type in a rule with skip-if-unknown-filter: "
+                                             "skipped")
+_d("LOAD_COMPILE_CONDITION", "load", "warning", "a condition that compiles, with a warning")
+_d("LOAD_NO_EVTTYPE", "load", "warning", "a syscall rule that matches every event type, or none")
+_d("LOAD_APPEND_NO_VALUES", "load", "warning", "an exception appended or overridden with no values")
 _d("LOAD_UNKNOWN_ITEM", "load", "warning", "a top-level item that is not a rule, macro, list or version")
 _d("LOAD_UNKNOWN_KEY", "load", "warning", "a key Falco ignores")
 _d("LOAD_INVALID_LIST_NAME", "load", "warning", "a list name with characters a condition cannot name")
@@ -35,9 +35,48 @@ _d("LOAD_INVALID_MACRO_NAME", "load", "warning", "a macro name with characters a
 _d("LOAD_EXCEPTION_NAME_NOT_UNIQUE", "load", "warning", "two exceptions of one rule share a name")
 _d("LOAD_UNUSED_LIST", "load", "warning", "a list no rule or macro uses")
 _d("LOAD_UNUSED_MACRO", "load", "warning", "a macro no rule or macro uses")
+# finer reasons (sub-codes) under Falco's codes: a diagnostic's ``code`` is the parent, its ``sub_code`` this
+_s = REGISTRY.declare
+_s("ERROR_NO_PREVIOUS_MACRO", "load", "error", "a macro append/override with no earlier macro of that name",
+   parent="LOAD_ERR_VALIDATE")
+_s("ERROR_NO_PREVIOUS_LIST", "load", "error", "a list append/override with no earlier list of that name",
+   parent="LOAD_ERR_VALIDATE")
+_s("ERROR_NO_PREVIOUS_RULE_APPEND", "load", "error", "a rule append with no earlier rule of that name",
+   parent="LOAD_ERR_VALIDATE")
+_s("ERROR_NO_PREVIOUS_RULE_REPLACE", "load", "error", "a rule replace override with no earlier rule of that name",
+   parent="LOAD_ERR_VALIDATE")
+_s("ERROR_NO_PREVIOUS_RULE_ENABLE", "load", "error", "an enabled-only rule item with no earlier rule of that name",
+   parent="LOAD_ERR_VALIDATE")
+_s("ERROR_OVERRIDE_APPEND", "load", "error", "'override' and 'append: true' on one item",
+   parent="LOAD_ERR_YAML_VALIDATE")
+_s("ERROR_SOURCE_MISMATCH", "load", "error", "a rule re-defined or appended to with a different source",
+   parent="LOAD_ERR_VALIDATE")
+_s("ERROR_UNDEFINED_MACRO", "load", "error", "a macro that is not defined (from a macro: not before it)",
+   parent="LOAD_ERR_VALIDATE")
+_s("ERROR_MACRO_LOOP", "load", "error", "macros that reference each other in a loop", parent="LOAD_ERR_VALIDATE")
+_s("ERROR_ENGINE_VERSION", "load", "error", "the file requires a newer Falco than --falco-version",
+   parent="LOAD_ERR_VALIDATE")
+_s("ERROR_UNKNOWN_FIELD", "load", "error", "a field Falco (at --falco-version) does not know for the rule's source",
+   parent="LOAD_ERR_COMPILE_CONDITION")
+_s("ERROR_UNKNOWN_EVTTYPE", "load", "error", "an event type Falco does not know", parent="LOAD_ERR_COMPILE_CONDITION")
+_s("ERROR_UNKNOWN_TRANSFORMER", "load", "error", "a transformer this Falco version does not have",
+   parent="LOAD_ERR_COMPILE_CONDITION")
+_s("ERROR_UNKNOWN_OUTPUT_FIELD", "load", "error", "an output %field Falco does not know",
+   parent="LOAD_ERR_COMPILE_OUTPUT")
+_s("ERROR_EXCEPTION_FIELD", "load", "error", "an exception naming a field Falco does not know",
+   parent="LOAD_ERR_VALIDATE")
+_s("WARNING_APPEND", "load", "warning", "the deprecated 'append: true' key", parent="LOAD_DEPRECATED_ITEM")
+_s("WARNING_ENABLED", "load", "warning", "the deprecated standalone 'enabled' item", parent="LOAD_DEPRECATED_ITEM")
+_s("WARNING_DEPRECATED_FIELD", "load", "warning", "a field Falco deprecates (evt.dir, evt.latency, ...)",
+   parent="LOAD_DEPRECATED_ITEM")
+_s("WARNING_FIELD_AS_VALUE", "load", "warning", "an exception value that looks like a field (or a transformer of one) "
+   "but is compared as a string", parent="LOAD_COMPILE_CONDITION")
 # falco-coverage's own load findings (lower case): Falco accepts these silently
 _d("duplicate-definition", "load", "warning", "a name defined twice in one file: the later replaces the earlier whole")
 _d("condition-too-large", "load", "error", "a condition whose macros expand past a size Falco can compile (a macro bomb)")
+_d("unchecked-source", "load", "info", "an event source the field catalogue does not cover: its rules' fields "
+   "are not checked (said once per source)")
+_d("schema", "load", "warning", "an item that breaks Falco's rules-file schema (Falco loads it, with a warning)")
 
 # --- ATT&CK tag checks -----------------------------------------------------------------------
 _d("malformed-tag", "tag", "warning", "ATT&CK reference written in a non-canonical form", fixable=True)

@@ -67,6 +67,10 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "source": ("str", "event source, e.g. syscall, k8s_audit, aws_cloudtrail"),
         "enabled": ("bool", "whether Falco would load the rule enabled"),
         "warn_evttypes": ("bool", "False when the rule opts out of Falco's too-many-event-types warning"),
+        "skip_if_unknown_filter": ("bool", "True when Falco skips the rule (with a warning) rather than fail on an "
+                                   "unknown field or event type"),
+        "capture": ("bool", "whether Falco captures events around an alert of the rule"),
+        "capture_duration": ("int64", "capture length in milliseconds (0: Falco's configured default)"),
         "tags": ("object", "list of tags as written (after override), in written order"),
         "tag_locations": ("object", "list of Location(file, line, column) where each tag of ``tags`` is written (same order)"),
         "maturity": ("str", "maturity_* tag without its prefix (stable, incubating, sandbox, deprecated) or missing"),
@@ -108,8 +112,11 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "constructs": ("object", "sorted list of Falco-version-specific constructs it uses (override, append: true, ...)"),
     },
     "rules.diagnostics": {
-        "severity": ("category", "error or warning (categorical)"),
-        "code": ("str", "Falco's own code name, e.g. LOAD_ERR_YAML_PARSE, ERROR_NO_PREVIOUS_MACRO, LOAD_UNUSED_LIST"),
+        "severity": ("category", "error, warning or info (categorical)"),
+        "code": ("str", "Falco's own code, e.g. LOAD_ERR_YAML_PARSE, LOAD_ERR_VALIDATE, LOAD_UNUSED_LIST (ours are "
+                 "lower case: duplicate-definition, condition-too-large, schema, unchecked-source)"),
+        "sub_code": ("str", "the finer reason under ``code``, e.g. ERROR_NO_PREVIOUS_MACRO or ERROR_UNDEFINED_MACRO "
+                     "under LOAD_ERR_VALIDATE; equal to ``code`` when there is none. Findings use it as their code"),
         "message": ("str", "one sentence"),
         "item": ("str", "the rule/macro/list name concerned, or missing"),
         "kind": ("category", "rule, macro or list: what ``item`` names (missing when there is no item)"),

@@ -119,6 +119,8 @@ class Spec:
     severity: Severity
     summary: str
     fixable: bool = False
+    #: for a finer load code (a sub-code): the Falco code it refines, e.g. LOAD_ERR_VALIDATE
+    parent: str | None = None
     check: CheckFunc | None = None
     finalize: FinalizeFunc | None = None
 
@@ -129,10 +131,13 @@ class Registry:
 
     specs: dict[str, Spec] = field(default_factory=dict)
 
-    def declare(self, code: str, kind: str, severity: str, summary: str, *, fixable: bool = False) -> None:
+    def declare(self, code: str, kind: str, severity: str, summary: str, *, fixable: bool = False,
+                parent: str | None = None) -> None:
         if code in self.specs:
             raise ValueError(f"finding code {code!r} declared twice")
-        self.specs[code] = Spec(code, kind, Severity.parse(severity), summary, fixable)
+        if parent is not None and parent not in self.specs:
+            raise ValueError(f"finding code {code!r} refines {parent!r}, which is not declared")
+        self.specs[code] = Spec(code, kind, Severity.parse(severity), summary, fixable, parent)
 
     def __getitem__(self, code: str) -> Spec:
         return self.specs[code]

@@ -23,6 +23,7 @@
 rules = []  # the rule set (the "after" side when comparing rule sets)
 base_rules = []  # files loaded first under both rule sets (e.g. upstream rules)
 compare_rules = None  # the other rule set (the "before" side)
+falco_version = None  # the Falco release fields are checked against; None: the built-in catalogue's
 attack = None
 attack_version = None
 compare_attack = None  # another ATT&CK release (the "before" side) for the same rules
@@ -45,10 +46,11 @@ from falco_coverage.present.notebook import print_notes, setup_notebook
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules), base=base_rules)
+ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
 attack_new = load_attack(attack, version=attack_version)
 if compare_rules:
-    other_rules, attack_old = load_rules(*compare_rules, base=base_rules), attack_new
+    other_rules = load_rules(*compare_rules, base=base_rules, falco_version=falco_version)
+    attack_old = attack_new
 elif compare_attack or compare_attack_version:
     other_rules, attack_old = ruleset, load_attack(compare_attack, version=compare_attack_version)
 else:

@@ -22,6 +22,7 @@
 # %% tags=["parameters"]
 rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
 base_rules = []  # files loaded first (e.g. upstream rules); the report tells their rules apart
+falco_version = None  # the Falco release fields are checked against; None: the built-in catalogue's
 attack = None  # ATT&CK bundle; None: $FALCO_COVERAGE_ATTACK(_DIR), the cache, or a download
 attack_version = None
 platforms = None  # None: what the rules' sources can observe
@@ -46,7 +47,7 @@ from falco_coverage.present.notebook import print_notes, setup_notebook
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules), base=base_rules)
+ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
 attack_data = load_attack(attack, version=attack_version)
 cov = coverage(ruleset, attack_data, platforms=platforms, maturities=maturities, min_priority=min_priority,
                sources=sources, enabled_only=not include_disabled,

@@ -22,6 +22,7 @@
 # %% tags=["parameters"]
 rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
 base_rules = []  # files loaded first (e.g. upstream rules); only findings in `rules` are shown
+falco_version = None  # the Falco release fields are checked against; None: the built-in catalogue's
 attack = None
 attack_version = None
 config = None  # a .falco-coverage.yaml or pyproject.toml; None: the defaults
@@ -37,7 +38,7 @@ from falco_coverage.present.notebook import print_notes, setup_notebook, where
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules), base=base_rules)
+ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
 print_notes(ruleset, None, example_rules)
 attack_data = load_attack(attack, version=attack_version)
 findings = check(ruleset, attack_data, config=config)

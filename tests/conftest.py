@@ -53,3 +53,13 @@ def mini20(tmp_path: Path) -> Path:
     p = tmp_path / "enterprise-attack-9.9.json"
     p.write_text(json.dumps(doc))
     return p
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how many of Falco's own loader-test cases the loader agrees on (when they ran)."""
+    from .test_falco_tests import APPLICABLE, RESULTS
+
+    if RESULTS:
+        agree = sum(RESULTS.values())
+        terminalreporter.write_line(f"Falco's own loader tests: the loader agrees on {agree} of {len(APPLICABLE)} "
+                                    f"applicable cases ({len(RESULTS)} run)")

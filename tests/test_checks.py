@@ -132,7 +132,9 @@ def test_platform_mismatch_by_source_and_config(tmp_path: Path, attack) -> None:
     cfg = CheckConfig()
     cfg.source_platforms["my_plugin"] = ["IaaS"]
     f = run(tmp_path, attack, rule("Unknown", ["mitre_execution", "T1059"], source="my_plugin"), config=cfg)
-    assert codes_of(f, "Unknown") == ["platform-mismatch"]
+    # a source the field catalogue does not cover: said once, as information, besides the tag finding
+    assert codes_of(f, "Unknown") == ["platform-mismatch", "unchecked-source"]
+    assert f.loc[f["code"] == "unchecked-source", "severity"].astype(str).tolist() == ["info"]
 
 
 def test_untagged_technique_mention(tmp_path: Path, attack) -> None:
@@ -228,12 +230,14 @@ def test_load_diagnostics_are_findings_of_the_same_registry(tmp_path: Path) -> N
     found = load_findings(rs, config=CheckConfig())
     assert list(found.columns) == columns("findings")
     by_code = {c: (s, ln) for c, s, ln in zip(found["code"].astype(str), found["severity"].astype(str), found["line"])}
-    assert by_code == {"LOAD_ERR_COMPILE_CONDITION": ("error", 5), "LOAD_UNUSED_MACRO": ("warning", 1)}
+    # findings carry the finest code: the undefined macro, not every LOAD_ERR_VALIDATE
+    assert by_code == {"ERROR_UNDEFINED_MACRO": ("error", 5), "LOAD_UNUSED_MACRO": ("warning", 1)}
+    assert rs.errors.loc[0, "code"] == "LOAD_ERR_VALIDATE"
     cfg = CheckConfig.from_mapping({"disable": ["LOAD_UNUSED_MACRO"],
-                                    "severity": {"LOAD_ERR_COMPILE_CONDITION": "warning"}},
+                                    "severity": {"ERROR_UNDEFINED_MACRO": "warning"}},
                                    set(REGISTRY.codes()))
     again = load_findings(rs, config=cfg)
-    assert again["code"].astype(str).tolist() == ["LOAD_ERR_COMPILE_CONDITION"]
+    assert again["code"].astype(str).tolist() == ["ERROR_UNDEFINED_MACRO"]
     assert again["severity"].astype(str).tolist() == ["warning"]
     excluded = CheckConfig.from_mapping({"exclude": {"*": ["Brok*"]}}, set(REGISTRY.codes()))
     assert load_findings(rs, config=excluded)["rule"].tolist() == ["unused"]

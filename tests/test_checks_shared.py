@@ -98,16 +98,19 @@ def test_cli_exit_codes_and_formats() -> None:
     assert log["version"] == "2.1.0" and run["tool"]["driver"]["name"] == "falco-coverage"
     assert [d["id"] for d in run["tool"]["driver"]["rules"]] == REGISTRY.codes("load") + list(CHECKS)
     res = run["results"]
-    load_errors = [r_ for r_ in res if r_["ruleId"] == "LOAD_ERR_COMPILE_CONDITION"]
+    load_errors = [r_ for r_ in res if r_["ruleId"] == "ERROR_UNDEFINED_MACRO"]
     assert len(load_errors) == 34 and all(r_["level"] == "error" for r_ in load_errors)  # undefined macros
-    assert len(res) == 41 and {r_["level"] for r_ in res} == {"error", "warning", "note"}
+    # a macro written `condition: true` is a boolean to the rules-file schema: one schema warning
+    assert [r_["message"]["text"] for r_ in res if r_["ruleId"] == "schema"] == [
+        "not a rule: schema: condition: True is not of type 'string'"]
+    assert len(res) == 42 and {r_["level"] for r_ in res} == {"error", "warning", "note"}
     loc = res[0]["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"].endswith("falco_mitre_checker_test_rules.yaml")
     assert loc["region"]["startLine"] >= 1
     r = run_cli("check", peer, "--attack", attack, "--format", "github")
     assert "::notice file=" in r.stdout and "::error file=" in r.stdout
     r = run_cli("check", peer, "--attack", attack, "--format", "json")
-    assert len(json.loads(r.stdout)) == 41
+    assert len(json.loads(r.stdout)) == 42  # the same findings as SARIF
     assert "Falco would refuse these rules: 34 load error(s)" in r.stderr
     bad = run_cli("check", str(shared_path("peer", "falco_mitre_checker_not_rules.yaml")), "--attack", attack)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from falco_coverage import RulesError, load_rules
+from falco_coverage.codes import REGISTRY
 from falco_coverage.columns import columns
 from falco_coverage.findings import Location
 
@@ -89,7 +91,8 @@ def test_later_file_reference_is_an_error_in_the_earlier(tmp_path: Path) -> None
     b = tmp_path / "b.yaml"
     b.write_text("- macro: later_macro\n  condition: evt.type = open\n")
     rs = load_rules(a, b)
-    assert rs.errors[["code", "file", "line"]].values.tolist() == [["LOAD_ERR_COMPILE_CONDITION", str(a), 3]]
+    assert rs.errors[["code", "sub_code", "file", "line"]].values.tolist() == [
+        ["LOAD_ERR_VALIDATE", "ERROR_UNDEFINED_MACRO", str(a), 3]]
     assert bool(rs.rule("R")["valid"]) is False  # Falco would have stopped at a.yaml
 
 
@@ -196,11 +199,13 @@ def test_bad_items_are_diagnostics(tmp_path: Path, text: str, code: str, line: i
     p.write_text(text)
     rs = load_rules(p)
     err = rs.errors
-    assert err.loc[0, "code"] == code
+    assert err.loc[0, "sub_code"] == code and err.loc[0, "code"] == (REGISTRY[code].parent or code)
     assert err.loc[0, "line"] == line
     assert fragment in err.loc[0, "message"]
     assert err.loc[0, "file"] == str(p)
-    with pytest.raises(RulesError, match=rf"bad.yaml:{line}: {code}" if line else rf"bad.yaml: {code}"):
+    parent = REGISTRY[code].parent
+    label = re.escape(f"{parent} ({code})" if parent else code)
+    with pytest.raises(RulesError, match=rf"bad.yaml:{line}: {label}" if line else rf"bad.yaml: {label}"):
         load_rules(p, strict=True)
 
 
@@ -215,9 +220,11 @@ def test_valid_items_survive_a_bad_one(tmp_path: Path) -> None:
 
 def test_unknown_keys_and_names_warn(tmp_path: Path) -> None:
     p = tmp_path / "r.yaml"
-    p.write_text("- list: bad-name\n  items: [x]\n  colour: red\n")
+    p.write_text("- list: bad name\n  items: [x]\n  colour: red\n- list: dashes-are-fine\n  items: [x]\n")
     codes = set(load_rules(p).diagnostics["code"])
     assert {"LOAD_UNKNOWN_KEY", "LOAD_INVALID_LIST_NAME"} <= codes
+    named = load_rules(p).diagnostics
+    assert named.loc[named["code"] == "LOAD_INVALID_LIST_NAME", "item"].tolist() == ["bad name"]
 
 
 def test_booleans_in_every_falco_spelling(tmp_path: Path) -> None:

@@ -64,7 +64,8 @@ def test_gke_overrides_after_k8s_audit() -> None:
 
 def test_gke_alone_gives_no_previous_errors() -> None:
     rs = load_rules(shared_path("falco-plugin-rules", "k8s_audit_rules_gke.yaml"))
-    assert sorted(rs.errors["code"]) == ["ERROR_NO_PREVIOUS_LIST"] * 4 + ["ERROR_NO_PREVIOUS_RULE_APPEND"]
+    assert sorted(rs.errors["sub_code"]) == ["ERROR_NO_PREVIOUS_LIST"] * 4 + ["ERROR_NO_PREVIOUS_RULE_APPEND"]
+    assert set(rs.errors["code"]) == {"LOAD_ERR_VALIDATE"}  # Falco's code for all five
     assert rs.rules.empty and rs.lists.empty
 
 

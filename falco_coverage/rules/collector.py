@@ -22,7 +22,7 @@ from typing import Any
 from ..findings import Location
 from ..versions import version_key
 from .decode import (
-    APPENDABLE, BOOL_KEYS, KINDS, KNOWN_KEYS, NAME_RE, REPLACEABLE, RULE_DEFAULTS, VERSIONED_RULE_KEYS, Invalid,
+    APPENDABLE, BOOL_KEYS, KINDS, KNOWN_KEYS, LIST_NAME_RE, NAME_RE, REPLACEABLE, RULE_DEFAULTS, VERSIONED_RULE_KEYS, Invalid,
     decode, engine_version, to_bool, validate_exception,
 )
 from .diagnostics import MESSAGES, NO_PREVIOUS, Diagnostics
@@ -102,6 +102,8 @@ class Collector:
         self.defs: dict[str, dict[str, Definition]] = {"list": {}, "macro": {}, "rule": {}}
         self.counter = 0
         self.engine_version: str | None = None
+        #: every required_engine_version item: (version, where)
+        self.engine_requirements: list[tuple[str, Location]] = []
         self.plugin_versions: list[dict[str, Any]] = []
         self.files: list[FileSummary] = []
         self._defined_in: dict[tuple[str, str, str], int] = {}  # (kind, name, file) -> line of a full definition
@@ -139,10 +141,11 @@ class Collector:
         if kind == "required_engine_version":
             v = engine_version(d[kind])
             if v is None:
-                raise Invalid("LOAD_ERR_VALIDATE",
-                              f"Unable to parse engine version '{d[kind]}' as a semantic version string", item.line)
+                raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Unable to parse engine version '{d[kind]}' as a semver string. "
+                              'Expected "x.y.z" semver format.', item.line)
             constructs.add("required_engine_version: integer" if str(d[kind]).strip().isdigit()
                            else "required_engine_version: semver")
+            self.engine_requirements.append((v, Location(item.file, item.line)))
             if self.engine_version is None or version_key(v) > version_key(self.engine_version):
                 self.engine_version = v
             return
@@ -158,9 +161,10 @@ class Collector:
                 where = Location(item.file, item.line_of(key))
                 self.diags.add("LOAD_UNKNOWN_KEY", f"Unknown key '{key}'. The key will be ignored.", name, where, kind)
                 ignored.append({"key": key, "value": d[key], "location": where})
-        if kind in ("list", "macro") and not NAME_RE.fullmatch(name):
+        if kind in ("list", "macro") and not (LIST_NAME_RE if kind == "list" else NAME_RE).fullmatch(name):
             self.diags.add(f"LOAD_INVALID_{kind.upper()}_NAME",
-                           f"{kind.capitalize()} name '{name}' contains invalid characters", name,
+                           f"{kind.capitalize()} has an invalid name. {kind.capitalize()} names should match a regular "
+                           f"expression: {(LIST_NAME_RE if kind == 'list' else NAME_RE).pattern} ('{name}')", name,
                            Location(item.file, item.line), kind)
         for key in BOOL_KEYS & d.keys():
             d[key] = to_bool(d[key], key, item.line_of(key))
@@ -168,6 +172,7 @@ class Collector:
         append = d.get("append", False)
         override = d.get("override")
         if override is not None and append:
+            self.diags.add("WARNING_APPEND", MESSAGES["WARNING_APPEND"], name, Location(item.file, item.line), kind)
             raise Invalid("ERROR_OVERRIDE_APPEND", MESSAGES["ERROR_OVERRIDE_APPEND"], item.line)
         if override is not None:
             constructs.add("override")
@@ -232,7 +237,7 @@ class Collector:
             if "condition" in fields_ else []
         prev = self.defs[kind].get(name)
         if kind == "rule" and prev is not None and prev.fields["source"] != fields_["source"]:
-            raise Invalid("LOAD_ERR_VALIDATE", "Rule has been re-defined with a different source", item.line)
+            raise Invalid("ERROR_SOURCE_MISMATCH", "Rule has been re-defined with a different source", item.line)
         vis = self._bump()
         here = Location(item.file, item.line)
         first = self._defined_in.get((kind, name, item.file))
@@ -286,6 +291,9 @@ class Collector:
             excs = decode(kind, "exceptions", d["exceptions"], item, append=True) if "exceptions" in d else []
             if prev is None:
                 raise Invalid(code, MESSAGES[code], item.line)
+            source = d.get("source")
+            if isinstance(source, str) and source and source != prev.fields["source"]:
+                raise Invalid("ERROR_SOURCE_MISMATCH", "Rule has been re-defined with a different source", item.line)
             new_excs = self._merge_exceptions(prev, excs, item)
             if text is not None:
                 self._append_condition(prev, text, item)
@@ -298,13 +306,16 @@ class Collector:
         for exc in excs:
             if exc["name"] in by_name:
                 target = by_name[exc["name"]]
+                if not exc["values"]:
+                    self.diags.add("LOAD_APPEND_NO_VALUES", f"Overriding/appending exception with no values "
+                                   f"(exception '{exc['name']}')", prev.name,
+                                   Location(item.file, item.line_of("exceptions")), "rule")
                 target["values"] = list(target["values"]) + list(exc["values"])
                 validate_exception(target, item.line_of("exceptions"), need_fields=True)
             else:
                 if exc["fields"] is None:
-                    raise Invalid("LOAD_ERR_YAML_VALIDATE",
-                                  f"Rule exception item '{exc['name']}': must have 'fields' property with a list "
-                                  "of fields", item.line_of("exceptions"))
+                    raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{exc['name']}': Rule exception must have "
+                                  "fields property with a list of fields", item.line_of("exceptions"))
                 merged.append(exc)
                 by_name[exc["name"]] = exc
         return merged
@@ -343,7 +354,7 @@ class Collector:
             code = NO_PREVIOUS[kind] if appends else "ERROR_NO_PREVIOUS_RULE_REPLACE"
             raise Invalid(code, MESSAGES[code], item.line)
         if kind == "rule" and "source" in d and decode(kind, "source", d["source"], item) != prev.fields["source"]:
-            raise Invalid("LOAD_ERR_VALIDATE", "Rule has been re-defined with a different source", item.line)
+            raise Invalid("ERROR_SOURCE_MISMATCH", "Rule has been re-defined with a different source", item.line)
         f = dict(prev.fields)
         pieces = list(prev.pieces)
         tag_locations = dict(prev.tag_locations)

@@ -67,12 +67,21 @@ def _substitute_one(cond: str, name: str, items: list[str]) -> tuple[str, bool]:
     return "".join(out), hit
 
 
-def substitute_lists(cond: str, lists: dict[str, tuple[int, list[str]]]) -> tuple[str, set[str]]:
+def odd_names(lists: dict[str, tuple[int, list[str]]]) -> list[str]:
+    """List names that are no single condition word (blanks, '='): Falco warns, and still substitutes them."""
+    return [n for n in lists if not _WORDS.fullmatch(n)]
+
+
+def substitute_lists(cond: str, lists: dict[str, tuple[int, list[str]]],
+                     odd: list[str] | None = None) -> tuple[str, set[str]]:
     """Substitute list names in ``cond`` as Falco does (text, lists in definition order).
 
-    ``lists`` maps name -> (definition order, items). Returns the new text and the lists used.
+    ``lists`` maps name -> (definition order, items); ``odd`` is :func:`odd_names` of it (computed
+    when not given). Returns the new text and the lists used.
     """
-    pending = sorted((lists[w][0], w) for w in set(_WORDS.findall(cond)) if w in lists)
+    words = {w for w in _WORDS.findall(cond) if w in lists}
+    words.update(n for n in (odd_names(lists) if odd is None else odd) if n in cond)
+    pending = sorted((lists[w][0], w) for w in words)
     used: set[str] = set()
     done: set[str] = set()
     while pending:
@@ -105,7 +114,7 @@ def exception_condition(exc: dict[str, Any]) -> str:
             for f, c, v in zip(fields_, comps, tup):
                 if isinstance(v, list):
                     val = "(" + ", ".join(quote_item(str(x)) for x in v) + ")"
-                elif c in LIST_COMPS and not str(v).startswith("("):
+                elif (c in LIST_COMPS or " " in c) and not str(v).startswith("("):
                     val = f"({v})"
                 else:
                     val = quote_item(str(v))
@@ -147,6 +156,38 @@ def _condition_location(d: Definition) -> Location:
     return d.pieces[0].location if d.pieces else d.location
 
 
+def _piece_at(d: Definition, offset: int) -> Location:
+    """Where the condition text at ``offset`` was written: the definition, or the append that added it."""
+    end = 0
+    for piece in d.pieces:
+        end += len(piece.text)
+        if offset < end:
+            return piece.location
+    return d.pieces[-1].location if d.pieces else d.location
+
+
+def _error_location(d: Definition) -> Location:
+    """For a condition that does not compile: the piece the raw text fails in (appends included)."""
+    if len(d.pieces) < 2:
+        return _condition_location(d)
+    try:
+        condition.parse(d.condition)
+    except condition.ConditionError as exc:
+        return _piece_at(d, exc.offset)
+    return _condition_location(d)
+
+
+def _ref_location(d: Definition, name: str) -> Location:
+    """Where macro ``name`` is referred to in ``d``'s condition as written."""
+    if len(d.pieces) < 2:
+        return _condition_location(d)
+    try:
+        refs = macro_refs(condition.parse(d.condition))
+    except condition.ConditionError:
+        return _condition_location(d)
+    return next((_piece_at(d, off) for n, off in refs if n == name), _condition_location(d))
+
+
 def _parse_into(d: Definition, text: str, diags: Diagnostics) -> list[tuple[str, int]]:
     """Parse ``d``'s compiled text into ``d.ast``; its macro references, or [] when it does not parse."""
     d.compiled = text
@@ -154,7 +195,7 @@ def _parse_into(d: Definition, text: str, diags: Diagnostics) -> list[tuple[str,
         d.ast = parse_cached(text)
     except condition.ConditionError as exc:
         diags.add("LOAD_ERR_COMPILE_CONDITION", f"{exc.message} (offset {exc.offset})", d.name,
-                  _condition_location(d), d.kind)
+                  _error_location(d), d.kind)
         d.ast, d.valid = None, False
         return []
     return macro_refs(d.ast)
@@ -177,22 +218,23 @@ def compile_all(defs: dict[str, dict[str, Definition]], diags: Diagnostics) -> d
                 out.append(it)
         expanded[lst.name] = (lst.index, out)
 
+    odd = odd_names(expanded)
     macros = defs["macro"]
     refs: dict[str, list[tuple[str, int]]] = {}
     for m in macros.values():
         m.valid, m.in_loop, m.used, m.undefined = True, False, False, []
-        text, m.lists_used = substitute_lists(m.condition, expanded)
+        text, m.lists_used = substitute_lists(m.condition, expanded, odd)
         refs[m.name] = _parse_into(m, text, diags)
         for name, _ in refs[m.name]:
             target = macros.get(name)
             if target is None or target.index >= m.visibility:
                 m.undefined.append(name)
-                diags.add("LOAD_ERR_COMPILE_CONDITION", f"Undefined macro '{name}' used in filter.", m.name,
-                          _condition_location(m), "macro")
+                diags.add("ERROR_UNDEFINED_MACRO", f"Undefined macro '{name}' used in filter.", m.name,
+                          _ref_location(m, name), "macro")
                 m.valid = False
     for name in _loops(refs, macros):
         macros[name].in_loop, macros[name].valid = True, False
-        diags.add("LOAD_ERR_COMPILE_CONDITION", f"reference loop in macro '{name}'", name,
+        diags.add("ERROR_MACRO_LOOP", f"reference loop in macro '{name}'", name,
                   _condition_location(macros[name]), "macro")
     changed = True  # a macro that uses a broken macro is broken too
     while changed:
@@ -213,12 +255,12 @@ def compile_all(defs: dict[str, dict[str, Definition]], diags: Diagnostics) -> d
             e = exception_condition(exc)
             if e:
                 full += " and not " + e
-        text, r.lists_used = substitute_lists(full, expanded)
+        text, r.lists_used = substitute_lists(full, expanded, odd)
         for ref, _ in _parse_into(r, text, diags):
             if ref not in macros:
                 r.undefined.append(ref)
-                diags.add("LOAD_ERR_COMPILE_CONDITION", f"Undefined macro '{ref}' used in filter.", r.name,
-                          _condition_location(r), "rule")
+                diags.add("ERROR_UNDEFINED_MACRO", f"Undefined macro '{ref}' used in filter.", r.name,
+                          _ref_location(r, ref), "rule")
                 r.valid = False
             else:
                 macros[ref].used = True

@@ -8,7 +8,8 @@ enough to parse every condition of a 10,000-rule file in well under a second. Gr
     not      := 'not' not | primary
     primary  := '(' expr ')' | check
     check    := [transformer '('] field [')'] op-part | macro-name
-    op-part  := 'exists' | cmp value | listop list | strop [oneof|anyof|allof] (list | value)
+    op-part  := 'exists' | cmp value | ('='|'!=') modifier list | listop list | strop [modifier] (list | value)
+    value    := transformer '(' field ')' | 'val(' field ')' | bare | quoted
     list     := '(' [value (',' value)*] ')' | bare-name
 
 Operator precedence is ``not`` over ``and`` over ``or``. The nodes and what can be done with them
@@ -135,6 +136,9 @@ class _Parser:
             self.expect(")")
             return node
         start = self.i
+        transformed = self._transformed()
+        if transformed is not None:
+            return self._operator(transformed, start)
         word = self.peek_word()
         if word is None or word in KEYWORDS:
             raise self.fail("a field, a macro name or '('")
@@ -142,13 +146,7 @@ class _Parser:
         field = word
         self.ws()
         if word in TRANSFORMERS and self.s.startswith("(", self.i):
-            self.i += 1
-            inner = self.peek_word()
-            if inner is None:
-                raise self.fail("a field inside the transformer")
-            self.i += len(inner)
-            self.expect(")")
-            field = f"{word}({inner})"
+            raise self.fail(f"a field inside '{word}(...)'")
         elif "." not in word and "[" not in word and not self._at_operator():
             return MacroRef(word, start)
         return self._operator(field, start)
@@ -165,6 +163,10 @@ class _Parser:
         m = _CMP.match(self.s, self.i)
         if m:
             self.i = m.end()
+            if m.group(0) in ("=", "!=") and self._at_quantifier():
+                q = self.peek_word()
+                self.i += len(q)  # type: ignore[arg-type]
+                return Check(field, f"{m.group(0)} {q}", self._list(), start)
             return Check(field, m.group(0), self._value(), start)
         op = self.peek_word()
         if op in UNARY_OPS:
@@ -183,6 +185,41 @@ class _Parser:
         if op is not None and op not in KEYWORDS:
             raise ConditionError(f"unknown operator '{op}' after '{field}'", self.i, "unknown-operator")
         raise self.fail(f"an operator after '{field}'")
+
+    def _at_quantifier(self) -> bool:
+        """``oneof``/``anyof``/``allof`` followed by ``(``: a modifier, not a value."""
+        q = self.peek_word()
+        if q not in QUANTIFIERS:
+            return False
+        rest = _WS.match(self.s, self.i + len(q)).end()  # type: ignore[union-attr]
+        return self.s.startswith("(", rest)
+
+    def _transformed(self) -> str | None:
+        """``name(field)`` at the cursor (transformers nest; not ``val``), or None, cursor unchanged."""
+        save = self.i
+        name = self.peek_word()
+        if name is None or name not in TRANSFORMERS or name == "val":
+            return None
+        self.i += len(name)
+        self.ws()
+        if not self.s.startswith("(", self.i):
+            self.i = save
+            return None
+        self.i += 1
+        inner = self._transformed()
+        if inner is None:
+            word = self.peek_word()
+            if word is None or ("." not in word and "[" not in word):
+                self.i = save
+                return None
+            self.i += len(word)
+            inner = word
+        self.ws()
+        if not self.s.startswith(")", self.i):
+            self.i = save
+            return None
+        self.i += 1
+        return f"{name}({inner})"
 
     def _list(self) -> list[str] | ListRef:
         self.ws()
@@ -211,6 +248,10 @@ class _Parser:
         self.ws()
         if self.i < len(self.s) and self.s[self.i] in "\"'":
             return self._quoted()
+        if not in_list:
+            transformed = self._transformed()
+            if transformed is not None:
+                return ValRef(transformed)
         if not in_list and self.s.startswith("val", self.i):
             save = self.i
             self.i += 3

@@ -28,10 +28,12 @@ _TRUE = {"true", "yes", "y", "on"}
 _FALSE = {"false", "no", "n", "off"}
 _SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: what Falco accepts as a list name without a warning (a bare string of a condition)
+LIST_NAME_RE = re.compile(r"[^()\"'\s=,]+")
 KINDS = ("required_engine_version", "required_plugin_versions", "list", "macro", "rule")
 RULE_DEFAULTS: dict[str, Any] = {
     "source": "syscall", "enabled": True, "tags": [], "exceptions": [], "warn_evttypes": True,
-    "skip-if-unknown-filter": False, "capture": False, "capture_duration": "0",
+    "skip-if-unknown-filter": False, "capture": False, "capture_duration": 0,
 }
 KNOWN_KEYS = {
     "list": {"list", "items", "append", "override"},
@@ -48,6 +50,24 @@ VERSIONED_RULE_KEYS = {"warn_evttypes", "skip-if-unknown-filter", "capture", "ca
 BOOL_KEYS = {"enabled", "warn_evttypes", "skip-if-unknown-filter", "capture", "append"}
 LIST_COMPS = {"in", "intersects", "pmatch"}
 VALID_COMPS = CMP_OPS | STR_OPS | LIST_OPS
+#: operators that take a modifier (``startswith oneof``): a list of values, one comparison each
+MODIFIABLE = frozenset({"=", "!=", *STR_OPS})
+MODIFIERS = frozenset({"oneof", "anyof", "allof"})
+
+
+def normalise_comp(comp: Any) -> Any:
+    """``"  startswith   oneof "`` -> ``"startswith oneof"`` (Falco normalises the blanks)."""
+    return " ".join(comp.split()) if isinstance(comp, str) else comp
+
+
+def valid_comp(comp: Any) -> bool:
+    """A plain operator, or a string/equality operator with a oneof/anyof/allof modifier."""
+    if not isinstance(comp, str):
+        return False
+    if comp in VALID_COMPS:
+        return True
+    parts = comp.split(" ")
+    return len(parts) == 2 and parts[0] in MODIFIABLE and parts[1] in MODIFIERS
 
 
 def to_bool(value: Any, key: str, line: int) -> bool:
@@ -84,9 +104,10 @@ def validate_exception(exc: Any, line: int, need_fields: bool) -> dict[str, Any]
         raise Invalid("LOAD_ERR_YAML_VALIDATE", "Rule exception item must have a 'name' property", line)
     fields_ = exc.get("fields")
     if fields_ is None and need_fields:
-        raise Invalid("LOAD_ERR_YAML_VALIDATE",
-                       f"Rule exception item '{name}': must have 'fields' property with a list of fields", line)
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Rule exception item '{name}': Item has no mapping for key 'fields'",
+                      line)
     comps = exc.get("comps")
+    comps = [normalise_comp(c) for c in comps] if isinstance(comps, list) else normalise_comp(comps)
     values = exc.get("values", [])
     if values is None:
         values = []
@@ -111,7 +132,7 @@ def validate_exception(exc: Any, line: int, need_fields: bool) -> dict[str, Any]
             raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Expected values array to contain "
                            "a list of strings", line)
     for c in comps if isinstance(comps, list) else ([comps] if comps is not None else []):
-        if c not in VALID_COMPS:
+        if not valid_comp(c):
             raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': '{c}' is not a supported "
                            "comparison operator", line)
     return {"name": name, "fields": fields_, "comps": comps, "values": values}
@@ -153,7 +174,7 @@ def decode(kind: str, key: str, value: Any, item: Item, append: bool = False) ->
             raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'source' must be a string", line)
         return value
     if key == "capture_duration":
-        if not str(value).isdigit():
+        if not str(value).strip().isdigit():
             raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'capture_duration' must be an integer", line)
-        return str(value)
+        return int(str(value).strip())
     return value

@@ -1,7 +1,9 @@
 """What Falco would say while loading: diagnostics with Falco's codes and messages, at file:line.
 
 Severities come from the finding-code catalogue (:mod:`falco_coverage.codes`), so a load
-diagnostic and a tag finding speak the same language. In strict mode the first error raises.
+diagnostic and a tag finding speak the same language. A diagnostic carries Falco's code (``code``)
+and the finer reason (``sub_code``: e.g. ``ERROR_UNDEFINED_MACRO`` under ``LOAD_ERR_VALIDATE``; the
+code itself when there is no finer one). In strict mode the first error raises.
 """
 
 from __future__ import annotations
@@ -38,23 +40,27 @@ class Diagnostics:
 
     def __init__(self, strict: bool = False) -> None:
         self.strict = strict
-        self.rows: list[tuple[str, str, str, str | None, str | None, str, int]] = []
+        self.rows: list[tuple[str, str, str, str, str | None, str | None, str, int]] = []
         self._seen: set[tuple[str, str, str | None, str, int]] = set()
 
     def add(self, code: str, message: str, item: str | None, where: Location, kind: str | None = None) -> None:
-        """Record one diagnostic (once); ``kind`` is ``rule``, ``macro`` or ``list`` when ``item`` names one."""
+        """Record one diagnostic (once); ``code`` is Falco's or a sub-code of one; ``kind`` is ``rule``,
+        ``macro`` or ``list`` when ``item`` names one."""
         key = (code, message, item, where.file, where.line)
         if key in self._seen:
             return
         self._seen.add(key)
-        severity = REGISTRY[code].severity.value
-        self.rows.append((severity, code, message, item, kind if item else None, where.file, where.line))
+        spec = REGISTRY[code]
+        severity = spec.severity.value
+        self.rows.append((severity, spec.parent or code, code, message, item, kind if item else None, where.file,
+                          where.line))
         if self.strict and severity == "error":
-            raise RulesError(f"{code}: {message}" + (f" ({item})" if item else ""), file=where.file,
+            label = f"{spec.parent} ({code})" if spec.parent else code
+            raise RulesError(f"{label}: {message}" + (f" ({item})" if item else ""), file=where.file,
                              line=where.line or None)
 
     def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self.rows, columns=["severity", "code", "message", "item", "kind", "file", "line"])
-        df["severity"] = pd.Categorical(df["severity"], categories=[s for s in SEVERITIES if s != "info"])
+        df = pd.DataFrame(self.rows, columns=["severity", "code", "sub_code", "message", "item", "kind", "file", "line"])
+        df["severity"] = pd.Categorical(df["severity"], categories=list(SEVERITIES))
         df["kind"] = pd.Categorical(df["kind"], categories=list(ITEM_KINDS))
         return conform(df, "rules.diagnostics")

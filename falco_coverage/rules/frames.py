@@ -15,11 +15,16 @@ import pandas as pd
 from ..columns import conform
 from ..findings import Location
 from .collector import Collector, Definition
+from ..codes import MAX_EVT_TYPES
 from .decode import PRIORITIES
+from .fieldcheck import FieldChecker
 
+#: errors found when Falco compiles the loaded items (after reading every file)
+COMPILE_CODES = ("LOAD_ERR_COMPILE_CONDITION", "LOAD_ERR_COMPILE_OUTPUT", "ERROR_UNDEFINED_MACRO", "ERROR_MACRO_LOOP",
+                 "ERROR_EXCEPTION_FIELD", "condition-too-large")
 #: where a rule comes from when some files are loaded as the base
 ORIGINS = ("own", "base")
-from .nodes import MacroRef, Node, children, evt_types, expand, fields, macro_refs, to_text
+from .nodes import MacroRef, Node, children, evt_types, expand, falco_text, fields, macro_refs, to_text
 from .tags import split_tags
 
 
@@ -63,6 +68,15 @@ class RuleSet:
         return file is not None and file not in self.base_files
 
     @property
+    def falco_errors(self) -> pd.DataFrame:
+        """The errors Falco itself would print: it stops compiling at the first list, macro or rule
+        that fails, so of the compile errors (all of which are in ``errors``) only the first."""
+        errors = self.errors
+        compile_stage = errors["code"].isin(COMPILE_CODES) | errors["sub_code"].isin(COMPILE_CODES)
+        later = compile_stage & (compile_stage.cumsum() > 1)
+        return errors[~later].reset_index(drop=True)
+
+    @property
     def own_errors(self) -> pd.DataFrame:
         """The load errors in the user's own files (all of them when nothing was loaded as the base)."""
         errors = self.errors
@@ -75,6 +89,20 @@ class RuleSet:
         rejected = d.loc[(d["severity"] == "error") & (d["kind"] == "rule"), "item"].dropna()
         return sorted(set(self.rules.loc[~self.rules["valid"], "name"]) | set(rejected))
 
+    @property
+    def schema_status(self) -> str:
+        """``ok``, or ``failed`` when an item breaks Falco's rules-file schema (``schema`` warnings)."""
+        return "failed" if (self.diagnostics["code"] == "schema").any() else "ok"
+
+    def falco_compiled(self, kind: str, name: str) -> str | None:
+        """A rule's or macro's condition as Falco prints it compiled: lists substituted, exceptions
+        added, macros expanded, every ``and``/``or`` in parentheses; None when it does not compile."""
+        d = self.definitions[(kind, name)]
+        if d.ast is None:
+            return None
+        macros = {m.name: m.ast for (k, _), m in self.definitions.items() if k == "macro" and m.ast is not None}
+        return falco_text(expand(d.ast, macros))
+
     def definition(self, kind: str, name: str) -> Definition:
         """The compiled record of a rule, macro or list; KeyError when there is none."""
         return self.definitions[(kind, name)]
@@ -86,10 +114,14 @@ MAX_EXPANDED_NODES = 100_000
 
 
 class _Analysis:
-    """Per-rule facts derived from the compiled definitions of one load."""
+    """Per-rule facts derived from the compiled definitions of one load, and what Falco says about
+    them when it compiles the rules: unknown sources, unknown fields, rules matching every event."""
 
-    def __init__(self, col: Collector) -> None:
+    def __init__(self, col: Collector, checker: FieldChecker | None = None,
+                 sources: frozenset[str] | None = None) -> None:
         self.col = col
+        self.checker = checker
+        self.sources = sources
         self.macros = col.defs["macro"]
         self.macro_ast: dict[str, Node] = {m.name: m.ast for m in self.macros.values() if m.ast is not None}
         self.list_order = {n: i for i, n in enumerate(col.defs["list"])}
@@ -124,6 +156,10 @@ class _Analysis:
 
     def __call__(self, r: Definition) -> tuple[str | None, list[str] | None, list[str], list[str], list[str]]:
         """expanded_condition, evt_types (None: unrestricted or not a syscall rule), fields, macros, lists."""
+        source = r.fields["source"]
+        if self.sources is not None and source not in self.sources:
+            self.col.diags.add("LOAD_UNKNOWN_SOURCE", f"Unknown source {source}, skipping", r.name, r.location, "rule")
+            r.valid = False
         if r.ast is None:
             return None, None, [], [], []
         used: list[str] = []
@@ -146,11 +182,18 @@ class _Analysis:
                                r.pieces[0].location if r.pieces else r.location, "rule")
             r.valid = False
             return None, None, [], used, ordered_lists
+        if r.valid and self.checker is not None and not self.checker(
+                r, r.ast, [(m, self.macro_ast[m]) for m in used if m in self.macro_ast]):
+            r.valid = False
         full = expand(r.ast, self.macro_ast)
         evts = None
-        if r.fields["source"] == "syscall":
+        if source == "syscall":
             s = evt_types(full)
             evts = None if s.neg else sorted(s.items)
+            if r.valid and r.fields["warn_evttypes"] and (evts is None or len(evts) > MAX_EVT_TYPES):
+                self.col.diags.add("LOAD_NO_EVTTYPE", "Rule matches too many evt.type values. This has a significant "
+                                   "performance penalty.", r.name, r.pieces[0].location if r.pieces else r.location,
+                                   "rule")
         return to_text(full), evts, fields(full), used, ordered_lists
 
 
@@ -158,22 +201,25 @@ def _in_order(defs: dict[str, Definition]) -> list[Definition]:
     return sorted(defs.values(), key=lambda d: d.index)
 
 
-def rules_frame(col: Collector) -> pd.DataFrame:
-    analyse = _Analysis(col)
+def rules_frame(col: Collector, checker: FieldChecker | None = None,
+                sources: frozenset[str] | None = None) -> pd.DataFrame:
+    analyse = _Analysis(col, checker, sources)
     rows = []
     for r in _in_order(col.defs["rule"]):
         f = r.fields
         split = split_tags(f["tags"])
         rows.append((
             r.name, f["desc"], f["condition"], r.compiled, *analyse(r), f["output"], f["priority"], f["source"],
-            bool(f["enabled"]), bool(f["warn_evttypes"]), list(f["tags"]),
+            bool(f["enabled"]), bool(f["warn_evttypes"]), bool(f["skip-if-unknown-filter"]), bool(f["capture"]),
+            int(f["capture_duration"]), list(f["tags"]),
             [r.tag_locations.get(t, r.location) for t in f["tags"]], split.maturity, split.tactics,
             split.techniques, split.other, [dict(e) for e in f["exceptions"]], r.location.file, r.location.line,
             list(r.changed_at), r.valid, r.origin(col.base_files), list(r.ignored_keys),
         ))
     df = pd.DataFrame(rows, columns=[
         "name", "desc", "condition", "compiled_condition", "expanded_condition", "evt_types", "fields",
-        "macros_used", "lists_used", "output", "priority", "source", "enabled", "warn_evttypes", "tags",
+        "macros_used", "lists_used", "output", "priority", "source", "enabled", "warn_evttypes", "skip_if_unknown_filter", "capture",
+        "capture_duration", "tags",
         "tag_locations", "maturity", "tactic_tags", "technique_tags", "other_tags", "exceptions", "file", "line",
         "changed_at", "valid", "origin", "ignored_keys"])
     df["priority"] = pd.Categorical(df["priority"], categories=PRIORITIES, ordered=True)
@@ -201,15 +247,18 @@ def files_frame(col: Collector) -> pd.DataFrame:
     return conform(df, "rules.files")
 
 
-def build(col: Collector, expanded: dict[str, tuple[int, list[str]]]) -> RuleSet:
-    """The RuleSet of a finished load (after the unused-item warnings)."""
+def build(col: Collector, expanded: dict[str, tuple[int, list[str]]], checker: FieldChecker | None = None,
+          sources: frozenset[str] | None = None) -> RuleSet:
+    """The RuleSet of a finished load: rules checked (``checker``: fields; ``sources``: the event
+    sources Falco has loaded, None for all), then the unused-item warnings."""
+    rules = rules_frame(col, checker, sources)
     for kind, code, what in (("list", "LOAD_UNUSED_LIST", "List"), ("macro", "LOAD_UNUSED_MACRO", "Macro")):
         for d in col.defs[kind].values():
             if not d.used:
                 col.diags.add(code, f"{what} not referred to by any other rule/macro", d.name,
                               Location(d.location.file, d.location.line), kind)
     return RuleSet(
-        rules=rules_frame(col), macros=macros_frame(col), lists=lists_frame(col, expanded),
+        rules=rules, macros=macros_frame(col), lists=lists_frame(col, expanded),
         diagnostics=col.diags.frame(), files=files_frame(col),
         required_engine_version=col.engine_version, required_plugin_versions=col.plugin_versions,
         base_files=[s.file for s in col.files if s.base],

@@ -15,11 +15,15 @@ from pathlib import Path
 
 from ..errors import RulesError
 from ..findings import Location
+from ..versions import version_key
 from .collector import Collector
+from .catalogue import Catalogue, catalogue
 from .compiler import compile_all
 from .diagnostics import Diagnostics
+from .fieldcheck import FieldChecker
 from .frames import RuleSet, build
 from .reader import MAX_BYTES, read_items
+from .schema import check_items
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -34,8 +38,20 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+def check_engine_version(col: Collector, cat: Catalogue, diags: Diagnostics) -> None:
+    """Falco refuses a file whose ``required_engine_version`` is newer than its engine."""
+    if cat.engine_version is None:
+        return
+    for need, where in col.engine_requirements:
+        if version_key(need) > version_key(cat.engine_version):
+            diags.add("ERROR_ENGINE_VERSION", f"Rules require engine version {need}, but engine version is "
+                      f"{cat.engine_version} (Falco {cat.falco_version})", None, where)
+
+
 def load_rules(*paths: str | Path, base: Iterable[str | Path] = (), strict: bool = False,
-               max_bytes: int = MAX_BYTES) -> RuleSet:
+               max_bytes: int = MAX_BYTES, sources: Iterable[str] | None = None,
+               falco_version: str | None = None, check_fields: bool = True,
+               check_schema: bool = True) -> RuleSet:
     """Load Falco rules files (or directories of ``*.yaml``/``*.yml``, sorted) in the order given.
 
     ``base`` files (upstream rules, say) load first, in order, so that the others' macros, lists,
@@ -43,10 +59,18 @@ def load_rules(*paths: str | Path, base: Iterable[str | Path] = (), strict: bool
     changed in one of ``paths``) or ``base``. With ``strict=True`` the first error raises
     :class:`RulesError`; otherwise errors become rows of ``diagnostics`` and loading goes on with
     what is valid, as Falco's loader would.
+
+    Fields, event types, transformers and output tokens are checked against the built-in Falco
+    catalogue as ``falco_version`` (default: the catalogue's) knows them, and
+    ``required_engine_version`` against that version's engine (``check_fields=False`` skips both);
+    every item against Falco's rules-file schema (``schema`` warnings; ``check_schema=False`` skips it).
+    ``sources`` are the event sources Falco has loaded: a rule of another source is skipped with
+    LOAD_UNKNOWN_SOURCE, as Falco does; None (the default) loads every source.
     """
     if not paths:
         raise RulesError("no rules files given")
     base_paths = expand_paths(base)
+    cat = catalogue(falco_version) if check_fields else None
     diags = Diagnostics(strict)
     col = Collector(diags, base_files={str(p) for p in base_paths})
     expanded: dict[str, tuple[int, list[str]]] = {}
@@ -62,9 +86,14 @@ def load_rules(*paths: str | Path, base: Iterable[str | Path] = (), strict: bool
             items, problems = read_items(path, max_bytes)
             for p in problems:
                 diags.add(p.code, p.message, p.item, Location(file, p.line), p.kind)
+            if check_schema:
+                check_items(items, diags)
             col.add_file(file, items, loaded=not (any(p.fatal for p in problems) and not items))
             expanded = compile_all(col.defs, diags)
-        return build(col, expanded)
+        if cat is not None:
+            check_engine_version(col, cat, diags)
+        return build(col, expanded, FieldChecker(cat, diags) if cat is not None else None,
+                     frozenset(sources) if sources is not None else None)
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -7,7 +7,8 @@ typed. ``offset`` is the 0-based character offset of the node in the text it was
 - :class:`MacroRef` is a bare name (a macro, when the loader knows one by that name);
 - :class:`Check` is ``field op value``: ``value`` is ``None`` (unary ``exists``), a ``str``, a
   ``list`` of ``str`` (an inline list ``(a, b)``), a :class:`ListRef` (a bare list name) or a
-  :class:`ValRef` (``val(field)``: another field's value).
+  :class:`ValRef` (another field's value: ``val(field)``, held as ``field``, or a transformer of a
+  field such as ``toupper(proc.pname)``, held whole).
 """
 
 from __future__ import annotations
@@ -113,26 +114,34 @@ def _value_text(v: Value) -> str:
     if isinstance(v, ListRef):
         return v.name
     if isinstance(v, ValRef):
-        return f"val({v.field})"
+        return v.field if "(" in v.field else f"val({v.field})"
     text = str(v)
     if _PLAIN_VALUE.fullmatch(text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def to_text(node: Node) -> str:
-    """Render an AST as a condition (parenthesised where precedence needs it)."""
+def to_text(node: Node, falco: bool = False) -> str:
+    """Render an AST as a condition: parenthesised where precedence needs it, or (``falco=True``) as
+    Falco prints a compiled condition, every ``and``/``or`` in parentheses."""
     if isinstance(node, MacroRef):
         return node.name
     if isinstance(node, Check):
         head = f"{node.field} {node.op}"
         return head if node.value is None else f"{head} {_value_text(node.value)}"
     if isinstance(node, Not):
-        inner = node.item
-        return "not " + (f"({to_text(inner)})" if isinstance(inner, (And, Or)) else to_text(inner))
+        inner = to_text(node.item, falco)
+        return "not " + (f"({inner})" if not falco and isinstance(node.item, (And, Or)) else inner)
     sep = " and " if isinstance(node, And) else " or "
+    if falco:
+        return "(" + sep.join(to_text(c, True) for c in node.items) + ")"
     return sep.join(f"({to_text(c)})" if isinstance(c, Or) and isinstance(node, And) else to_text(c)
                     for c in node.items)
+
+
+def falco_text(node: Node) -> str:
+    """Render an AST as Falco prints a compiled condition (see :func:`to_text`)."""
+    return to_text(node, falco=True)
 
 
 def expand(node: Node, macros: dict[str, Node], stack: tuple[str, ...] = ()) -> Node:
@@ -150,14 +159,22 @@ def expand(node: Node, macros: dict[str, Node], stack: tuple[str, ...] = ()) -> 
     return And(items) if isinstance(node, And) else Or(items)
 
 
+def base_field(expr: str) -> str:
+    """The field under any transformers: ``toupper(proc.pname)`` -> ``proc.pname``."""
+    m = _TRANSFORMED.fullmatch(expr)
+    while m:
+        expr = m.group(1).strip()
+        m = _TRANSFORMED.fullmatch(expr)
+    return expr
+
+
 def fields(node: Node) -> list[str]:
     """Fields the checks read (transformers stripped, ``val()`` operands included), first use first."""
     out: dict[str, None] = {}
     for n in checks(node):
-        m = _TRANSFORMED.fullmatch(n.field)
-        out[m.group(1) if m else n.field] = None
+        out[base_field(n.field) if "(" in n.field else n.field] = None
         if isinstance(n.value, ValRef):
-            out[n.value.field] = None
+            out[base_field(n.value.field)] = None
     return list(out)
 
 
@@ -205,6 +222,9 @@ def evt_types(node: Node, negate: bool = False) -> EvtSet:
         for s in sets[1:]:
             acc = acc.and_(s) if combine_and else acc.or_(s)
         return acc
+    if isinstance(node, Check) and node.field == "evt.num" and node.op in ("=", "==") and node.value == "0":
+        # event numbers start at 1: ``evt.num = 0`` never matches (the never_true placeholder idiom)
+        return EvtSet.all() if negate else EvtSet()
     if isinstance(node, Check) and node.field in EVT_TYPE_FIELDS and node.op in ("=", "==", "!=", "in"):
         value = node.value
         if node.op == "in":

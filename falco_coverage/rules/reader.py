@@ -68,6 +68,8 @@ class Item:
     tags_flow: bool | None = None
     #: the file it was read from
     file: str = ""
+    #: top-level keys whose value is a plain (unquoted) scalar: YAML types it (true, 10), Falco's schema too
+    plain_keys: frozenset[str] = frozenset()
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -113,7 +115,9 @@ class _Converter:
                               node.start_mark.line + 1)
         if depth > MAX_DEPTH:
             raise _TooBig(f"YAML nests deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
-        if node.tag not in _STD_TAGS and self.bad_tag is None:
+        # a local tag (``desc: != after ...`` reads as tag '!=') is ignored, as Falco's YAML reader does;
+        # only global tags outside YAML's own (``!!python/object``) are refused
+        if node.tag not in _STD_TAGS and node.tag[:1] != "!" and self.bad_tag is None:
             self.bad_tag = (node.tag, node.start_mark.line + 1)
         cls = node.__class__
         if cls is _SCALAR:
@@ -267,12 +271,15 @@ def _read_items(path: Path, max_bytes: int) -> tuple[list[Item], list[FileProble
             key_lines = {}
             spans: list[TagSpan] = []
             flow: bool | None = None
+            plain: set[str] = set()
             for k, v in node.value:
                 if isinstance(k, yaml.ScalarNode):
                     key_lines[k.value] = k.start_mark.line + 1
+                    if isinstance(v, yaml.ScalarNode) and not v.style:
+                        plain.add(k.value)
                     if k.value == "tags" and isinstance(v, yaml.SequenceNode):
                         flow = bool(v.flow_style)
                         spans = [TagSpan(c.start_mark.line + 1, c.start_mark.index, c.end_mark.index)
                                  for c in v.value]
-            items.append(Item(data, line, key_lines, spans, flow, str(path)))
+            items.append(Item(data, line, key_lines, spans, flow, str(path), frozenset(plain)))
     return items, problems

@@ -37,6 +37,9 @@ def _add_rules(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
     p.add_argument("--base", action="append", metavar="FILE",
                    help="a file (or directory) loaded first, e.g. upstream rules, whose own findings are not "
                         "reported (repeatable, in load order)")
+    p.add_argument("--falco-version", metavar="V",
+                   help="the Falco release to check fields, event types and required_engine_version against "
+                        "(default: the built-in catalogue's, e.g. 0.44.1)")
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:

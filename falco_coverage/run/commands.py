@@ -77,12 +77,12 @@ def load_readable(args: argparse.Namespace) -> RuleSet:
         path = Path(given).expanduser()
         if path.is_dir() and not expand_paths([path]):
             raise FalcoCoverageError("no rule files found (*.yaml, *.yml) in this directory", file=path)
-    ruleset = load_rules(*args.rules, base=base)
+    ruleset = load_rules(*args.rules, base=base, falco_version=getattr(args, "falco_version", None))
     if ruleset.unreadable:
         d = ruleset.diagnostics
         fatal = d[d["file"].isin(ruleset.unreadable) & (d["severity"] == "error")].iloc[0]
         more = f" (and {len(ruleset.unreadable) - 1} more unreadable file(s))" if len(ruleset.unreadable) > 1 else ""
-        raise FalcoCoverageError(f"not a readable Falco rules file: {fatal['code']}: {fatal['message']}{more}",
+        raise FalcoCoverageError(f"not a readable Falco rules file: {fatal['sub_code']}: {fatal['message']}{more}",
                                  file=fatal["file"], line=int(fatal["line"]) or None)
     return ruleset
 
@@ -262,7 +262,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.rules, base=args.base, out_dir=args.out, attack=args.attack, attack_version=args.attack_version,
         notebooks=keys, compare_with=args.compare_with, compare_attack=args.compare_attack,
         compare_attack_version=args.compare_attack_version, scope=scope or None, config=args.config,
-        cache=not args.no_cache,
+        cache=not args.no_cache, falco_version=args.falco_version,
     )
     print(result.index)
     for failure in result.failed:

@@ -102,7 +102,7 @@ def run_report(
     attack: str | None = None, attack_version: str | None = None, notebooks: list[str] | None = None,
     compare_with: list[str] | None = None, compare_attack: str | None = None,
     compare_attack_version: str | None = None, scope: dict[str, Any] | None = None,
-    config: str | None = None, cache: bool = True, progress: bool = True,
+    config: str | None = None, cache: bool = True, progress: bool = True, falco_version: str | None = None,
 ) -> ReportResult:
     """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``.
 
@@ -127,7 +127,7 @@ def run_report(
               f"rule set ({example_rules()})", file=sys.stderr)
     if config is not None:
         load_config(config)  # a bad configuration fails here, once, not in every notebook
-    ruleset = load_rules(*rule_paths, base=base or [])
+    ruleset = load_rules(*rule_paths, base=base or [], falco_version=falco_version)
     attack_data = load_attack(attack, version=attack_version, cache=cache)  # fail early, name the release
     keys = notebooks or ["coverage", "mistagged", "compare"]
     unknown = [k for k in keys if k not in NOTEBOOKS]
@@ -141,6 +141,8 @@ def run_report(
         work = Path(tempfile.mkdtemp(prefix=".run-", dir=out))
     except OSError as exc:
         raise FalcoCoverageError(f"cannot write the reports here: {exc.strerror or exc}", file=out) from None
+    if falco_version is not None:  # a notebook parameter like the scope's
+        scope = {**(scope or {}), "falco_version": falco_version}
     try:
         return _run(pm, keys, out, work, rule_paths, base, example, attack_data, ruleset, compare_with,
                     compare_attack, compare_attack_version, scope, config, progress)
