@@ -102,7 +102,7 @@ def test_cli_exit_codes_and_formats() -> None:
     assert len(load_errors) == 34 and all(r_["level"] == "error" for r_ in load_errors)  # undefined macros
     # a macro written `condition: true` is a boolean to the rules-file schema: one schema warning
     assert [r_["message"]["text"] for r_ in res if r_["ruleId"] == "schema"] == [
-        "not a rule: schema: condition: True is not of type 'string'"]
+        "not a rule: schema: condition: must be string"]
     assert len(res) == 42 and {r_["level"] for r_ in res} == {"error", "warning", "note"}
     loc = res[0]["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"].endswith("falco_mitre_checker_test_rules.yaml")

@@ -165,7 +165,7 @@ def test_an_exception_appended_without_values_warns_and_fails_the_schema(tmp_pat
     assert "LOAD_APPEND_NO_VALUES" in subs(rs, "warning") and subs(rs, "error") == []
     assert rs.schema_status == "failed"
     schema = rs.diagnostics[rs.diagnostics["code"] == "schema"]
-    assert schema["line"].tolist() == [13] and "'value' was unexpected" in schema["message"].iloc[0]
+    assert schema["line"].tolist() == [13] and schema["message"].iloc[0] == "schema: exceptions.0: unexpected key 'value'"
 
 
 def test_capture_keys_are_columns_and_typed_by_the_schema(tmp_path: Path) -> None:

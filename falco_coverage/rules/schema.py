@@ -13,7 +13,8 @@ import json
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from ..findings import Location
 from .diagnostics import Diagnostics
@@ -22,9 +23,14 @@ from .reader import Item
 _KINDS = ("rule", "macro", "list", "required_engine_version", "required_plugin_versions")
 
 
+class _Schema(NamedTuple):
+    validate: Callable[[Any], Any]  # raises fastjsonschema.JsonSchemaValueException
+    properties: frozenset[str]
+
+
 @lru_cache(maxsize=1)
-def _validators() -> dict[str, Any]:
-    from jsonschema import Draft7Validator
+def _validators() -> dict[str, _Schema]:
+    import fastjsonschema  # compiles each schema to a Python function: fast to import and to run
 
     doc = json.loads(resources.files(__package__).joinpath("builtin", "rules-schema.json").read_text())
     # Falco's schema knows one item shape: a key of another kind (priority on a list) passes it,
@@ -35,7 +41,8 @@ def _validators() -> dict[str, Any]:
     out = {}
     for kind, schema in doc["kinds"].items():
         props = {**known, **schema["properties"]} if kind in ("rule", "macro", "list") else schema["properties"]
-        out[kind] = Draft7Validator({**schema, "properties": props, "definitions": doc["definitions"]})
+        full = {"$schema": doc["$schema"], **schema, "properties": props, "definitions": doc["definitions"]}
+        out[kind] = _Schema(fastjsonschema.compile(full), frozenset(props))
     return out
 
 
@@ -88,12 +95,9 @@ def _item_shape(item: Item) -> Any:
     return tuple(sorted(out))
 
 
-def _where(path: list[Any]) -> str:
-    return ".".join(str(p) for p in path) or "item"
-
-
 def check_items(items: list[Item], diags: Diagnostics) -> None:
-    """One ``schema`` warning per violation, at the line of the top-level key concerned."""
+    """One ``schema`` warning per item that breaks the schema (its first violation), at the line of
+    the top-level key concerned."""
     validators = _validators()
     valid_shapes: set[Any] = set()  # most items share a few shapes: validate each shape once
     for item in items:
@@ -103,18 +107,30 @@ def check_items(items: list[Item], diags: Diagnostics) -> None:
         shape = (kind, _item_shape(item))
         if shape in valid_shapes:
             continue
-        typed = _typed(item)
         name = item.data.get(kind) if kind in ("rule", "macro", "list") else None
-        errors = list(validators[kind].iter_errors(typed))
-        if not errors:
+        problem = _violation(validators[kind], _typed(item))
+        if problem is None:
             valid_shapes.add(shape)
-        for err in errors:
-            path = list(err.absolute_path)
-            key = str(path[0]) if path else None
-            if err.validator == "additionalProperties" and not path:
-                extra = sorted(set(item.data) - set(validators[kind].schema["properties"]))
-                key = extra[0] if extra else None
-            line = item.line_of(key) if key else item.line
-            diags.add("schema", f"schema: {_where(path)}: {err.message}",
-                      name if isinstance(name, str) else None, Location(item.file, line),
-                      kind if isinstance(name, str) else None)
+            continue
+        key, message = problem
+        diags.add("schema", f"schema: {message}", name if isinstance(name, str) else None,
+                  Location(item.file, item.line_of(key) if key else item.line), kind if isinstance(name, str) else None)
+
+
+def _violation(schema: _Schema, data: dict[str, Any]) -> tuple[str | None, str] | None:
+    """The first violation (top-level key concerned, message), or None when ``data`` is valid."""
+    from fastjsonschema import JsonSchemaValueException
+
+    try:
+        schema.validate(data)
+    except JsonSchemaValueException as exc:
+        path = [str(p) for p in (exc.path or [])][1:]  # the first element is "data"
+        where = ".".join(path)
+        if exc.rule == "additionalProperties":
+            allowed = schema.properties if not path else set((exc.definition or {}).get("properties", {}))
+            extra = sorted(set(exc.value or {}) - set(allowed)) if isinstance(exc.value, dict) else []
+            what = f"unexpected key '{extra[0]}'" if extra else "unexpected key"
+            key = path[0] if path else (extra[0] if extra else None)
+            return key, f"{where}: {what}" if where else what
+        return (path[0] if path else None), f"{where or 'item'}: {exc.message.split(' ', 1)[-1]}"
+    return None
