@@ -42,7 +42,7 @@ from falco_coverage import load_attack, load_rules, plots
 from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_moves, technique_change
 from falco_coverage.analysis.coverage import coverage
 from falco_coverage.config import load_config
-from falco_coverage.present.notebook import print_notes, setup_notebook
+from falco_coverage.present.notebook import header, numbers, print_notes, rules_root, setup_notebook, table
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
@@ -59,6 +59,7 @@ scope = dict(platforms=platforms, maturities=maturities, min_priority=min_priori
              enabled_only=not include_disabled, source_platforms=load_config(config).source_platforms)
 before = coverage(other_rules, attack_old, **scope)
 after = coverage(ruleset, attack_new, **scope)
+header("Before and after", ruleset, attack_new, after)
 print_notes(ruleset, after, example_rules)
 
 # %% [markdown]
@@ -67,10 +68,10 @@ print_notes(ruleset, after, example_rules)
 # `rules` under `attack`.
 
 # %%
-print("BEFORE:", ", ".join(compare_rules or rules or ["the same rules"]), "under", attack_old.describe())
-print("AFTER: ", ", ".join(rules or ["installed or example rules"]), "under", attack_new.describe())
-print("before:", before.scope.describe())
-print("after: ", after.scope.describe())
+b, a = before.summary(), after.summary()
+numbers({"before": f"{b['covered']} / {b['applicable']} ({b['coverage']:.0%})",
+         "after": f"{a['covered']} / {a['applicable']} ({a['coverage']:.0%})",
+         "ATT&CK before": attack_old.version or "?", "ATT&CK after": attack_new.version or "?"})
 
 # %% [markdown]
 # ## Coverage change per tactic
@@ -80,30 +81,30 @@ changes = tactic_change(before, after)
 plots.change_bars(changes, title="Covered techniques per tactic, before and after").show()
 
 # %%
-changes
+table(changes, percent=("coverage_before", "coverage_after"), empty="No tactic on either side.")
 
 # %% [markdown]
 # ## Techniques gained and lost
 
 # %%
-technique_change(before, after)
+table(technique_change(before, after), empty="The same techniques are covered on both sides.")
 
 # %% [markdown]
 # ## Where retired tactics went
-# Tactics are matched by ID; a tactic the newer release no longer has, and where its techniques went
-# (empty when no tactic was retired between the two releases).
+# Tactics are matched by ID; a tactic the newer release no longer has, and where its techniques went.
 
 # %%
 moves = tactic_moves(attack_old, attack_new)
 if len(moves):
     plots.moves_bars(moves).show()
-moves
+table(moves, empty="No tactic was retired between the two releases.")
 
 # %% [markdown]
 # ## Tags that go wrong when ATT&CK moves
 # Every tag that was valid in the older release and means something else in the newer one:
 # techniques revoked, deprecated, removed or under other tactics, tactic tags retired, tactic IDs
-# renamed (empty when both sides use the same release).
+# renamed.
 
 # %%
-attack_drift(ruleset, attack_old, attack_new)
+table(attack_drift(ruleset, attack_old, attack_new), root=rules_root(ruleset),
+      empty="No tag changes meaning between the two releases.")

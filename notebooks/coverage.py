@@ -37,13 +37,11 @@ output_dir = "."
 # %%
 from pathlib import Path
 
-import pandas as pd
-
 from falco_coverage import load_attack, load_rules, plots
 from falco_coverage.analysis.coverage import coverage
 from falco_coverage.config import load_config
 from falco_coverage.present.layers import to_navigator
-from falco_coverage.present.notebook import print_notes, setup_notebook
+from falco_coverage.present.notebook import header, numbers, print_notes, rules_root, setup_notebook, table
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
@@ -52,14 +50,16 @@ attack_data = load_attack(attack, version=attack_version)
 cov = coverage(ruleset, attack_data, platforms=platforms, maturities=maturities, min_priority=min_priority,
                sources=sources, enabled_only=not include_disabled,
                source_platforms=load_config(config).source_platforms)
+header("ATT&CK coverage of Falco rules", ruleset, attack_data, cov)
 print_notes(ruleset, cov, example_rules)
 
 # %% [markdown]
-# ## Scope and headline numbers
+# ## Headline numbers
 
 # %%
-print(cov.scope.describe())
-pd.DataFrame([cov.summary()]).round(3)
+s = cov.summary()
+numbers({"techniques detected": f"{s['covered']} / {s['applicable']}", "coverage": f"{s['coverage']:.0%}",
+         "rules in scope": str(s["rules"]), "load errors": str(len(ruleset.own_errors))})
 
 # %% [markdown]
 # ## The matrix
@@ -96,25 +96,30 @@ plots.breakdown(cov, "origin").show()
 # They name a tactic but no technique, so they cover nothing in the matrix above.
 
 # %%
-cov.tactic_only.groupby("tactic", observed=True)["rule"].nunique().rename("rules").reset_index()
+table(cov.tactic_only.groupby("tactic", observed=True)["rule"].nunique().rename("rules").reset_index(),
+      empty="No rule carries only tactic tags.")
 
 # %% [markdown]
 # ## Top gaps
 # The uncovered techniques that the most threat groups use: where a new rule pays off first.
 
 # %%
-plots.gaps_table(cov, top=25).show()
+table(cov.gaps[["technique_id", "name", "tactics", "n_groups", "n_software", "n_subtechniques"]],
+      empty="No gaps: every applicable technique is covered.",
+      titles={"technique_id": "ID", "n_groups": "groups", "n_software": "software", "n_subtechniques": "sub-techniques"})
 
 # %% [markdown]
 # ## Per tactic, as a table
 
 # %%
-cov.tactics
+table(cov.tactics[["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]],
+      percent=("coverage",), titles={"tactic_id": "ID", "n_rules": "rules"})
 
 # %% [markdown]
 # ## Navigator layer
-# Written beside this report as `coverage-layer.json`: open it in the ATT&CK Navigator.
+# Written beside this report as `coverage-layer.json`: open it at https://mitre-attack.github.io/attack-navigator/
+# with "Open Existing Layer" → "Upload from local".
 
 # %%
 layer = to_navigator(cov, "Falco rules coverage", Path(output_dir) / "coverage-layer.json")
-f"{len(layer['techniques'])} technique cells written to {Path(output_dir) / 'coverage-layer.json'}"
+numbers({"technique cells in the layer": str(len(layer["techniques"]))})

@@ -33,30 +33,34 @@ output_dir = "."
 from falco_coverage import fix, load_attack, load_rules
 from falco_coverage.analysis.checks import check
 from falco_coverage.analysis.lint import lint
+from falco_coverage.analysis.load_findings import load_findings
 from falco_coverage.findings import overview
-from falco_coverage.present.notebook import print_notes, setup_notebook, where
+from falco_coverage.present.notebook import header, print_notes, rules_root, setup_notebook, table, where
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
 ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
-print_notes(ruleset, None, example_rules)
 attack_data = load_attack(attack, version=attack_version)
+header("Mis-tagged rules", ruleset, attack_data)
+print_notes(ruleset, None, example_rules)
 findings = check(ruleset, attack_data, config=config)
 lint_findings = lint(ruleset, config=config)
+root = rules_root(ruleset)
 
 # %% [markdown]
 # ## Findings by severity and code
 
 # %%
-overview(findings)
+table(overview(findings).reset_index(), empty="No tag findings.")
 
 # %% [markdown]
-# ## Every finding, by rule
-# `file:line` is where the tag is written; `suggestion` is the corrected or missing tag.
+# ## Every finding, errors first
+# `where` is the file and line where the tag is written; `suggestion` is the corrected or missing tag.
 
 # %%
-where(findings)[["rule", "severity", "code", "tag", "message", "suggestion", "where", "enabled"]].sort_values(
-    ["rule", "severity"]).reset_index(drop=True)
+table(where(findings).sort_values(["severity", "rule"])[
+    ["severity", "rule", "code", "tag", "message", "suggestion", "where", "enabled"]], root=root,
+    empty="No tag findings: every ATT&CK tag is valid for this release.")
 
 # %% [markdown]
 # ## The fixes `falco-coverage fix --write` would apply
@@ -64,7 +68,7 @@ where(findings)[["rule", "severity", "code", "tag", "message", "suggestion", "wh
 
 # %%
 edits = fix.plan(findings, ruleset)
-print(fix.unified_diff(fix.apply(edits, write=False)) or "nothing to fix")
+print(fix.unified_diff(fix.apply(edits, write=False), base=root) or "Nothing to fix.")
 
 # %% [markdown]
 # ## Condition lint
@@ -72,14 +76,13 @@ print(fix.unified_diff(fix.apply(edits, write=False)) or "nothing to fix")
 # rules that match every event type, long inline lists that should be named lists.
 
 # %%
-overview(lint_findings)
-
-# %%
-where(lint_findings)[["rule", "severity", "code", "message", "suggestion", "where"]].reset_index(drop=True)
+table(where(lint_findings).sort_values(["severity", "rule"])[
+    ["severity", "rule", "code", "message", "suggestion", "where"]], root=root, empty="No lint findings.")
 
 # %% [markdown]
 # ## Rule-loading diagnostics
 # What Falco itself would report when loading these files (errors stop Falco from starting).
 
 # %%
-ruleset.diagnostics
+table(where(load_findings(ruleset, config=config)).sort_values("severity")[
+    ["severity", "rule", "code", "message", "where"]], root=root, empty="Falco loads these files without a word.")

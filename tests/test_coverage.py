@@ -149,7 +149,8 @@ def test_figures_build_and_escape_rule_text(attack, tmp_path: Path) -> None:
     fig = plots.matrix_heatmap(cov)
     hover = json.dumps(fig.to_dict()["data"][0]["hovertext"])
     assert "&lt;img src=x onerror=alert(1)&gt;" in hover and "<img" not in hover
-    assert fig.data[0].x == ("Execution", "Persistence", "Privilege Escalation", "Impact")
+    # tactic names wrap onto two lines so 15 columns read in a 1000 px window
+    assert fig.data[0].x == ("Execution", "Persistence", "Privilege<br>Escalation", "Impact")
     z = fig.data[0].z
     # top-level cells: execution {T1059, T1053}, persistence {T1053}, privilege-escalation {T1053}, impact {T1529}
     assert sum(v is not None for row in z for v in row) == 2 + 1 + 1 + 1

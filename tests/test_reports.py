@@ -14,13 +14,15 @@ import pytest
 
 from falco_coverage.run.report import run_report
 
-from .browser import dump_dom
+from .browser import dump_dom, inspect_pages
 from .conftest import REPO, shared_path
 
 UPSTREAM = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
 MAX_BYTES = 6 * 1024 * 1024
 #: figures each report shows (a plotly figure renders as one div.js-plotly-plot)
-FIGURES = {"coverage.html": 6, "compare.html": 1, "mistagged_rules.html": 0}
+FIGURES = {"coverage.html": 5, "compare.html": 1, "mistagged_rules.html": 0}
+#: the bundle a default run writes for the upstream rules (compare needs a second side)
+MAX_BUNDLE = 8 * 1024 * 1024
 
 XSS_RULES = r"""
 - macro: spawned_process
@@ -40,7 +42,8 @@ def upstream_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reports")
     result = run_report([str(shared_path("falco-rules", "main", n)) for n in UPSTREAM], out_dir=out,
                         attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
-                        compare_attack=str(shared_path("attack", "enterprise-attack-13.1.json")), progress=False)
+                        compare_attack=str(shared_path("attack", "enterprise-attack-13.1.json")), progress=False,
+                        keep_notebooks=True)
     assert result.failed == [], [r.error for r in result.failed]
     return out
 
@@ -140,7 +143,7 @@ def test_compare_report_shows_where_defense_evasion_went(tmp_path: Path) -> None
     assert result.failed == [], [r.error for r in result.failed]
     dom = dump_dom(out / "compare.html")
     assert "Where the techniques of retired tactics went" in dom
-    assert "defense-impairment" in dom and "144" in dom and "BEFORE:" in dom and "ATT&amp;CK 18.1" in dom
+    assert "defense-impairment" in dom and "144" in dom and "ATT&amp;CK before" in dom and "18.1" in dom
     assert len(re.findall(r'class="[^"]*\bjs-plotly-plot\b', dom)) == 2  # change bars and the split
 
 
@@ -152,3 +155,54 @@ def test_report_bad_input_exit_2(tmp_path: Path) -> None:
                         "--attack", str(shared_path("attack", "enterprise-attack-18.1.json")),
                         "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "unknown notebook(s) nope" in r.stderr
+
+
+#: text that must never show on a page: missing values printed raw, absolute paths
+_RAW = re.compile(r"\b(NaN|None|nan)\b|(?<![\w.])/(home|tmp|work|root|usr|etc|var)/")
+
+
+def test_pages_read_well_at_1400_px_offline(upstream_reports: Path, tmp_path: Path) -> None:
+    pages = sorted(upstream_reports.glob("*.html"))
+    assert [p.name for p in pages] == ["compare.html", "coverage.html", "index.html", "mistagged_rules.html"]
+    seen = inspect_pages(pages, tmp_path)
+    for name, page in seen.items():
+        assert page["external"] == [], (name, page["external"])  # nothing but file: requests
+        assert page["uploads"] == 0, name  # no cloud "Share chart", no edit link, no plotly logo
+        if FIGURES.get(name):
+            assert page["modebar_buttons"], name  # the check above looks at real modebars
+        assert page["scroll_width"] <= 1400, (name, page["scroll_width"])
+        assert page["outside"] == [], (name, page["outside"])  # every matrix column and tick in the window
+        title = str(page["title"])
+        assert title and "Notebook" not in title, (name, title)
+        raw = _RAW.search(str(page["text"]))
+        assert raw is None, (name, raw.group(0) if raw else None)
+        assert Path(str(page["screenshot"])).stat().st_size > 10_000
+    assert "Mis-tagged rules" in str(seen["mistagged_rules.html"]["title"])
+    narrow = inspect_pages([upstream_reports / "coverage.html"], tmp_path, width=1000)["coverage.html"]
+    assert narrow["scroll_width"] <= 1000 and narrow["outside"] == []  # the matrix fits a 1000 px window too
+    index = str(seen["index.html"]["text"])
+    assert "techniques detected" in index and "Top gaps" in index and "rules in scope" in index
+    for name in ("coverage.html", "mistagged_rules.html", "compare.html"):
+        assert "all reports" in str(seen[name]["text"]), name  # the link back to the index
+
+
+def test_default_bundle_is_small_and_keeps_no_notebooks(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    result = run_report([str(shared_path("falco-rules", "main", n)) for n in UPSTREAM], out_dir=out,
+                        attack=str(shared_path("attack", "enterprise-attack-18.1.json")), progress=False)
+    assert result.failed == []
+    assert not (out / "notebooks").exists()
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert total <= MAX_BUNDLE, total
+
+
+def test_empty_results_say_so(tmp_path: Path) -> None:
+    rules = tmp_path / "clean.yaml"
+    rules.write_text("- rule: Shell\n  desc: a shell\n  condition: evt.type = execve and proc.name = bash\n"
+                     "  output: shell %proc.name\n  priority: WARNING\n  tags: [mitre_execution, T1059.004]\n")
+    out = tmp_path / "reports"
+    result = run_report([str(rules)], out_dir=out, attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
+                        notebooks=["mistagged"], progress=False)
+    assert result.failed == []
+    text = str(inspect_pages([out / "mistagged_rules.html"], tmp_path)["mistagged_rules.html"]["text"])
+    assert "No tag findings" in text and "No lint findings" in text and "Nothing to fix" in text

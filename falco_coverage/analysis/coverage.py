@@ -58,7 +58,7 @@ class Scope:
         return " · ".join(parts)
 
 
-@dataclass
+@dataclass(repr=False)
 class Coverage:
     """Coverage frames (see :mod:`falco_coverage.columns`) and the scope they were computed in."""
 
@@ -70,6 +70,11 @@ class Coverage:
     tactic_names: dict[str, str] = field(default_factory=dict)
     #: rules in scope with tactic tags but no valid technique tag: one row per (rule, tactic)
     tactic_only: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"Coverage({s['covered']} of {s['applicable']} techniques, {s['coverage']:.0%}, "
+                f"{s['rules']} rules; {self.scope.describe()})")
 
     def summary(self) -> dict[str, float | int]:
         top = self.techniques.drop_duplicates("technique_id")
@@ -138,6 +143,8 @@ def coverage(
     # rule -> valid active technique IDs it tags (canonicalised)
     tagged: dict[str, set[str]] = defaultdict(set)  # technique -> rules tagging it directly
     rule_techs: dict[str, set[str]] = {}
+    active_ids = set(tech.loc[active_mask(tech), "technique_id"])
+    off_platform: set[str] = set()  # valid, active, tagged, but on no platform in scope
     for name, tags in zip(rules["name"], rules["tags"]):
         ids = set()
         for tag in tags:
@@ -145,6 +152,8 @@ def coverage(
             if parsed and parsed.kind == "technique" and parsed.value in app_ids:
                 ids.add(parsed.value)
                 tagged[parsed.value].add(name)
+            elif parsed and parsed.kind == "technique" and parsed.value in active_ids:
+                off_platform.add(parsed.value)
         rule_techs[name] = ids
 
     subs_of: dict[str, list[str]] = defaultdict(list)
@@ -199,6 +208,10 @@ def coverage(
     if n_tactic_only:
         notes.append(f"{n_tactic_only} of {len(rules)} rules carry only tactic tags (no valid technique tag), so "
                      "they cover no technique; add the technique each detects (T####) to count them")
+    if off_platform and plats:
+        shown = ", ".join(sorted(off_platform)[:5]) + (" ..." if len(off_platform) > 5 else "")
+        notes.append(f"{len(off_platform)} technique(s) the rules tag apply to no platform in scope ({shown}): "
+                     "they are not in the matrix; widen the scope with --platform to count them")
     if not plats:
         notes.append("no ATT&CK platform is in scope, so no technique applies; pass --platform or map the "
                      "rules' sources with source_platforms")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -169,17 +168,18 @@ def download(
     dest = dest_dir / f"{domain}-{version}.json"
     digest = hashlib.sha256()
     try:
+        from tqdm.auto import tqdm  # a bar in a terminal and in a notebook alike
+
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
             total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                _progress(done, total, dest.name)
+            with tqdm(total=total or None, unit="B", unit_scale=True, desc=dest.name, leave=False,
+                      disable=None) as bar:  # disable=None: quiet when stderr is not a terminal
+                while chunk := resp.read(1 << 20):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
             out.flush()
             os.fsync(out.fileno())
-        _progress_end()
         if digest.hexdigest() != expected:
             raise AttackDownloadError(
                 f"SHA-256 mismatch for {url}: got {digest.hexdigest()[:16]}..., "
@@ -220,17 +220,3 @@ def verify_cached(path: Path, digest: str, domain: str) -> None:
                      verified_against=f"the SHA-256 mitreattack-python publishes for {domain} {version}")
 
 
-def _progress(done: int, total: int, name: str) -> None:
-    if not sys.stderr.isatty():
-        return
-    if total:
-        filled = int(30 * done / total)
-        sys.stderr.write(f"\r{name} [{'#' * filled}{'.' * (30 - filled)}] {done / total:6.1%}")
-    else:
-        sys.stderr.write(f"\r{name} {done / 1e6:7.1f} MB")
-    sys.stderr.flush()
-
-
-def _progress_end() -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")

@@ -85,11 +85,19 @@ def export(layer: dict[str, Any], attack_path: str | Path, *, svg: str | Path | 
 
     from mitreattack.navlayers import Layer, SVGConfig, ToExcel, ToSvg
 
+    from tqdm.auto import tqdm
+
     short = domain.removesuffix("-attack")
     nav = Layer(init_data=layer)
-    with contextlib.redirect_stdout(io.StringIO()):
+    steps = [name for name, wanted in (("SVG", svg), ("Excel", xlsx)) if wanted is not None]
+    with tqdm(total=len(steps), desc="layer export", unit="file", disable=None, leave=False) as bar, \
+            contextlib.redirect_stdout(io.StringIO()):
         if svg is not None:
+            bar.set_postfix_str("SVG (loads ATT&CK again: several seconds)")
             ToSvg(domain=short, source="local", resource=str(attack_path), config=SVGConfig()).to_svg(
                 layerInit=nav, filepath=str(svg))
+            bar.update()
         if xlsx is not None:
+            bar.set_postfix_str("Excel")
             ToExcel(domain=short, source="local", resource=str(attack_path)).to_xlsx(layerInit=nav, filepath=str(xlsx))
+            bar.update()

@@ -8,6 +8,7 @@ they are HTML-escaped before they reach a label, since plotly renders a subset o
 from __future__ import annotations
 
 import html
+import textwrap
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -23,6 +24,18 @@ BINS = [("0", 0, "#ececec"), ("1", 1, "#c6dbef"), ("2-3", 2, "#9ecae1"), ("4-7",
         ("8+", 8, "#4a98c9")]
 SAFE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
 FONT = dict(family="Helvetica, Arial, sans-serif", size=12)
+#: priority is ordered: one sequential scale, darkest for the most severe
+ORDERED_PRIORITY = {"Emergency": "#67000d", "Alert": "#a50f15", "Critical": "#cb181d", "Error": "#ef3b2c",
+                    "Warning": "#fb6a4a", "Notice": "#fc9272", "Informational": "#fcbba1", "Debug": "#fee0d2"}
+
+
+def _template() -> str:
+    """The notebook's template when set up (:func:`falco_coverage.present.notebook.setup_notebook`),
+    else plotly's white one."""
+    import plotly.io as pio
+
+    default = pio.templates.default
+    return default if isinstance(default, str) and default.startswith("falco") else "plotly_white"
 
 
 def _esc(text: object) -> str:
@@ -31,6 +44,14 @@ def _esc(text: object) -> str:
 
 def _short(name: str, width: int) -> str:
     return name if len(name) <= width else name[: width - 1].rstrip() + "…"
+
+
+def _wrap(name: str, width: int, lines: int = 3) -> str:
+    """``name`` on up to ``lines`` lines of ``width`` characters (the last one shortened if need be)."""
+    parts = textwrap.wrap(name, width, break_long_words=False) or [""]
+    if len(parts) > lines:
+        parts = parts[: lines - 1] + [_short(" ".join(parts[lines - 1:]), width)]
+    return "<br>".join(_esc(p) for p in parts)
 
 
 def _bin(n: int) -> int:
@@ -47,8 +68,10 @@ def _shown_tactics(cov: Coverage) -> tuple[list[str], list[str]]:
     return list(t.loc[t["applicable"] > 0, "tactic"]), list(t.loc[t["applicable"] == 0, "name"])
 
 
-#: the matrix never grows past this, so every tactic column shows in a 1400 px window (v19 has 15 tactics)
-MAX_MATRIX_WIDTH = 1300
+#: figures fill their container; every column of the matrix must read in a window this wide
+MIN_WINDOW = 1000
+#: a matrix row: the technique ID and its name on up to three lines
+ROW = 54
 
 
 def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None) -> go.Figure:
@@ -60,9 +83,8 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
     import plotly.graph_objects as go
 
     shown, hidden = _shown_tactics(cov)
-    width = min(MAX_MATRIX_WIDTH, max(900, 112 * len(shown) + 120))
-    if name_width is None:  # names shrink with the columns (18 characters at 112 px)
-        name_width = max(10, int(18 * (width - 120) / max(1, len(shown)) / 112))
+    if name_width is None:  # names wrap to fit the columns of the narrowest window served (1000 px)
+        name_width = max(10, min(18, int(18 * (MIN_WINDOW - 160) / max(1, len(shown)) / 112)))
     tech = cov.techniques
     subs = tech[tech["parent_id"].notna()]
     columns: list[list[dict]] = []
@@ -84,7 +106,7 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
             z[i][j] = _bin(int(c["n_rules"]))
             label = c["technique_id"] if not c["sub"] else "↳ ." + c["technique_id"].split(".")[1]
             label = f"<b>{label}</b>" if c["covered"] else label
-            text[i][j] = f"{label}<br>{_esc(_short(c['name'], name_width))}"
+            text[i][j] = f"{label}<br>{_wrap(c['name'], name_width)}"
             rules = "<br>".join("• " + _esc(r) for r in c["rules"][:12]) or "no rule"
             more = f"<br>… and {len(c['rules']) - 12} more" if len(c["rules"]) > 12 else ""
             sub_line = ""
@@ -100,18 +122,19 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
     for k, (_, _, colour) in enumerate(BINS):
         colorscale += [[k / (n + 1), colour], [(k + 1) / (n + 1), colour]]
     fig = go.Figure(go.Heatmap(
-        z=z, x=[cov.tactic_names.get(t, t) for t in shown], y=list(range(depth)), text=text,
+        z=z, x=[_wrap(cov.tactic_names.get(t, t), 12, lines=2) for t in shown], y=list(range(depth)), text=text,
         texttemplate="%{text}", textfont=dict(size=9, color="#111111"), hovertext=hover,
         hovertemplate="%{hovertext}<extra></extra>", colorscale=colorscale, zmin=-0.5, zmax=n + 0.5,
         xgap=2, ygap=2,
         colorbar=dict(title=dict(text="rules"), tickvals=list(range(n + 1)), ticktext=[b[0] for b in BINS],
-                      thickness=12, len=min(1.0, 300 / max(300, 34 * depth))),
+                      thickness=12, len=min(1.0, 300 / max(300, ROW * depth))),
     ))
     note = f"not shown (nothing on these platforms): {', '.join(hidden)}" if hidden else ""
     fig.update_layout(
-        title=_title("ATT&CK coverage matrix", cov, note), font=FONT, plot_bgcolor="white",
-        height=170 + 34 * depth, width=width,
-        margin=dict(l=10, r=10, t=110, b=10),
+        template=_template(),
+        title=_title("ATT&CK coverage matrix", cov, note), font=FONT,
+        height=200 + ROW * depth, autosize=True,
+        margin=dict(l=10, r=10, t=140, b=10),
         xaxis=dict(side="top", tickangle=0, tickfont=dict(size=10), fixedrange=True),
         yaxis=dict(autorange="reversed", visible=False, fixedrange=True),
     )
@@ -131,8 +154,9 @@ def tactic_bars(cov: Coverage) -> go.Figure:
                 text=labels, textposition="outside", cliponaxis=False, customdata=t["n_rules"],
                 hovertemplate="%{y}: %{text}, %{customdata} rule(s)<extra></extra>")
     fig.update_layout(
-        title=_title("Techniques covered per tactic", cov), barmode="overlay", font=FONT, plot_bgcolor="white",
-        height=160 + 32 * len(t), width=900, margin=dict(l=10, r=40, t=100, b=40),
+        template=_template(),
+        title=_title("Techniques covered per tactic", cov), barmode="overlay", font=FONT,
+        height=160 + 32 * len(t), autosize=True, margin=dict(l=10, r=40, t=100, b=40),
         yaxis=dict(autorange="reversed"), xaxis=dict(title="top-level techniques", gridcolor="#eeeeee"),
         legend=dict(orientation="h", y=-0.12),
     )
@@ -161,11 +185,13 @@ def breakdown(cov: Coverage, by: str = "maturity") -> go.Figure:
     names = [cov.tactic_names.get(t, t) for t in shown]
     fig = go.Figure()
     for k, v in enumerate(values):
+        colour = ORDERED_PRIORITY.get(str(v), "#999999") if by == "priority" else SAFE[k % len(SAFE)]
         fig.add_bar(y=names, x=counts[v] if v in counts else [0] * len(shown), orientation="h", name=_esc(v),
-                    marker_color=SAFE[k % len(SAFE)], hovertemplate=f"%{{y}}: %{{x}} {_esc(v)} rule(s)<extra></extra>")
+                    marker_color=colour, hovertemplate=f"%{{y}}: %{{x}} {_esc(v)} rule(s)<extra></extra>")
     fig.update_layout(
-        title=_title(f"Rules per tactic by {by}", cov), barmode="stack", font=FONT, plot_bgcolor="white",
-        height=160 + 32 * len(shown), width=900, margin=dict(l=10, r=20, t=100, b=40),
+        template=_template(),
+        title=_title(f"Rules per tactic by {by}", cov), barmode="stack", font=FONT,
+        height=160 + 32 * len(shown), autosize=True, margin=dict(l=10, r=20, t=100, b=40),
         yaxis=dict(autorange="reversed"), xaxis=dict(title="rules", gridcolor="#eeeeee"),
         legend=dict(title=by, orientation="h", y=-0.12, traceorder="normal"),
     )
@@ -186,7 +212,8 @@ def gaps_table(cov: Coverage, top: int = 25) -> go.Figure:
                            g["n_software"], g["n_subtechniques"]], align="left", height=24,
                    fill_color=[["white", "#f7f7f7"] * (len(g) // 2 + 1)]),
     ))
-    fig.update_layout(title=_title(f"Top {len(g)} uncovered techniques by threat-group use", cov), font=FONT,
+    fig.update_layout(template=_template(), title=_title(f"Top {len(g)} uncovered techniques by threat-group use", cov),
+                      font=FONT,
                       height=140 + 26 * (len(g) + 1), width=900, margin=dict(l=10, r=10, t=100, b=10))
     return fig
 
@@ -203,8 +230,9 @@ def change_bars(changes: pd.DataFrame, title: str = "Covered techniques per tact
                 text=[f"{d:+d}" if d else "" for d in c["delta"]], textposition="outside", cliponaxis=False,
                 hovertemplate="%{y}: %{x} covered after<extra></extra>")
     fig.update_layout(
+        template=_template(),
         title=dict(text=_esc(title), x=0.01, xanchor="left", font=dict(size=16)), barmode="group", font=FONT,
-        plot_bgcolor="white", height=160 + 40 * len(c), width=900, margin=dict(l=10, r=40, t=70, b=40),
+        height=160 + 40 * len(c), autosize=True, margin=dict(l=10, r=40, t=70, b=40),
         yaxis=dict(autorange="reversed"), xaxis=dict(title="covered top-level techniques", gridcolor="#eeeeee"),
         legend=dict(orientation="h", y=-0.1, traceorder="normal"),
     )
@@ -222,8 +250,9 @@ def moves_bars(moves: pd.DataFrame) -> go.Figure:
                     textposition="outside", cliponaxis=False,
                     hovertemplate=f"{_esc(tactic)} -> %{{y}}: %{{x}} techniques<extra></extra>")
     fig.update_layout(
+        template=_template(),
         title=dict(text="Where the techniques of retired tactics went", x=0.01, xanchor="left", font=dict(size=16)),
-        font=FONT, plot_bgcolor="white", height=160 + 40 * max(1, len(moves)), width=900,
+        font=FONT, height=160 + 40 * max(1, len(moves)), autosize=True,
         margin=dict(l=10, r=40, t=70, b=40), yaxis=dict(autorange="reversed"),
         xaxis=dict(title="techniques", gridcolor="#eeeeee"), legend=dict(orientation="h", y=-0.15),
     )

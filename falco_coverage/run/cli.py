@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the BEFORE side: an older ATT&CK bundle to compare the rules under (--attack is AFTER)")
     g2.add_argument("--compare-attack-version", "--before-attack-version", metavar="V",
                     help="the BEFORE side: an older ATT&CK release, e.g. 18.1 (--attack-version is AFTER)")
+    rp.add_argument("--keep-notebooks", action="store_true",
+                    help="also keep the executed notebooks under OUT/notebooks/ (large: figures embedded)")
     _add_scope_options(rp)
     rp.set_defaults(func=cmd_report)
     return parser

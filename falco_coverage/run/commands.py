@@ -262,7 +262,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.rules, base=args.base, out_dir=args.out, attack=args.attack, attack_version=args.attack_version,
         notebooks=keys, compare_with=args.compare_with, compare_attack=args.compare_attack,
         compare_attack_version=args.compare_attack_version, scope=scope or None, config=args.config,
-        cache=not args.no_cache, falco_version=args.falco_version,
+        cache=not args.no_cache, falco_version=args.falco_version, keep_notebooks=args.keep_notebooks,
     )
     print(result.index)
     for failure in result.failed:

@@ -1,13 +1,14 @@
 """Headless reports: execute the notebooks with papermill, export self-contained HTML with nbconvert.
 
 Each report embeds plotly.js once (plotly's ``notebook`` renderer) and loads nothing from a CDN (the
-``offline`` nbconvert template), so it opens without a network. ``reports/index.html`` links them.
+``offline`` nbconvert template), so it opens without a network. ``reports/index.html`` is the landing
+page (:mod:`falco_coverage.present.landing`): headline numbers, top gaps, links. The executed
+notebooks are kept only with ``keep_notebooks``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 import os
 import shutil
@@ -20,14 +21,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..attack import AttackData
 from ..errors import FalcoCoverageError
 from ..fsutil import atomic_write
+from ..present.landing import PAGE_CSS, Headline, Link, landing_page
+from ..present.notebook import REPORT_ENV
+from ..rules import RuleSet
 from ..rules.paths import example_rules, resolve_rules, uses_example_rules
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parents[1]
 NOTEBOOKS = {"coverage": "coverage.ipynb", "mistagged": "mistagged_rules.ipynb", "compare": "compare.ipynb"}
 TITLES = {"coverage": "ATT&CK coverage", "mistagged": "Mis-tagged rules", "compare": "Comparison"}
+_SUMMARIES = {"coverage": "the matrix, coverage per tactic, gaps",
+              "mistagged": "wrong ATT&CK tags with file:line and the fix; Falco's load diagnostics",
+              "compare": "what changed between two rule sets or two ATT&CK releases"}
 
 
 def notebooks_dir() -> Path:
@@ -56,6 +64,10 @@ class ReportResult:
     load_errors: int = 0
     #: the shipped example rules were reported on (nothing given, nothing installed)
     example: bool = False
+    #: the landing page's numbers (None when they could not be computed)
+    headline: Headline | None = None
+    #: keep the executed notebooks under ``notebooks/`` (``--keep-notebooks``)
+    keep_notebooks: bool = False
 
     @property
     def failed(self) -> list[NotebookResult]:
@@ -84,7 +96,7 @@ def _captured_stderr() -> Iterator[Path]:
             os.close(saved)
 
 
-def export_html(notebook: Path, target: Path) -> None:
+def export_html(notebook: Path, target: Path, title: str = "falco-coverage report") -> None:
     """nbconvert the executed notebook to HTML without code cells, with the offline template."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -93,7 +105,9 @@ def export_html(notebook: Path, target: Path) -> None:
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
+                                          resources={"metadata": {"name": f"{title} · falco-coverage"}})
+    body = body.replace("</head>", f"<style>{PAGE_CSS}</style>\n</head>", 1)
     atomic_write(target, body.encode("utf-8"))
 
 
@@ -103,6 +117,7 @@ def run_report(
     compare_with: list[str] | None = None, compare_attack: str | None = None,
     compare_attack_version: str | None = None, scope: dict[str, Any] | None = None,
     config: str | None = None, cache: bool = True, progress: bool = True, falco_version: str | None = None,
+    keep_notebooks: bool = False,
 ) -> ReportResult:
     """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``.
 
@@ -141,19 +156,52 @@ def run_report(
         work = Path(tempfile.mkdtemp(prefix=".run-", dir=out))
     except OSError as exc:
         raise FalcoCoverageError(f"cannot write the reports here: {exc.strerror or exc}", file=out) from None
+    try:
+        headline: Headline | None = _headline(ruleset, attack_data, scope or {}, config)
+    except FalcoCoverageError:  # a bad scope: the notebooks fail on it too, and are named
+        headline = None
     if falco_version is not None:  # a notebook parameter like the scope's
         scope = {**(scope or {}), "falco_version": falco_version}
+    saved_env = os.environ.get(REPORT_ENV)
+    os.environ[REPORT_ENV] = "1"  # the kernels inherit it: figures embed plotly.js, tables go offline
     try:
-        return _run(pm, keys, out, work, rule_paths, base, example, attack_data, ruleset, compare_with,
-                    compare_attack, compare_attack_version, scope, config, progress)
+        result = ReportResult(out, out / "index.html", load_errors=len(ruleset.own_errors), example=example,
+                              headline=headline, keep_notebooks=keep_notebooks)
+        return _run(pm, keys, work, rule_paths, base, attack_data, compare_with, compare_attack,
+                    compare_attack_version, scope, config, progress, result)
     finally:
+        if saved_env is None:
+            os.environ.pop(REPORT_ENV, None)
+        else:
+            os.environ[REPORT_ENV] = saved_env
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(pm: Any, keys: list[str], out: Path, work: Path, rule_paths: list[str], base: list[str] | None,
-         example: bool, attack_data: Any, ruleset: Any, compare_with: list[str] | None, compare_attack: str | None,
+def _headline(ruleset: RuleSet, attack_data: AttackData, scope: dict[str, Any], config: str | None) -> Headline:
+    """The landing page's numbers, in the same scope as the reports."""
+    from ..analysis.checks import check
+    from ..analysis.coverage import coverage
+    from ..config import load_config
+
+    cov = coverage(ruleset, attack_data, platforms=scope.get("platforms"), maturities=scope.get("maturities"),
+                   min_priority=scope.get("min_priority"), sources=scope.get("sources"),
+                   enabled_only=not scope.get("include_disabled", False),
+                   source_platforms=load_config(config).source_platforms)
+    s = cov.summary()
+    severities = check(ruleset, attack_data, config=config)["severity"].astype(str)
+    gaps = [(str(t), str(n), str(u), int(g)) for t, n, u, g in
+            cov.gaps.head(5)[["technique_id", "name", "url", "n_groups"]].itertuples(index=False)]
+    return Headline(int(s["covered"]), int(s["applicable"]), float(s["coverage"]), int(s["rules"]),
+                    len(ruleset.own_errors), int((severities == "error").sum()), int((severities == "warning").sum()),
+                    cov.scope.describe(), gaps)
+
+
+def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list[str] | None,
+         attack_data: AttackData, compare_with: list[str] | None, compare_attack: str | None,
          compare_attack_version: str | None, scope: dict[str, Any] | None, config: str | None,
-         progress: bool) -> ReportResult:
+         progress: bool, result: ReportResult) -> ReportResult:
+    out = result.out_dir
+    work = work.resolve()
     executed_dir = work / "notebooks"
     executed_dir.mkdir()
     src_dir = notebooks_dir()
@@ -163,12 +211,11 @@ def _run(pm: Any, keys: list[str], out: Path, work: Path, rule_paths: list[str],
         "base_rules": [str(Path(p).resolve()) for p in base or []],
         "attack": str(Path(attack_data.source_path).resolve()) if attack_data.source_path else None,
         "attack_version": attack_data.version,
-        "config": str(Path(config).resolve()) if config else None, "example_rules": example,
+        "config": str(Path(config).resolve()) if config else None, "example_rules": result.example,
         "output_dir": str(work.resolve()), **(scope or {}),
     }
     has_compare = bool(compare_with or compare_attack or compare_attack_version)
-    result = ReportResult(out, out / "index.html",
-                          load_errors=len(ruleset.own_errors), example=example)
+    jobs: list[tuple[int, str, dict[str, Any]]] = []
     for n, key in enumerate(keys, 1):
         if key == "compare" and not has_compare:
             if progress:
@@ -180,34 +227,56 @@ def _run(pm: Any, keys: list[str], out: Path, work: Path, rule_paths: list[str],
             nb_params.update(compare_rules=[str(Path(p).resolve()) for p in compare_with] if compare_with else None,
                              compare_attack=str(Path(compare_attack).resolve()) if compare_attack else None,
                              compare_attack_version=compare_attack_version)
-        if progress:
-            print(f"[{n}/{len(keys)}] {key}: running {NOTEBOOKS[key]} ...", file=sys.stderr, flush=True)
+        jobs.append((n, key, nb_params))
+
+    def execute(key: str, nb_params: dict[str, Any]) -> NotebookResult:
         executed = executed_dir / NOTEBOOKS[key]
         target = work / NOTEBOOKS[key].replace(".ipynb", ".html")
         start = time.perf_counter()
         error = None
-        with _captured_stderr() as kernel_log:
-            try:
-                pm.execute_notebook(str(src_dir / NOTEBOOKS[key]), str(executed), parameters=nb_params,
-                                    kernel_name="python3", progress_bar=False, cwd=str(work.resolve()),
-                                    log_output=False)
-            except Exception as exc:  # a failing notebook must not stop the others
-                error = f"{NOTEBOOKS[key]}: {_describe_failure(exc)}"
-        if error and progress:
-            sys.stderr.write(kernel_log.read_text(errors="replace"))
-        kernel_log.unlink(missing_ok=True)
+        try:
+            # no cwd=: papermill would chdir the whole process, under the other thread's feet; the
+            # notebooks get absolute paths for everything they read and write
+            pm.execute_notebook(str(src_dir / NOTEBOOKS[key]), str(executed), parameters=nb_params,
+                                kernel_name="python3", progress_bar=False, log_output=False)
+        except Exception as exc:  # a failing notebook must not stop the others
+            error = f"{NOTEBOOKS[key]}: {_describe_failure(exc)}"
         html_path: Path | None = None
         if executed.exists():
             try:
-                export_html(executed, target)
+                export_html(executed, target, TITLES[key])
                 html_path = target
             except Exception as exc:
                 error = error or f"{NOTEBOOKS[key]}: HTML export failed: {exc}"
-        secs = time.perf_counter() - start
-        result.results.append(NotebookResult(key, TITLES[key], html_path, secs, error))
+        return NotebookResult(key, TITLES[key], html_path, time.perf_counter() - start, error)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    sys.stderr.flush()
+    term = os.fdopen(os.dup(2), "w", buffering=1)  # the user's terminal, while fd 2 goes to the kernel log
+    bar = tqdm(total=len(jobs), desc="reports", unit="report", disable=not progress or None, leave=False, file=term)
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    # the notebooks run side by side, one kernel each (one per core); kernels share this process's stderr
+    with _captured_stderr() as kernel_log, ThreadPoolExecutor(max_workers=workers) as pool:
         if progress:
-            status = f"FAILED: {error}" if error else f"{out / target.name} ({secs:.1f} s)"
-            print(f"[{n}/{len(keys)}] {key}: {status}", file=sys.stderr, flush=True)
+            for n, key, _ in jobs:
+                bar.write(f"[{n}/{len(keys)}] {key}: running {NOTEBOOKS[key]} ...", file=term)
+        futures = [(n, pool.submit(execute, key, nb_params)) for n, key, nb_params in jobs]
+        for n, future in futures:
+            done = future.result()
+            result.results.append(done)
+            bar.update()
+            if progress:
+                status = f"FAILED: {done.error}" if done.error else f"{out / done.html.name} ({done.seconds:.1f} s)" \
+                    if done.html is not None else "no HTML"
+                bar.write(f"[{n}/{len(keys)}] {done.key}: {status}", file=term)
+    bar.close()
+    term.close()
+    if progress and result.failed:
+        sys.stderr.write(kernel_log.read_text(errors="replace"))
+    kernel_log.unlink(missing_ok=True)
     _publish(result, work)
     write_index(result, rule_paths, attack_data.version, compare_with, attack_data.origin)
     if result.load_errors and progress:
@@ -224,7 +293,6 @@ def _publish(result: ReportResult, work: Path) -> None:
     """Move this run's files into the output directory (each move atomic); remove the products of an
     earlier run that this one did not make, so the index never links a stale file as current."""
     out = result.out_dir
-    (out / "notebooks").mkdir(exist_ok=True)
     for name in PRODUCTS:
         made = work / name
         if made.exists():
@@ -234,42 +302,30 @@ def _publish(result: ReportResult, work: Path) -> None:
     for r in result.results:
         if r.html is not None:
             r.html = out / r.html.name
-    for nb in (work / "notebooks").glob("*.ipynb"):
-        os.replace(nb, out / "notebooks" / nb.name)
+    if result.keep_notebooks:
+        (out / "notebooks").mkdir(exist_ok=True)
+        for nb in (work / "notebooks").glob("*.ipynb"):
+            os.replace(nb, out / "notebooks" / nb.name)
+    else:  # an earlier run's executed notebooks are stale now
+        shutil.rmtree(out / "notebooks", ignore_errors=True)
 
 
 def write_index(result: ReportResult, rule_paths: list[str], attack_version: str | None,
                 compare_with: list[str] | None, attack_origin: str = "") -> None:
-    """``index.html``: links to the reports with the date, ATT&CK version and rule files (all escaped)."""
-    e = html.escape
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    items = []
-    for r in result.results:
-        if r.html is not None:
-            link = f'<a href="{e(os.path.relpath(r.html, result.out_dir))}">{e(r.title)}</a>'
-        else:
-            link = e(r.title)
-        note = f' <span class="err">failed — {e(r.error)}</span>' if r.error else f" <small>({r.seconds:.1f} s)</small>"
-        items.append(f"<li>{link}{note}</li>")
-    layer = result.out_dir / "coverage-layer.json"
-    if layer.exists():
-        items.append('<li><a href="coverage-layer.json">ATT&amp;CK Navigator layer</a> (open it in the Navigator)</li>')
-    files = "".join(f"<li><code>{e(p)}</code></li>" for p in rule_paths)
-    extra = "".join(f"<li><code>{e(p)}</code></li>" for p in compare_with or [])
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>falco-coverage reports</title>
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<style>body{{font-family:Helvetica,Arial,sans-serif;max-width:52rem;margin:2rem auto;color:#222}}
-li{{margin:.3rem 0}}.err{{color:#b00020}}code{{font-size:.9em}}</style></head>
-<body><h1>falco-coverage reports</h1>
-{'<p class="err"><b>Example rules:</b> no rules were given and none are installed, so these reports show '
-  'the example rule set shipped with falco-coverage, not yours.</p>' if result.example else ''}
-{f'<p class="err"><b>Falco would refuse these rules:</b> {result.load_errors} load error(s); see the '
-  'mis-tagged rules report.</p>' if result.load_errors else ''}
-<p>Generated {e(now)} · ATT&amp;CK {e(attack_version or "unknown version")}{f" ({e(attack_origin)})" if attack_origin else ""}</p>
-<ul>{"".join(items)}</ul>
-<h2>Rule files</h2><ul>{files}</ul>
-{f"<h2>Compared with</h2><ul>{extra}</ul>" if extra else ""}
-</body></html>
-"""
+    """``index.html``: the landing page (:mod:`falco_coverage.present.landing`)."""
+    from .. import __version__
+
+    def rel(p: str) -> str:
+        return os.path.relpath(Path(p).resolve(), Path.cwd()) if Path(p).is_absolute() else p
+
+    links = [Link(r.title, os.path.relpath(r.html, result.out_dir) if r.html is not None else None,
+                  _SUMMARIES.get(r.key, ""), r.error) for r in result.results]
+    layer = "coverage-layer.json" if (result.out_dir / "coverage-layer.json").exists() else None
+    page = landing_page(headline=result.headline, links=links, layer=layer,
+                        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
+                        attack=f"ATT&CK {attack_version or 'unknown version'}"
+                               + (f" ({Path(attack_origin).name if '/' in attack_origin else attack_origin})"
+                                  if attack_origin else ""),
+                        rule_files=[rel(p) for p in rule_paths], compare_with=[rel(p) for p in compare_with or []],
+                        example=result.example, load_errors=result.load_errors)
     atomic_write(result.index, page.encode("utf-8"))

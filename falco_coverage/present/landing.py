@@ -1,0 +1,110 @@
+"""The report bundle's landing page (``index.html``) and the page style every report shares.
+
+A manager should understand the landing page in ten seconds: the headline numbers, the top gaps,
+links to each report and to the Navigator layer, and when, with what and on which rules it was
+made. Everything is HTML-escaped; the page loads nothing (a Content-Security-Policy forbids it).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+#: shared by the landing page and the report pages: readable widths, a header, print on A4
+PAGE_CSS = """
+body{font-family:Helvetica,Arial,sans-serif;color:#222;line-height:1.4}
+.fc-header small{color:#555}.fc-header h1{margin:.2rem 0 .3rem}
+.fc-numbers div{vertical-align:top}.err{color:#b00020}
+a{color:#0b5cad}
+@media print{
+  @page{size:A4;margin:14mm}
+  body{font-size:10pt}
+  .modebar,.dt-search,.dt-buttons,.dt-paging,.dt-length,.dt-info{display:none!important}
+  .js-plotly-plot,.plotly{max-width:100%!important;page-break-inside:avoid}
+  table{page-break-inside:auto}tr{page-break-inside:avoid}
+  a{color:#222;text-decoration:none}
+}
+"""
+
+
+@dataclass
+class Headline:
+    """The numbers the landing page leads with."""
+
+    covered: int
+    applicable: int
+    coverage: float
+    rules: int
+    load_errors: int
+    tag_errors: int
+    tag_warnings: int
+    scope: str
+    #: (technique ID, name, attack.mitre.org URL, threat groups using it)
+    gaps: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+
+@dataclass
+class Link:
+    title: str
+    href: str | None
+    note: str = ""
+    error: str | None = None
+
+
+def landing_page(*, headline: Headline | None, links: list[Link], layer: str | None, generated: str,
+                 version: str, attack: str, rule_files: list[str], compare_with: list[str],
+                 example: bool, load_errors: int = 0) -> str:
+    """``index.html`` as one self-contained page."""
+    e = html.escape
+    items = []
+    for link in links:
+        title = f'<a href="{e(link.href)}">{e(link.title)}</a>' if link.href else e(link.title)
+        status = f' <span class="err">failed — {e(link.error)}</span>' if link.error else \
+            (f" <small>{e(link.note)}</small>" if link.note else "")
+        items.append(f"<li>{title}{status}</li>")
+    if layer:
+        items.append(f'<li><a href="{e(layer)}">ATT&amp;CK Navigator layer</a> <small>open '
+                     "https://mitre-attack.github.io/attack-navigator/ → Open Existing Layer → Upload from local, "
+                     "and choose this file</small></li>")
+    numbers = ""
+    gaps = ""
+    if headline is not None:
+        h = headline
+        cells = [(f"{h.covered} / {h.applicable}", "techniques detected"), (f"{h.coverage:.0%}", "coverage"),
+                 (str(h.rules), "rules in scope"), (str(h.load_errors), "load errors"),
+                 (str(h.tag_errors), "tag errors"), (str(h.tag_warnings), "tag warnings")]
+        numbers = ('<div class="fc-numbers">' + "".join(
+            f'<div class="n{" bad" if label in ("load errors", "tag errors") and value != "0" else ""}">'
+            f"<b>{e(value)}</b><span>{e(label)}</span></div>" for value, label in cells)
+            + f"</div><p><small>Scope: {e(h.scope)}</small></p>")
+        if h.gaps:
+            gaps = "<h2>Top gaps</h2><p>Uncovered techniques most used by threat groups:</p><ol>" + "".join(
+                f'<li><a href="{e(url)}">{e(tid)}</a> {e(name)} <small>({groups} groups)</small></li>'
+                for tid, name, url, groups in h.gaps) + "</ol>"
+    files = "".join(f"<li><code>{e(p)}</code></li>" for p in rule_files)
+    extra = "".join(f"<li><code>{e(p)}</code></li>" for p in compare_with)
+    banners = ""
+    if example:
+        banners += ('<p class="err"><b>Example rules:</b> no rules were given and none are installed, so these '
+                    "reports show the example rule set shipped with falco-coverage, not yours.</p>")
+    if load_errors:
+        banners += (f'<p class="err"><b>Falco would refuse these rules:</b> {load_errors} load error(s); '
+                    "see the mis-tagged rules report.</p>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>falco-coverage: ATT&amp;CK coverage report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<style>{PAGE_CSS}
+body{{max-width:60rem;margin:2rem auto;padding:0 1rem}}li{{margin:.3rem 0}}code{{font-size:.9em}}
+.fc-numbers{{display:flex;flex-wrap:wrap;gap:1.5rem;margin:1rem 0}}
+.fc-numbers .n b{{display:block;font-size:2rem}}.fc-numbers .n span{{color:#555}}.fc-numbers .bad b{{color:#b00020}}
+</style></head>
+<body><header class="fc-header"><small>{e(generated)} · falco-coverage {e(version)} · {e(attack)}</small>
+<h1>ATT&amp;CK coverage of Falco rules</h1></header>
+{banners}{numbers}
+<h2>Reports</h2><ul>{"".join(items)}</ul>
+{gaps}
+<h2>Rule files</h2><ul>{files}</ul>
+{f"<h2>Compared with</h2><ul>{extra}</ul>" if extra else ""}
+</body></html>
+"""
