@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -41,3 +44,38 @@ def test_thin(path) -> None:
         if cell.cell_type == "code":
             for node in ast.walk(ast.parse(cell.source)):
                 assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While)), cell.source
+
+
+def _run_in_lab_mode(tmp_path: Path, notebook: str, **parameters: object) -> tuple[dict, Exception | None]:
+    """Execute a notebook as JupyterLab would (not as a report run); the saved notebook and any error."""
+    import papermill as pm
+
+    os.environ.pop("FALCO_COVERAGE_REPORT", None)
+    out = tmp_path / notebook
+    error: Exception | None = None
+    try:
+        pm.execute_notebook(str(REPO / "notebooks" / notebook), str(out), parameters={"output_dir": str(tmp_path),
+                            **parameters}, kernel_name="python3", progress_bar=False)
+    except Exception as exc:  # papermill re-raises a failing cell
+        error = exc
+    return json.loads(out.read_text()), error
+
+
+def test_a_notebook_saved_from_lab_stays_small(tmp_path: Path) -> None:
+    nb, error = _run_in_lab_mode(tmp_path, "coverage.ipynb")  # the example rules, the built-in ATT&CK
+    assert error is None
+    size = (tmp_path / "coverage.ipynb").stat().st_size
+    assert size < 500 * 1024, size
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+    assert not any("plotly.js v" in "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+
+
+def test_a_user_error_in_lab_is_one_box_not_a_traceback(tmp_path: Path) -> None:
+    nb, error = _run_in_lab_mode(tmp_path, "coverage.ipynb", attack=str(tmp_path / "missing.json"))
+    assert error is not None  # the cell fails, so "Run all" stops there
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    boxes = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    assert any("falco-coverage could not run this notebook" in b and "parameters" in b for b in boxes)
+    tracebacks = [o for o in outputs if o.get("output_type") == "error"]
+    assert all(not o.get("traceback") for o in tracebacks)

@@ -111,10 +111,13 @@ def setup_notebook() -> None:
         ip.set_custom_exc((FalcoCoverageError,), _show_user_error)
 
 
-def _show_user_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+def _show_user_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+    """IPython's handler for user errors: the box instead of a traceback (the cell still fails, so
+    "Run all" stops there)."""
     from IPython.display import HTML, display
 
     display(HTML(error_html(value)))
+    return []
 
 
 def error_html(exc: BaseException) -> str:
