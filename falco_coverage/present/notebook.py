@@ -35,6 +35,7 @@ PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "showSendToCloud": False,
                                  "plotlyServerURL": "", "responsive": True,
                                  "modeBarButtonsToRemove": ["sendDataToCloud", "select2d", "lasso2d"]}
 MISSING = "—"
+_DATATABLES_LOADED = False  # this kernel has shown the DataTables bundle
 _CDN_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>')
 _TECHNIQUE = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 _TACTIC = re.compile(r"^TA\d{4}$")
@@ -99,10 +100,12 @@ def setup_notebook() -> None:
     ip = get_ipython()
     if ip is None:
         return
-    if in_report():  # DataTables embedded once per report page; in Lab tables stay static (small notebooks)
+    global _DATATABLES_LOADED
+    if in_report() and not _DATATABLES_LOADED:  # DataTables once per report page; Lab tables stay static
         from itables import init_notebook_mode
 
         init_notebook_mode(all_interactive=False, connected=False)
+        _DATATABLES_LOADED = True
     html_formatter = ip.display_formatter.formatters["text/html"]
     html_formatter.for_type(Coverage, coverage_html)
     html_formatter.for_type(RuleSet, ruleset_html)
@@ -214,8 +217,10 @@ def table(df: pd.DataFrame, *, empty: str = "None found.", root: Path | None = N
         return
     from itables import init_notebook_mode, show
 
-    if interactive:
+    global _DATATABLES_LOADED
+    if interactive and not _DATATABLES_LOADED:  # the DataTables bundle (700 KB) once per notebook
         init_notebook_mode(all_interactive=False, connected=False)
+        _DATATABLES_LOADED = True
     show(shown, allow_html=True, showIndex=False, pageLength=page, lengthMenu=[page, 100, 1000],
          buttons=["csvHtml5"] if len(shown) > 5 else [], classes="display compact", maxBytes=0,
          columnDefs=[{"className": "dt-left", "targets": "_all"}],

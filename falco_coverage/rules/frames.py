@@ -12,20 +12,20 @@ from typing import Any
 
 import pandas as pd
 
+from ..codes import MAX_EVT_TYPES
 from ..columns import conform
 from ..findings import Location
 from .collector import Collector, Definition
-from ..codes import MAX_EVT_TYPES
 from .decode import PRIORITIES
 from .fieldcheck import FieldChecker
+from .nodes import MacroRef, Node, children, evt_types, expand, falco_text, fields, macro_refs, to_text
+from .tags import split_tags
 
 #: errors found when Falco compiles the loaded items (after reading every file)
 COMPILE_CODES = ("LOAD_ERR_COMPILE_CONDITION", "LOAD_ERR_COMPILE_OUTPUT", "ERROR_UNDEFINED_MACRO", "ERROR_MACRO_LOOP",
                  "ERROR_EXCEPTION_FIELD", "condition-too-large")
 #: where a rule comes from when some files are loaded as the base
 ORIGINS = ("own", "base")
-from .nodes import MacroRef, Node, children, evt_types, expand, falco_text, fields, macro_refs, to_text
-from .tags import split_tags
 
 
 @dataclass
@@ -218,9 +218,8 @@ def rules_frame(col: Collector, checker: FieldChecker | None = None,
         ))
     df = pd.DataFrame(rows, columns=[
         "name", "desc", "condition", "compiled_condition", "expanded_condition", "evt_types", "fields",
-        "macros_used", "lists_used", "output", "priority", "source", "enabled", "warn_evttypes", "skip_if_unknown_filter", "capture",
-        "capture_duration", "tags",
-        "tag_locations", "maturity", "tactic_tags", "technique_tags", "other_tags", "exceptions", "file", "line",
+        "macros_used", "lists_used", "output", "priority", "source", "enabled", "warn_evttypes",
+        "skip_if_unknown_filter", "capture", "capture_duration", "tags", "tag_locations", "maturity", "tactic_tags", "technique_tags", "other_tags", "exceptions", "file", "line",
         "changed_at", "valid", "origin", "ignored_keys"])
     df["priority"] = pd.Categorical(df["priority"], categories=PRIORITIES, ordered=True)
     df["origin"] = pd.Categorical(df["origin"], categories=list(ORIGINS))

@@ -216,11 +216,10 @@ def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list
     }
     has_compare = bool(compare_with or compare_attack or compare_attack_version)
     jobs: list[tuple[int, str, dict[str, Any]]] = []
+    skipped: list[str] = []
     for n, key in enumerate(keys, 1):
         if key == "compare" and not has_compare:
-            if progress:
-                print(f"[{n}/{len(keys)}] {key}: skipped (give --compare-with or --compare-attack[-version])",
-                      file=sys.stderr)
+            skipped.append(f"[{n}/{len(keys)}] {key}: skipped (give --compare-with or --compare-attack[-version])")
             continue
         nb_params = dict(params)
         if key == "compare":
@@ -263,6 +262,8 @@ def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list
         if progress:
             for n, key, _ in jobs:
                 bar.write(f"[{n}/{len(keys)}] {key}: running {NOTEBOOKS[key]} ...", file=term)
+            for line in skipped:  # after the ones that run, in their order
+                bar.write(line, file=term)
         futures = [(n, pool.submit(execute, key, nb_params)) for n, key, nb_params in jobs]
         for n, future in futures:
             done = future.result()
