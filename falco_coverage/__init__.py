@@ -32,13 +32,16 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "check": ("analysis.checks", "check"),
     "lint": ("analysis.lint", "lint"),
     "coverage": ("analysis.coverage", "coverage"),
+    "observability": ("analysis.observability", "observability"),
+    "rule_detections": ("analysis.detection_fit", "rule_detections"),
     "fix": ("analysis.fix", None),
     "plots": ("present.plots", None),
 }
 
 __all__ = [
     "AttackData", "AttackDownloadError", "AttackFormatError", "AttackSourceError", "FalcoCoverageError",
-    "RuleSet", "RulesError", "SCHEMAS", "check", "coverage", "fix", "lint", "load_attack", "load_rules", "plots",
+    "RuleSet", "RulesError", "SCHEMAS", "check", "coverage", "fix", "lint", "load_attack", "load_rules",
+    "observability", "plots", "rule_detections",
 ]
 
 

@@ -50,6 +50,39 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "technique_id": ("str", "an active (neither revoked nor deprecated) technique"),
         "tactic": ("category", "one of its tactic shortnames (ordered categorical in matrix order)"),
     },
+    # ATT&CK's detection model (falco_coverage.attack.detection); empty for a bundle without one
+    "attack.detection_strategies": {
+        "strategy_id": ("str", "DET####, v18 and later"),
+        "stix_id": ("str", "x-mitre-detection-strategy--<uuid>"),
+        "name": ("str", "strategy name"),
+        "technique_ids": ("object", "sorted list of the techniques it detects (its 'detects' relationships)"),
+        "analytic_ids": ("object", "list of its analytics (AN####), in the strategy's order"),
+        "url": ("str", "attack.mitre.org page of the strategy"),
+    },
+    "attack.analytics": {
+        "analytic_id": ("str", "AN####"),
+        "stix_id": ("str", "x-mitre-analytic--<uuid>"),
+        "strategy_id": ("str", "the detection strategy listing it"),
+        "name": ("str", "analytic name"),
+        "platforms": ("object", "list of the ATT&CK platforms it is written for"),
+        "description": ("str", "what it looks for, as ATT&CK words it"),
+        "url": ("str", "attack.mitre.org anchor of the analytic"),
+    },
+    "attack.data_components": {
+        "data_component_id": ("str", "DC#### (v18 and later; missing before, when components had no ID)"),
+        "name": ("str", "component name, e.g. Process Creation: the same across releases"),
+        "data_source": ("str", "its data source before v18, e.g. Process (missing from v18 on)"),
+        "stix_id": ("str", "x-mitre-data-component--<uuid>"),
+    },
+    "attack.detections": {
+        "technique_id": ("str", "a technique the row helps detect"),
+        "strategy_id": ("str", "its detection strategy (DET####); missing before v18"),
+        "analytic_id": ("str", "the analytic (AN####); missing before v18"),
+        "platforms": ("object", "list of platforms the row applies to: the analytic's (before v18: the technique's)"),
+        "data_component": ("str", "data component name the log source records (missing when the analytic names none)"),
+        "log_source": ("str", "log source name, e.g. auditd:SYSCALL, kubernetes:audit; missing before v18"),
+        "channel": ("str", "what in that log source, e.g. execve, or a sentence; missing before v18"),
+    },
     # --- Falco rules (falco_coverage.rules.RuleSet) --------------------------------------
     "rules.rules": {
         "name": ("str", "rule name"),
@@ -135,6 +168,10 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "covered_via": ("str", "direct (the technique is tagged), sub-technique (only a sub-technique is), or missing"),
         "n_groups": ("int64", "threat groups using it (from ATT&CK)"),
         "n_software": ("int64", "software using it (from ATT&CK)"),
+        "observable": ("category", "none, partial or full (ordered; see coverage.observability); missing when the "
+                       "release has no detection model"),
+        "state": ("category", "detected (covered), observable (not covered, but observable: a new rule pays off) or "
+                  "not observable (needs another sensor); missing without a detection model"),
     },
     "coverage.tactics": {
         "tactic": ("str", "tactic shortname, matrix order"),
@@ -144,6 +181,33 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "covered": ("int64", "of those, covered directly or through a sub-technique"),
         "coverage": ("float64", "covered / applicable (0 when nothing is applicable)"),
         "n_rules": ("int64", "rules in scope tagging one of the tactic's applicable techniques or their sub-techniques"),
+        "observable": ("int64", "applicable top-level techniques not covered but observable (state observable)"),
+        "not_observable": ("int64", "applicable top-level techniques not covered and not observable"),
+    },
+    "coverage.observability": {
+        "technique_id": ("str", "an active technique or sub-technique"),
+        "observable": ("category", "none, partial or full (ordered): whether some or all of its analytics for the "
+                       "platforms in scope are served by the sensors in scope"),
+        "n_analytics": ("int64", "its analytics for the platforms in scope (before v18: its detecting data components)"),
+        "n_observed": ("int64", "of those, the ones a sensor in scope serves"),
+        "strategy_ids": ("object", "list of its detection strategies (DET####; empty before v18)"),
+        "analytics": ("object", "list of the observed analytics (AN####; empty before v18)"),
+        "data_components": ("object", "list of the data components a sensor in scope records for it"),
+        "log_sources": ("object", "list of the ATT&CK log sources named by its analytics that a sensor in scope reads"),
+        "sensors": ("object", "list of the Falco event sources that serve it"),
+        "missing": ("object", "list of data components of its unobserved analytics no sensor in scope records: "
+                    "what another sensor would have to provide"),
+    },
+    "coverage.rule_detections": {
+        "rule": ("str", "a rule"),
+        "technique_id": ("str", "an active technique it tags"),
+        "strategy_ids": ("object", "list of the technique's detection strategies (DET####)"),
+        "analytic_ids": ("object", "list of its analytics the rule's source serves (the ones the fit is judged on)"),
+        "fit": ("category", "match, partial or none (see falco_coverage.analysis.detection_fit); missing when the "
+                "rule's source serves none of the technique's analytics"),
+        "evidence": ("object", "list of what matched: values of the condition found in the analytics' text, and "
+                     "evt.type=<type> for specific event types their channels name"),
+        "data_components": ("object", "list of the data components those analytics ask for"),
     },
     "coverage.gaps": {
         "technique_id": ("str", "an applicable top-level technique no rule in scope covers"),
@@ -154,6 +218,9 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "n_software": ("int64", "software using it"),
         "n_subtechniques": ("int64", "its applicable sub-techniques"),
         "url": ("str", "attack.mitre.org page"),
+        "observable": ("category", "none, partial or full (missing without a detection model); observable gaps "
+                       "come first"),
+        "strategy_ids": ("object", "list of its detection strategies (DET####)"),
     },
     "coverage.rule_tactics": {
         "rule": ("str", "a rule in scope"),
@@ -166,6 +233,17 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
     "coverage.tactic_only": {
         "rule": ("str", "a rule in scope with tactic tags but no valid technique tag"),
         "tactic": ("category", "a tactic it tags (ordered categorical, matrix order)"),
+    },
+    # --- the sensor profile (falco_coverage.analysis.sensors) ---------------------------------------
+    "sensors.profile": {
+        "source": ("str", "a Falco event source"),
+        "platforms": ("object", "list of the ATT&CK platforms it observes (source_platforms)"),
+        "kind": ("category", "log source (an ATT&CK log source it reads the events of) or data component (one it "
+                 "records on those platforms)"),
+        "name": ("str", "the ATT&CK log source or data component name"),
+        "why": ("str", "why the source observes it"),
+        "evt_types": ("object", "list of the Falco event types that record a data component (syscall; '*': every "
+                      "event), else empty"),
     },
     # --- comparisons (falco_coverage.analysis.compare) -------------------------------------------------
     "compare.tactics": {

@@ -8,11 +8,15 @@ Keys (all optional)::
     exclude = { platform-mismatch = ["K8s *"] } # rule names (fnmatch patterns) per code, or "*" for all codes
     source_platforms = { my_plugin = ["Linux"] }  # extra or changed source -> ATT&CK platforms
     tag_aliases = { mitre_evasion = "mitre_stealth" }  # a tag -> the tag it stands for
+    sensors = { my_plugin = { log_sources = ["saas:example"], data_components = ["Logon Session Creation"] } }
+                                                # what a source observes in ATT&CK's detection model
+                                                # (replaces the built-in entry of that source)
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,86 @@ class ConfigError(FalcoCoverageError):
     """The configuration file is unreadable or holds an unknown key or value."""
 
 
+@dataclass(frozen=True)
+class Sensor:
+    """What one Falco event source observes. Names are kept as written; lookups fold case."""
+
+    source: str
+    why: str = ""
+    #: ATT&CK log source name -> why this source reads the same events
+    log_sources: dict[str, str] = field(default_factory=dict)
+    #: data component name -> why this source records it
+    data_components: dict[str, str] = field(default_factory=dict)
+    #: data component name -> Falco event types that record it (``*``: every event)
+    evt_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    _logs: frozenset[str] = field(init=False, repr=False, compare=False)
+    _components: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_logs", frozenset(n.casefold() for n in self.log_sources))
+        object.__setattr__(self, "_components", frozenset(n.casefold() for n in self.data_components))
+
+    def reads(self, log_source: Any) -> bool:
+        """Whether this source reads the events of the ATT&CK log source named ``log_source``."""
+        return isinstance(log_source, str) and log_source.casefold() in self._logs
+
+    def records(self, component: Any) -> bool:
+        """Whether this source records the data component named ``component``."""
+        return isinstance(component, str) and component.casefold() in self._components
+
+    def component_evt_types(self, component: str) -> tuple[str, ...]:
+        """The Falco event types that record ``component`` (empty when the profile does not say)."""
+        for name, types in self.evt_types.items():
+            if name.casefold() == component.casefold():
+                return types
+        return ()
+
+
+def _names(value: Any, what: str, origin: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """``[name, ...]`` or ``{name: why}`` or ``{name: {why, evt_types}}`` -> (name -> why, name -> evt types)."""
+    if value is None:
+        return {}, {}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return {v: "" for v in value}, {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"sensors: '{what}' must be a list of names or a mapping of name -> why", file=origin)
+    whys: dict[str, str] = {}
+    evts: dict[str, tuple[str, ...]] = {}
+    for name, entry in value.items():
+        if isinstance(entry, dict):
+            whys[str(name)] = str(entry.get("why", ""))
+            types = entry.get("evt_types", [])
+            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+                raise ConfigError(f"sensors: evt_types of '{name}' must be a list of event types", file=origin)
+            if types:
+                evts[str(name)] = tuple(types)
+        elif entry is None or isinstance(entry, str):
+            whys[str(name)] = entry or ""
+        else:
+            raise ConfigError(f"sensors: '{name}' under '{what}' must be a sentence saying why", file=origin)
+    return whys, evts
+
+
+def parse_profile(data: Mapping[str, Any], origin: str) -> dict[str, Sensor]:
+    """Sources of a profile mapping (the shape of ``builtin/sensors.yaml``); ConfigError on anything else."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("sensors: must map event sources to what they observe", file=origin)
+    out: dict[str, Sensor] = {}
+    for source, entry in data.items():
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"sensors: '{source}' must be a mapping with log_sources and data_components",
+                              file=origin)
+        unknown = set(entry) - {"why", "log_sources", "data_components"}
+        if unknown:
+            raise ConfigError(f"sensors: '{source}' has unknown key(s) {', '.join(sorted(map(str, unknown)))}",
+                              file=origin)
+        logs, _ = _names(entry.get("log_sources"), "log_sources", origin)
+        comps, evts = _names(entry.get("data_components"), "data_components", origin)
+        out[str(source)] = Sensor(str(source), str(entry.get("why") or ""), logs, comps, evts)
+    return out
+
+
 @dataclass
 class CheckConfig:
     """Which finding codes run, at which severity, for which rules; and what each source observes."""
@@ -62,6 +146,8 @@ class CheckConfig:
     source_platforms: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_SOURCE_PLATFORMS))
     #: tag -> the tag it stands for (e.g. a team's own spelling, or an old name during a transition)
     tag_aliases: dict[str, str] = field(default_factory=dict)
+    #: source -> what it observes, replacing the built-in sensor profile's entry
+    sensors: dict[str, Sensor] = field(default_factory=dict)
 
     def enabled(self, code: str) -> bool:
         return code not in self.disabled
@@ -76,7 +162,7 @@ class CheckConfig:
     @classmethod
     def from_mapping(cls, data: dict[str, Any], known_codes: set[str], origin: str = "config") -> CheckConfig:
         """Validate a settings mapping (the keys of the module docstring)."""
-        unknown = set(data) - {"disable", "enable", "severity", "exclude", "source_platforms", "tag_aliases"}
+        unknown = set(data) - {"disable", "enable", "severity", "exclude", "source_platforms", "tag_aliases", "sensors"}
         if unknown:
             raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}", file=origin)
 
@@ -114,6 +200,11 @@ class CheckConfig:
         if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
             raise ConfigError("'tag_aliases' must map tags to the tags they stand for", file=origin)
         cfg.tag_aliases = {str(k): v for k, v in aliases.items()}
+        sensors = data.get("sensors", {})
+        if not isinstance(sensors, dict) or not all(isinstance(v, dict) for v in sensors.values()):
+            raise ConfigError("'sensors' must map sources to {log_sources = [...], data_components = [...]}",
+                              file=origin)
+        cfg.sensors = parse_profile(sensors, origin)
         return cfg
 
 

@@ -32,6 +32,7 @@ platforms = None  # the coverage scope, the same on both sides
 maturities = None
 min_priority = None
 sources = None
+sensors = None  # Falco event sources you run; None: the rules' sources
 include_disabled = False
 config = None
 example_rules = False
@@ -56,7 +57,8 @@ elif compare_attack or compare_attack_version:
 else:
     raise ValueError("nothing to compare: set compare_rules, compare_attack or compare_attack_version")
 scope = dict(platforms=platforms, maturities=maturities, min_priority=min_priority, sources=sources,
-             enabled_only=not include_disabled, source_platforms=load_config(config).source_platforms)
+             enabled_only=not include_disabled, source_platforms=load_config(config).source_platforms,
+             sensors=sensors, sensor_profile=load_config(config).sensors)
 before = coverage(other_rules, attack_old, **scope)
 after = coverage(ruleset, attack_new, **scope)
 header("Before and after", ruleset, attack_new, after)

@@ -29,6 +29,7 @@ platforms = None  # None: what the rules' sources can observe
 maturities = None  # e.g. ["stable"]
 min_priority = None
 sources = None  # e.g. ["syscall"]
+sensors = None  # Falco event sources you run, e.g. ["syscall", "k8s_audit"]; None: the rules' sources
 include_disabled = False
 config = None  # a .falco-coverage.yaml or pyproject.toml (source_platforms, ...); None: the defaults
 example_rules = False  # set by the report runner when it fell back to the example rule set
@@ -41,15 +42,17 @@ from falco_coverage import load_attack, load_rules, plots
 from falco_coverage.analysis.coverage import coverage
 from falco_coverage.config import load_config
 from falco_coverage.present.layers import to_navigator
-from falco_coverage.present.notebook import header, numbers, print_notes, rules_root, setup_notebook, table
+from falco_coverage.present.notebook import (
+    header, numbers, observable_gaps, print_notes, rules_root, setup_notebook, table,
+)
 from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
 ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
 attack_data = load_attack(attack, version=attack_version)
 cov = coverage(ruleset, attack_data, platforms=platforms, maturities=maturities, min_priority=min_priority,
-               sources=sources, enabled_only=not include_disabled,
-               source_platforms=load_config(config).source_platforms)
+               sources=sources, enabled_only=not include_disabled, sensors=sensors,
+               source_platforms=load_config(config).source_platforms, sensor_profile=load_config(config).sensors)
 header("ATT&CK coverage of Falco rules", ruleset, attack_data, cov)
 print_notes(ruleset, cov, example_rules)
 
@@ -59,6 +62,7 @@ print_notes(ruleset, cov, example_rules)
 # %%
 s = cov.summary()
 numbers({"techniques detected": f"{s['covered']} / {s['applicable']}", "coverage": f"{s['coverage']:.0%}",
+         **({"observable, not detected": str(s["observable"])} if cov.has_observability else {}),
          "rules in scope": str(s["rules"]), "load errors": str(len(ruleset.own_errors))})
 
 # %% [markdown]
@@ -68,6 +72,20 @@ numbers({"techniques detected": f"{s['covered']} / {s['applicable']}", "coverage
 
 # %%
 plots.matrix_heatmap(cov).show()
+
+# %% [markdown]
+# ## What Falco can see
+# The same matrix by what a new rule could achieve. Blue: a rule detects it. Orange: not detected,
+# but ATT&CK's analytics for it read telemetry the sensors in scope collect, so a new rule pays off.
+# Grey: not observable, another sensor is needed. Hover a cell for how observable it is, by which
+# sensor, and what another sensor would have to record.
+
+# %%
+if cov.has_observability:
+    plots.matrix_heatmap(cov, color="state").show()
+    plots.state_bars(cov).show()
+else:
+    print(f"{attack_data.describe()} has no detection model: see the note at the top.")
 
 # %% [markdown]
 # ## Coverage per tactic
@@ -101,19 +119,37 @@ table(cov.tactic_only.groupby("tactic", observed=True)["rule"].nunique().rename(
 
 # %% [markdown]
 # ## Top gaps
-# The uncovered techniques that the most threat groups use: where a new rule pays off first.
+# The undetected techniques that the most threat groups use. With ATT&CK's detection model they come
+# in two lists: those the sensors can observe (a new rule pays off, with ATT&CK's detection strategy
+# for each), then those that need another sensor (and what it would have to record).
 
 # %%
-table(cov.gaps[["technique_id", "name", "tactics", "n_groups", "n_software", "n_subtechniques"]],
-      empty="No gaps: every applicable technique is covered.",
-      titles={"technique_id": "ID", "n_groups": "groups", "n_software": "software", "n_subtechniques": "sub-techniques"})
+if cov.has_observability:
+    table(observable_gaps(cov), empty="None: every observable technique is detected.",
+          titles={"technique_id": "ID", "strategy_ids": "detection strategy", "n_groups": "groups",
+                  "data_components": "what the sensors record"})
+else:
+    table(cov.gaps[["technique_id", "name", "tactics", "n_groups", "n_software", "n_subtechniques"]],
+          empty="No gaps: every applicable technique is covered.",
+          titles={"technique_id": "ID", "n_groups": "groups", "n_software": "software",
+                  "n_subtechniques": "sub-techniques"})
+
+# %% [markdown]
+# Not observable by the sensors in scope: another sensor would have to record what `needs` lists.
+
+# %%
+if cov.has_observability:
+    table(observable_gaps(cov, observable=False), empty="None: the sensors can observe every gap.",
+          titles={"technique_id": "ID", "strategy_ids": "detection strategy", "n_groups": "groups",
+                  "missing": "needs"})
 
 # %% [markdown]
 # ## Per tactic, as a table
 
 # %%
-table(cov.tactics[["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]],
-      percent=("coverage",), titles={"tactic_id": "ID", "n_rules": "rules"})
+table(cov.tactics[["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]
+                 + (["observable", "not_observable"] if cov.has_observability else [])],
+      percent=("coverage",), titles={"tactic_id": "ID", "n_rules": "rules", "observable": "observable, not detected"})
 
 # %% [markdown]
 # ## Navigator layer
@@ -123,3 +159,13 @@ table(cov.tactics[["tactic_id", "name", "applicable", "covered", "coverage", "n_
 # %%
 layer = to_navigator(cov, "Falco rules coverage", Path(output_dir) / "coverage-layer.json")
 numbers({"technique cells in the layer": str(len(layer["techniques"]))})
+
+# %% [markdown]
+# With ATT&CK's detection model, `coverage-states-layer.json` colours every technique by its state
+# (detected, observable, not observable) the same way as the matrix above.
+
+# %%
+if cov.has_observability:
+    states = to_navigator(cov, "Falco rules: detected, observable, not observable",
+                          Path(output_dir) / "coverage-states-layer.json", states=True)
+    numbers({"technique cells in the states layer": str(len(states["techniques"]))})

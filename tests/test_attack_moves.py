@@ -193,13 +193,14 @@ def test_builtin_is_the_pinned_default_and_needs_nothing(tmp_path: Path, monkeyp
     assert a.version == default_version() == builtin_versions()[-1] == "19.1"
     assert a.source_path is None and "built into falco-coverage" in a.origin and a.describe().startswith("ATT&CK 19.1")
     assert (BUILTIN_DIR / LICENSE_NAME).read_text().startswith("ATT&CK")
-    assert sum(p.stat().st_size for p in BUILTIN_DIR.iterdir()) < 3 * 2**20
+    assert sum(p.stat().st_size for p in BUILTIN_DIR.rglob("*") if p.is_file()) < 3 * 2**20
 
 
 def test_builtin_snapshot_equals_the_bundle() -> None:
     bundle = parse_bundle(shared_path("attack", "enterprise-attack-19.1.json").read_bytes())
     built = load_attack(version="19.1")
-    for name in ("tactics", "techniques", "technique_tactics"):
+    for name in ("tactics", "techniques", "technique_tactics", "detection_strategies", "analytics", "data_components",
+                 "detections"):
         pd.testing.assert_frame_equal(getattr(built, name), getattr(bundle, name), check_categorical=True)
     assert built.spec_version == bundle.spec_version and built.spec_version
 
@@ -252,4 +253,5 @@ def test_a_deprecated_matrix_of_the_same_id_is_skipped(tmp_path: Path) -> None:
 
 def test_a_retired_tactic_is_not_also_a_missing_tactic(tmp_path: Path, v19: object) -> None:
     f = findings(tmp_path, v19, rule("R", ["mitre_defense_evasion", "T1070"]))
-    assert sorted(f["code"].astype(str)) == ["retired-tactic"]
+    # analytic-mismatch judges the rule's condition (a placeholder here), not its tags
+    assert sorted(c for c in f["code"].astype(str) if c != "analytic-mismatch") == ["retired-tactic"]

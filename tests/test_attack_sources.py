@@ -173,3 +173,36 @@ def test_release_list_comes_from_mitreattack() -> None:
     versions = attack_sources.known_versions()
     assert "18.1" in versions and versions[-1] == release_info.LATEST_VERSION
     assert attack_sources.expected_sha256("enterprise-attack", "18.1") == release_info.STIX21["enterprise"]["18.1"]
+
+
+def test_a_warm_load_does_not_read_the_bundle_again(mini21: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = tmp_path / "enterprise-attack-1.2.json"
+    shutil.copy(mini21, bundle)
+    first = load_attack(bundle)
+    from falco_coverage.attack import load as load_module
+
+    def no_read(*a: object, **k: object) -> bytes:
+        raise AssertionError("the unchanged bundle was read and hashed again")
+
+    monkeypatch.setattr(load_module, "read_bundle_bytes", no_read)
+    again = load_attack(bundle)
+    assert again.sha256 == first.sha256
+    pd.testing.assert_frame_equal(again.techniques, first.techniques)
+    monkeypatch.undo()
+    # the same size, another content: the stamp (times, inode) changes, so the bundle is hashed again
+    bundle.write_bytes(mini21.read_bytes().replace(b'"name": "Cron"', b'"name": "Cxon"'))
+    changed = load_attack(bundle)
+    assert changed.sha256 != first.sha256 and changed.technique("T1053.003")["name"] == "Cxon"
+
+
+def test_a_recorded_digest_for_another_file_is_not_trusted(mini21: Path, mini20: Path, tmp_path: Path,
+                                                           isolated_env: Path) -> None:
+    a = tmp_path / "a.json"
+    shutil.copy(mini21, a)
+    load_attack(a)
+    (record,) = (isolated_env / "frames" / "digests").glob("*.json")
+    doc = json.loads(record.read_text())
+    doc["sha256"] = load_attack(mini20).sha256  # a record that lies about the file's content
+    doc["path"] = "/elsewhere"
+    record.write_text(json.dumps(doc))
+    assert load_attack(a).version == "1.2"  # the record names another path: ignored, the file is hashed

@@ -13,7 +13,12 @@ from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_
 from falco_coverage.analysis.coverage import coverage
 from falco_coverage.analysis.lint import lint
 from falco_coverage.columns import SCHEMAS, columns, conform, dtypes
+from falco_coverage.analysis.detection_fit import rule_detections
+from falco_coverage.analysis.observability import observability
+from falco_coverage.analysis.sensors import profile_frame
 from falco_coverage.config import CheckConfig
+
+from .detection_fixture import write_bundle
 
 RULES = """\
 - list: shells
@@ -37,17 +42,27 @@ RULES = """\
 """
 
 
-def _frames(rules: Path, attack: Path) -> dict[str, list[pd.DataFrame]]:
+def _frames(rules: Path, attack: Path, detection: Path) -> dict[str, list[pd.DataFrame]]:
     rs = load_rules(rules)
     a = load_attack(attack)
     cov = coverage(rs, a)
     cov_all = coverage(rs, a, platforms=["Linux", "Windows", "IaaS"])
+    d = load_attack(detection)  # with a detection model
+    cov_d = coverage(rs, d)
     return {
+        "attack.detection_strategies": [a.detection_strategies, d.detection_strategies],
+        "attack.analytics": [a.analytics, d.analytics], "attack.data_components": [a.data_components,
+                                                                                  d.data_components],
+        "attack.detections": [a.detections, d.detections],
+        "coverage.observability": [cov_d.observability, observability(d, [], ["Linux"])],
+        "coverage.rule_detections": [rule_detections(rs.rules, d)],
+        "sensors.profile": [profile_frame(), profile_frame({})],
         "rules.rules": [rs.rules], "rules.macros": [rs.macros], "rules.lists": [rs.lists],
         "rules.diagnostics": [rs.diagnostics], "rules.files": [rs.files],
         "attack.tactics": [a.tactics], "attack.techniques": [a.techniques],
         "attack.technique_tactics": [a.technique_tactics],
-        "coverage.techniques": [cov.techniques], "coverage.tactics": [cov.tactics], "coverage.gaps": [cov.gaps],
+        "coverage.techniques": [cov.techniques, cov_d.techniques], "coverage.tactics": [cov.tactics, cov_d.tactics],
+        "coverage.gaps": [cov.gaps, cov_d.gaps],
         "coverage.rule_tactics": [cov.rule_tactics], "coverage.tactic_only": [cov.tactic_only],
         "compare.tactics": [tactic_change(cov, cov_all)], "compare.techniques": [technique_change(cov, cov_all)],
         "compare.drift": [attack_drift(rs, a, a)],
@@ -61,7 +76,7 @@ def _frames(rules: Path, attack: Path) -> dict[str, list[pd.DataFrame]]:
 def frames(request: pytest.FixtureRequest, tmp_path: Path, mini21: Path) -> dict[str, list[pd.DataFrame]]:
     p = tmp_path / "rules.yaml"
     p.write_text(RULES if request.param == "full" else "# no items\n")
-    return _frames(p, mini21)
+    return _frames(p, mini21, write_bundle(tmp_path / "enterprise-attack-18.9.json"))
 
 
 def test_every_schema_is_exercised(frames: dict[str, list[pd.DataFrame]]) -> None:
@@ -79,7 +94,7 @@ def test_every_frame_has_its_documented_columns_and_dtypes(frames: dict[str, lis
 def test_the_full_fixture_is_not_trivially_empty(tmp_path: Path, mini21: Path) -> None:
     p = tmp_path / "rules.yaml"
     p.write_text(RULES)
-    frames = _frames(p, mini21)
+    frames = _frames(p, mini21, write_bundle(tmp_path / "enterprise-attack-18.9.json"))
     empty = sorted(n for n, dfs in frames.items() if all(df.empty for df in dfs))
     # nothing is lost or drifts when a release is compared with itself
     assert empty == ["compare.drift", "compare.techniques", "coverage.tactic_only"]

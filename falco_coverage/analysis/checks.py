@@ -23,6 +23,7 @@ from ..findings import Finding, Location, findings_frame
 from ..rules import RuleSet
 from ..rules.tags import DATA_SOURCE_RE, AttackTag, tactic_tag
 from .load_findings import load_findings, own_findings
+from . import detection_fit  # noqa: F401  (registers analytic-mismatch)
 from . import migration_checks  # noqa: F401  (registers the checks of tags ATT&CK moved)
 from .migrate import Migration, migration_to
 from .tag_index import RULE_COLUMNS, AttackIndex, RuleTags, TagContext, join_words, normalize, parse_tag, rule_tags
@@ -323,7 +324,8 @@ def context(attack: AttackData, cfg: CheckConfig, also: AttackData | None = None
     elif also is None:
         migration = migration_to(attack)
     return TagContext(AttackIndex.of(attack), cfg.source_platforms, migration,
-                      AttackIndex.of(also) if also is not None else None, dict(cfg.tag_aliases))
+                      AttackIndex.of(also) if also is not None else None, dict(cfg.tag_aliases), attack,
+                      dict(cfg.sensors))
 
 
 def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | Path | None = None,

@@ -4,13 +4,17 @@ Only valid tags count (canonical or canonicalised, see :func:`falco_coverage.rul
 of active techniques. A parent technique is covered when it or any of its sub-techniques is tagged;
 a parent tag does not cover its sub-techniques. The denominator is the active techniques whose
 platforms meet the scope's platforms (default: what the rules' sources can observe).
+
+With ATT&CK's detection model, each technique also has a ``state``: ``detected`` (a rule in scope tags
+it), ``observable`` (not detected, but the sensors in scope serve some of its analytics: where a new
+rule pays off) or ``not observable`` (it needs another sensor); see :mod:`.observability`.
 Column meanings: :mod:`falco_coverage.columns`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -21,6 +25,8 @@ from ..config import DEFAULT_SOURCE_PLATFORMS
 from ..rules import RuleSet
 from ..rules.decode import PRIORITIES
 from ..rules.tags import parse_attack_tag
+from .observability import LEVELS, empty_observability, has_detection_model, observability
+from .sensors import sensor_profile as profile_with
 from .scope import check_maturities, check_platforms, check_priority, check_sources, source_platforms_of
 
 
@@ -41,6 +47,8 @@ class Scope:
     notes: tuple[str, ...] = ()
     #: rules in scope that are the user's own (all of them unless some files were loaded as the base)
     n_own_rules: int | None = None
+    #: the Falco event sources whose observability counts (default: the sources of the rules in scope)
+    sensors: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line for figure subtitles and reports."""
@@ -57,6 +65,10 @@ class Scope:
             parts.append(f"sources: {', '.join(self.sources)}")
         return " · ".join(parts)
 
+    def sensors_text(self) -> str:
+        """``sensors: syscall, k8s_audit``, or empty."""
+        return f"sensors: {', '.join(self.sensors)}" if self.sensors else ""
+
 
 @dataclass(repr=False)
 class Coverage:
@@ -70,17 +82,27 @@ class Coverage:
     tactic_names: dict[str, str] = field(default_factory=dict)
     #: rules in scope with tactic tags but no valid technique tag: one row per (rule, tactic)
     tactic_only: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: per applicable technique, what the sensors in scope observe of it (empty without a detection model)
+    observability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: whether the release had a detection model, so ``state`` and ``observable`` are known
+    has_observability: bool = False
 
     def __repr__(self) -> str:
         s = self.summary()
-        return (f"Coverage({s['covered']} of {s['applicable']} techniques, {s['coverage']:.0%}, "
+        seen = f", {s['observable']} more observable" if self.has_observability else ""
+        return (f"Coverage({s['covered']} of {s['applicable']} techniques, {s['coverage']:.0%}{seen}, "
                 f"{s['rules']} rules; {self.scope.describe()})")
 
     def summary(self) -> dict[str, float | int]:
         top = self.techniques.drop_duplicates("technique_id")
         top = top[top["parent_id"].isna()]
-        return {"applicable": len(top), "covered": int(top["covered"].sum()),
-                "coverage": float(top["covered"].mean()) if len(top) else 0.0, "rules": self.scope.n_rules}
+        out: dict[str, float | int] = {
+            "applicable": len(top), "covered": int(top["covered"].sum()),
+            "coverage": float(top["covered"].mean()) if len(top) else 0.0, "rules": self.scope.n_rules}
+        if self.has_observability:
+            for state in STATES:
+                out[state.replace(" ", "_")] = int((top["state"] == state).sum())
+        return out
 
 
 def _scope_rules(rules: pd.DataFrame, enabled_only: bool, maturities: tuple[str, ...] | None,
@@ -113,15 +135,23 @@ def _tactic_only(rules: pd.DataFrame, attack: AttackData, order: dict[str, int])
     return conform(df, "coverage.tactic_only")
 
 
+#: a technique's state in the three-way view (ordered: what a rule already does first)
+STATES = ("detected", "observable", "not observable")
+
+
 def coverage(
     ruleset: RuleSet, attack: AttackData, *, platforms: Iterable[str] | None = None, enabled_only: bool = True,
     maturities: Iterable[str] | None = None, min_priority: str | None = None, sources: Iterable[str] | None = None,
-    source_platforms: dict[str, list[str]] | None = None,
+    source_platforms: dict[str, list[str]] | None = None, sensors: Iterable[str] | None = None,
+    sensor_profile: Mapping[str, object] | None = None,
 ) -> Coverage:
     """Tactic and technique coverage of ``ruleset`` against ``attack`` in the given scope.
 
     Scope values are validated and canonicalised (:mod:`falco_coverage.analysis.scope`): an unknown
     platform, maturity, priority or source raises :class:`FalcoCoverageError` naming the choices.
+    ``sensors`` are the Falco event sources whose observability counts (default: the sources of the
+    rules in scope); ``sensor_profile`` replaces or adds entries of the built-in sensor profile (the
+    configuration's ``sensors``).
     """
     all_rules = ruleset.rules
     maturities = check_maturities(maturities, all_rules) if maturities is not None else None
@@ -139,6 +169,9 @@ def coverage(
     tech = attack.techniques
     applicable = tech[active_mask(tech, plats)]
     app_ids = set(applicable["technique_id"])
+    sensor_list = (check_sources(sensors, all_rules, source_platforms or {}) if sensors is not None
+                   else tuple(sorted(set(rules["source"]))))
+    obs = _observability(attack, sensor_list, plats, app_ids, source_platforms, sensor_profile)
 
     # rule -> valid active technique IDs it tags (canonicalised)
     tagged: dict[str, set[str]] = defaultdict(set)  # technique -> rules tagging it directly
@@ -172,8 +205,9 @@ def coverage(
         for tactic in rec["tactics"]:
             rows.append((tactic, tid, rec["name"], rec["parent_id"] if rec["is_subtechnique"] else None,
                          len(names), names, bool(names), via, int(rec["n_groups"]), int(rec["n_software"])))
-    techniques = pd.DataFrame(rows, columns=columns("coverage.techniques"))
+    techniques = pd.DataFrame(rows, columns=[c for c in columns("coverage.techniques") if c not in _VIEW])
     techniques["tactic"] = pd.Categorical(techniques["tactic"], categories=list(order), ordered=True)
+    techniques = _with_states(techniques, obs)
     techniques = conform(techniques.sort_values(["tactic", "technique_id"], kind="stable", ignore_index=True),
                          "coverage.techniques")
 
@@ -185,7 +219,8 @@ def coverage(
         col = top[top["tactic"] == short]
         n_app, n_cov = len(col), int(col["covered"].sum())
         col_rules = sorted(set().union(*col["rules"])) if len(col) else []
-        trows.append((short, tid_, tname, n_app, n_cov, n_cov / n_app if n_app else 0.0, len(col_rules)))
+        trows.append((short, tid_, tname, n_app, n_cov, n_cov / n_app if n_app else 0.0, len(col_rules),
+                      int((col["state"] == "observable").sum()), int((col["state"] == "not observable").sum())))
         for r in col_rules:
             m = meta.loc[r]
             rule_tactic_rows.append((r, short, m["maturity"] if isinstance(m["maturity"], str) else "none",
@@ -197,10 +232,18 @@ def coverage(
 
     uncovered = applicable[~applicable["is_subtechnique"]
                            & ~applicable["technique_id"].isin(set(top.loc[top["covered"], "technique_id"]))]
+    level = dict(zip(obs["technique_id"], obs["observable"])) if len(obs) else {}
     gaps = uncovered.assign(
         n_subtechniques=uncovered["technique_id"].map(lambda t: len(subs_of.get(t, []))),
-    )[columns("coverage.gaps")].sort_values(["n_groups", "n_software", "technique_id"],
-                                           ascending=[False, False, True], kind="stable", ignore_index=True)
+        observable=pd.Categorical(uncovered["technique_id"].map(level), categories=list(LEVELS), ordered=True),
+        strategy_ids=uncovered["technique_id"].map(
+            dict(zip(obs["technique_id"], obs["strategy_ids"])) if len(obs) else {}).map(
+            lambda v: v if isinstance(v, list) else []),
+    )
+    # observable gaps first (where a new rule pays off), then by threat usage
+    gaps = gaps.assign(_tier=gaps["observable"].isin(["partial", "full"]).map({True: 0, False: 1}))
+    gaps = gaps.sort_values(["_tier", "n_groups", "n_software", "technique_id"],
+                            ascending=[True, False, False, True], kind="stable", ignore_index=True)
     gaps = conform(gaps, "coverage.gaps")
 
     tactic_only = _tactic_only(rules, attack, order)
@@ -212,6 +255,10 @@ def coverage(
         shown = ", ".join(sorted(off_platform)[:5]) + (" ..." if len(off_platform) > 5 else "")
         notes.append(f"{len(off_platform)} technique(s) the rules tag apply to no platform in scope ({shown}): "
                      "they are not in the matrix; widen the scope with --platform to count them")
+    if not has_detection_model(attack):
+        notes.append(f"ATT&CK {attack.version or '(this release)'} has no detection model (analytics came with v18, "
+                     "data components before), so what the sensors can observe is not known; load a newer release "
+                     "for the observable view")
     if not plats:
         notes.append("no ATT&CK platform is in scope, so no technique applies; pass --platform or map the "
                      "rules' sources with source_platforms")
@@ -219,6 +266,37 @@ def coverage(
         attack_version=attack.version, domain=attack.domain, platforms=tuple(plats), enabled_only=enabled_only,
         maturities=maturities, min_priority=min_priority, sources=sources, n_rules=len(rules),
         n_rules_total=len(ruleset.rules), notes=tuple(notes),
-        n_own_rules=int((rules["origin"] == "own").sum()),
+        n_own_rules=int((rules["origin"] == "own").sum()), sensors=tuple(sensor_list),
     )
-    return Coverage(techniques, tactics, gaps, rule_tactics, scope, attack.tactic_names(), tactic_only)
+    return Coverage(techniques, tactics, gaps, rule_tactics, scope, attack.tactic_names(), tactic_only, obs,
+                    has_detection_model(attack))
+
+
+#: the columns of ``coverage.techniques`` the three-way view adds
+_VIEW = ("observable", "state")
+
+
+def _observability(attack: AttackData, sensors: Iterable[str], platforms: list[str], app_ids: set[str],
+                   source_platforms: dict[str, list[str]] | None,
+                   overrides: Mapping[str, object] | None) -> pd.DataFrame:
+    """Observability of the applicable techniques; empty when the release has no detection model."""
+    if not has_detection_model(attack):
+        return empty_observability()
+    profile = profile_with(overrides) if overrides else None
+    obs = observability(attack, sensors, platforms, source_platforms=source_platforms, profile=profile)
+    return obs[obs["technique_id"].isin(app_ids)].reset_index(drop=True)
+
+
+def _with_states(techniques: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
+    """``techniques`` with ``observable`` and ``state`` (missing without a detection model)."""
+    level = techniques["technique_id"].map(dict(zip(obs["technique_id"], obs["observable"].astype(object)))) \
+        if len(obs) else pd.Series(None, index=techniques.index, dtype=object)
+    techniques["observable"] = pd.Categorical(level, categories=list(LEVELS), ordered=True)
+    state = pd.Series(None, index=techniques.index, dtype=object)
+    if len(obs):
+        seen = techniques["observable"].isin(["partial", "full"])
+        state = state.mask(techniques["covered"], "detected")
+        state = state.mask(~techniques["covered"] & seen, "observable")
+        state = state.mask(~techniques["covered"] & ~seen, "not observable")
+    techniques["state"] = pd.Categorical(state, categories=list(STATES), ordered=True)
+    return techniques

@@ -29,6 +29,12 @@ class TagContext:
     migration: Migration | None = None
     also: AttackIndex | None = None
     aliases: dict[str, str] = field(default_factory=dict)
+    #: the release itself, for checks that read more than the index (its detection model)
+    attack: AttackData | None = None
+    #: the configuration's sensor profile entries (see :mod:`falco_coverage.analysis.sensors`)
+    sensors: dict[str, Any] = field(default_factory=dict)
+    #: what checks build once per run and share (e.g. the index of the release's analytics)
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +64,9 @@ class RuleTags:
     active: list[str] = field(default_factory=list)
     #: keys Falco ignores on the rule: {"key", "value", "location"} each
     ignored_keys: list[dict[str, Any]] = field(default_factory=list)
+    #: the event types it matches (None: all, or not a syscall rule) and its expanded condition
+    evt_types: list[str] | None = None
+    condition: str | None = None
 
     def finding(self, code: str, message: str, entry: TagEntry | None = None, **kw: Any) -> Finding:
         """A finding on this rule, at ``entry``'s tag when given, else at the rule."""
@@ -149,7 +158,7 @@ _BARE = re.compile(r"[_ ]+")
 
 #: the ``rules`` columns :func:`rule_tags` reads (select them before ``to_dict``: it is the slow part)
 RULE_COLUMNS = ["name", "desc", "source", "enabled", "file", "line", "tags", "tag_locations", "ignored_keys",
-                "changed_at"]
+                "changed_at", "evt_types", "expanded_condition"]
 
 
 def rule_tags(row: dict[str, Any], idx: AttackIndex, location: Location | None = None,
@@ -163,7 +172,9 @@ def rule_tags(row: dict[str, Any], idx: AttackIndex, location: Location | None =
     desc = row["desc"] if isinstance(row["desc"], str) else ""
     rt = RuleTags(row["name"], desc, row["source"], bool(row["enabled"]),
                   location or Location(row["file"], int(row["line"])), entries,
-                  ignored_keys=list(row.get("ignored_keys") or []))
+                  ignored_keys=list(row.get("ignored_keys") or []),
+                  evt_types=row.get("evt_types") if isinstance(row.get("evt_types"), list) else None,
+                  condition=row.get("expanded_condition") if isinstance(row.get("expanded_condition"), str) else None)
     for e in entries:
         p = e.parsed
         if p is None:

@@ -1,7 +1,7 @@
 """ATT&CK built in: compact snapshots of releases shipped in the package, for a machine with no bundle.
 
 A snapshot is the frames entry the cache stores (tactics, techniques, technique_tactics and what the
-bundle says about itself), gzipped JSON, derived from a release's STIX bundle by
+bundle says about itself), gzipped JSON, with the detection model's frames beside it in ``detection/``, derived from a release's STIX bundle by
 :func:`build_snapshot` (``python data/build_attack_snapshots.py`` rebuilds them all). The newest is
 the default release, so results are reproducible without a network; older ones let the checks say
 how a tag moved between releases. ``LICENSE-ATTACK.txt`` beside them is MITRE's licence notice.
@@ -35,14 +35,23 @@ def default_version(domain: str = "enterprise-attack") -> str | None:
     return versions[-1] if versions else None
 
 
+def _detection_file(domain: str, version: str) -> Path:
+    return BUILTIN_DIR / "detection" / f"{domain}-{version}.json.gz"
+
+
 def load_snapshot(version: str, domain: str = "enterprise-attack") -> dict[str, Any] | None:
-    """The frames entry of a built-in release, or None when the package has no snapshot of it."""
+    """The frames entry of a built-in release, or None when the package has no snapshot of it. Its
+    ``detection_loader`` reads the detection model's frames, kept in a file of their own."""
     from .cache import decode_entry
 
     path = _file(domain, version)
     if not path.is_file():
         return None
-    return decode_entry(gzip.decompress(path.read_bytes()))
+    entry = decode_entry(gzip.decompress(path.read_bytes()))
+    det = _detection_file(domain, version)
+    entry["detection_loader"] = (lambda: decode_entry(gzip.decompress(det.read_bytes()), "detection")) \
+        if det.is_file() else None
+    return entry
 
 
 def build_snapshot(bundle: Path, out_dir: Path = BUILTIN_DIR, *, domain: str = "enterprise-attack",
@@ -60,6 +69,8 @@ def build_snapshot(bundle: Path, out_dir: Path = BUILTIN_DIR, *, domain: str = "
     entry["bundle_version"] = version
     target = out_dir / f"{domain}-{version}.json.gz"
     atomic_write(target, gzip.compress(encode_entry(entry), 9, mtime=0))
+    detection = {**entry["detection_loader"](), "sha256": entry["sha256"]}
+    atomic_write(out_dir / "detection" / target.name, gzip.compress(encode_entry(detection, "detection"), 9, mtime=0))
     if license_file is not None:
         atomic_write(out_dir / LICENSE_NAME, license_file.read_bytes())
     return target

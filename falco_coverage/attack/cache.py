@@ -1,12 +1,21 @@
 """On-disk cache: downloaded bundles (with where each came from) and parsed ATT&CK frames by SHA-256.
 
 A frames entry is ``MAGIC + sha256(payload) + payload`` where the payload is JSON (never a pickle:
-whoever can write the cache directory must not be able to run code as its reader): the three
+whoever can write the cache directory must not be able to run code as its reader): the
 frames column by column, and the facts the bundle states about itself (domain, version). It never
 holds where the bundle was loaded from or which version was asked for: :func:`falco_coverage.attack.load_attack`
 decides those for each load. Its name carries the cache format, so a format change simply misses.
 Anything that does not verify (truncated, altered, wrong key) is deleted and rebuilt, never used;
 where it cannot be deleted (a read-only cache) the load goes on without the cache and says so once.
+
+Each bundle has two entries: ``core`` (tactics, techniques) and ``detection`` (ATT&CK's detection
+model), read only when an analysis asks for it. Columns whose values repeat are stored as distinct
+values and codes, which halves the bytes and the decoding time.
+
+``frames/digests/`` records, per bundle path, the SHA-256 of the content with the file's stamp
+(device, inode, size, modification and status-change times in nanoseconds): while the stamp is the
+same, a warm load reads no bundle bytes at all. Any write to the file changes its status-change time,
+which no user can set back, so a changed bundle is always hashed again.
 
 Each downloaded bundle has a ``<name>.provenance.json`` beside it: the URL, the SHA-256 and what it
 was verified against.
@@ -23,10 +32,13 @@ from typing import Any
 
 from ..fsutil import atomic_write
 
-CACHE_FORMAT = 5
+CACHE_FORMAT = 7
 #: what a frames entry holds
 ENTRY_KEYS = ("tactics", "techniques", "technique_tactics", "domain", "sha256", "bundle_version", "spec_version")
-_FRAMES = ("tactics", "techniques", "technique_tactics")
+#: an entry kind -> its frames. ``detection`` (ATT&CK's detection model) is a second entry beside the
+#: first, read only when an analysis asks for it, so loading ATT&CK costs no more without it
+_KINDS = {"core": ("tactics", "techniques", "technique_tactics"),
+          "detection": ("detection_strategies", "analytics", "data_components", "detections")}
 _MAGIC = b"falco-coverage-frames\n"
 
 
@@ -46,51 +58,85 @@ def bundles_dir() -> Path:
     return cache_dir() / "bundles"
 
 
-def _frames_path(sha256: str) -> Path:
-    return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}.json"
+def _frames_path(sha256: str, kind: str = "core") -> Path:
+    tail = "" if kind == "core" else f".{kind}"
+    return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}{tail}.json"
 
 
-def encode_entry(entry: dict[str, Any]) -> bytes:
-    """A frames entry as JSON bytes (frames column by column; categories and datetimes kept)."""
-    import orjson
+def _plain(v: Any) -> Any:
     import pandas as pd
 
-    frames: dict[str, Any] = {}
-    for name in _FRAMES:
-        df: pd.DataFrame = entry[name]
-        cols: dict[str, Any] = {}
-        cats: dict[str, list[str]] = {}
-        for col in df.columns:
-            s = df[col]
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                cats[col] = [str(c) for c in s.cat.categories]
-                cols[col] = [None if pd.isna(v) else str(v) for v in s]
-            elif str(s.dtype).startswith("datetime64"):
-                cols[col] = [None if pd.isna(v) else v.isoformat() for v in s]
-            else:
-                cols[col] = [None if not isinstance(v, list) and pd.isna(v) else v for v in s.tolist()]
-        frames[name] = {"columns": cols, "categories": cats}
-    doc = {"format": CACHE_FORMAT, "frames": frames, **{k: entry[k] for k in ENTRY_KEYS if k not in _FRAMES}}
+    return None if not isinstance(v, list) and pd.isna(v) else v
+
+
+def _column(s: Any) -> Any:
+    """One column as JSON: a list of values, or ``{"values", "codes"}`` when values repeat (the
+    detection tables repeat technique, strategy and log-source names: half the bytes, twice as fast)."""
+    import pandas as pd
+
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return {"categories": [str(c) for c in s.cat.categories], "codes": s.cat.codes.tolist()}
+    if str(s.dtype).startswith("datetime64"):
+        return [None if pd.isna(v) else v.isoformat() for v in s]
+    values = [_plain(v) for v in s.tolist()]
+    keys = [tuple(v) if isinstance(v, list) else v for v in values]
+    distinct = list(dict.fromkeys(keys))
+    if len(distinct) > len(keys) // 2:
+        return values
+    index = {k: i for i, k in enumerate(distinct)}
+    return {"values": [list(k) if isinstance(k, tuple) else k for k in distinct], "codes": [index[k] for k in keys]}
+
+
+def encode_entry(entry: dict[str, Any], kind: str = "core") -> bytes:
+    """A frames entry as JSON bytes (frames column by column; categories and datetimes kept). A
+    ``detection`` entry holds the detection frames and the bundle's ``sha256``."""
+    import orjson
+
+    frames = {name: {col: _column(entry[name][col]) for col in entry[name].columns} for name in _KINDS[kind]}
+    facts = [k for k in ENTRY_KEYS if k not in _KINDS["core"]] if kind == "core" else ["sha256"]
+    doc = {"format": CACHE_FORMAT, "kind": kind, "frames": frames, **{k: entry[k] for k in facts}}
     return bytes(orjson.dumps(doc))
 
 
-def decode_entry(payload: bytes) -> dict[str, Any]:
+def _array(spec: Any, dtype: str) -> Any:
+    """A column of :func:`_column` back, built directly in its documented dtype."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(spec, dict) and "categories" in spec:
+        return pd.Categorical.from_codes(spec["codes"], categories=spec["categories"], ordered=True)
+    if isinstance(spec, dict):
+        values = np.empty(len(spec["values"]), dtype=object)
+        values[:] = spec["values"]
+        column = values[np.asarray(spec["codes"], dtype=np.int64)]
+    else:
+        column = np.empty(len(spec), dtype=object)
+        column[:] = spec
+    if dtype == "object":
+        return column
+    if dtype.startswith("datetime64"):
+        return pd.to_datetime(column, utc=True, format="ISO8601").astype(dtype)
+    if dtype == "str":
+        return pd.array(column, dtype="str")
+    return column.astype(dtype)
+
+
+def decode_entry(payload: bytes, kind: str = "core") -> dict[str, Any]:
     """The frames entry of :func:`encode_entry`'s bytes; ValueError (or KeyError) when they are not one."""
     import orjson
     import pandas as pd
 
-    from ..columns import conform
+    from ..columns import dtypes
 
     doc = orjson.loads(payload)
-    if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT or doc.get("kind") != kind:
         raise ValueError("format")
-    entry = {k: doc[k] for k in ENTRY_KEYS if k not in _FRAMES}
-    for name in _FRAMES:
+    facts = [k for k in ENTRY_KEYS if k not in _KINDS["core"]] if kind == "core" else ["sha256"]
+    entry = {k: doc[k] for k in facts}
+    for name in _KINDS[kind]:
         spec = doc["frames"][name]
-        df = pd.DataFrame(spec["columns"])
-        for col, categories in spec["categories"].items():
-            df[col] = pd.Categorical(df[col], categories=categories, ordered=True)
-        entry[name] = conform(df, f"attack.{name}")
+        types = dtypes(f"attack.{name}")
+        entry[name] = pd.DataFrame({col: _array(spec[col], dt) for col, dt in types.items()}, copy=False)
     return entry
 
 
@@ -102,9 +148,9 @@ def _drop(path: Path) -> None:
                       "without the cache", CacheWarning, stacklevel=3)
 
 
-def read_frames(sha256: str) -> dict[str, Any] | None:
+def read_frames(sha256: str, kind: str = "core") -> dict[str, Any] | None:
     """Cached frames (and bundle facts) of the bundle with this SHA-256, or ``None`` (missing, stale or corrupt)."""
-    path = _frames_path(sha256)
+    path = _frames_path(sha256, kind)
     try:
         blob = path.read_bytes()
     except OSError:
@@ -114,7 +160,7 @@ def read_frames(sha256: str) -> dict[str, Any] | None:
     try:
         if blob[:head] != _MAGIC or hashlib.sha256(payload).digest() != blob[head:head + 32]:
             raise ValueError("checksum")
-        entry = decode_entry(payload)
+        entry = decode_entry(payload, kind)
         if entry.get("sha256") != sha256:
             raise ValueError("key")
     except Exception:  # corrupt or from an incompatible build: drop it, the caller rebuilds
@@ -123,11 +169,55 @@ def read_frames(sha256: str) -> dict[str, Any] | None:
     return entry
 
 
-def write_frames(entry: dict[str, Any]) -> None:
-    """Store a frames entry (the keys of :data:`ENTRY_KEYS`); failure to write is not an error."""
-    payload = encode_entry(entry)
+def write_frames(entry: dict[str, Any], kind: str = "core") -> None:
+    """Store a frames entry (``core``: the keys of :data:`ENTRY_KEYS`); failure to write is not an error."""
+    payload = encode_entry(entry, kind)
     try:
-        atomic_write(_frames_path(entry["sha256"]), _MAGIC + hashlib.sha256(payload).digest() + payload)
+        atomic_write(_frames_path(entry["sha256"], kind), _MAGIC + hashlib.sha256(payload).digest() + payload)
+    except OSError:
+        pass
+
+
+def stamp(path: Path) -> list[int] | None:
+    """What changes whenever a file's content does: device, inode, size, and the modification and
+    status-change times in nanoseconds (the status-change time cannot be set back by a user)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _digest_path(path: Path) -> Path:
+    key = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return cache_dir() / "frames" / "digests" / f"{key}.json"
+
+
+def known_digest(path: Path) -> str | None:
+    """The SHA-256 recorded for ``path`` when the file is unchanged since (same stamp), else ``None``:
+    a warm load need not read and hash a 40 MB bundle again."""
+    import orjson
+
+    try:
+        doc = orjson.loads(_digest_path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    now = stamp(path)
+    if not isinstance(doc, dict) or now is None or doc.get("stamp") != now or doc.get("path") != str(path.resolve()):
+        return None
+    digest = doc.get("sha256")
+    return digest if isinstance(digest, str) and len(digest) == 64 else None
+
+
+def remember_digest(path: Path, before: list[int] | None, digest: str) -> None:
+    """Record ``digest`` for ``path``, if the file still has the stamp it had ``before`` it was read."""
+    import orjson
+
+    if before is None or stamp(path) != before:
+        return
+    try:
+        atomic_write(_digest_path(path), orjson.dumps({"path": str(path.resolve()), "stamp": before,
+                                                       "sha256": digest}))
     except OSError:
         pass
 

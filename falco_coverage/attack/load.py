@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..errors import AttackFormatError, FalcoCoverageError
@@ -13,6 +15,26 @@ from . import sources
 from .builtin import default_version, load_snapshot
 from .model import AttackData
 from .stix import parse_frames, read_bundle_bytes, sha256_hex, version_from_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _detection_loader(path: Path, digest: str, domain: str, cache: bool,
+                      build: Callable[[], dict[str, pd.DataFrame]] | None) -> Callable[[], dict[str, pd.DataFrame]]:
+    """What builds the detection frames of the bundle at ``path`` when first asked for: the cache's
+    entry, else ``build`` (the parse already made), else a new parse; stored in the cache once built."""
+    def load() -> dict[str, pd.DataFrame]:
+        if cache:
+            hit = frames_cache.read_frames(digest, "detection")
+            if hit is not None:
+                return hit
+        frames = build() if build is not None else \
+            parse_frames(read_bundle_bytes(path), path=path, domain=domain, sha256=digest)["detection_loader"]()
+        if cache:
+            frames_cache.write_frames({**frames, "sha256": digest}, "detection")
+        return frames
+    return load
 
 
 def load_attack(
@@ -37,17 +59,28 @@ def load_attack(
         assert entry is not None
         return AttackData(**entry, version=version, source_path=None,
                           origin=f"built into falco-coverage {__version__}, derived from MITRE's bundle")
-    raw = read_bundle_bytes(path)
-    digest = sha256_hex(raw)
+    raw: bytes | None = None
+    digest = frames_cache.known_digest(path) if cache else None
+    before = None
+    if digest is None:
+        before = frames_cache.stamp(path)
+        raw = read_bundle_bytes(path)
+        digest = sha256_hex(raw)
     if source is None:
         sources.verify_cached(path, digest, domain)
     entry = frames_cache.read_frames(digest) if cache else None
     if entry is None:
+        raw = raw if raw is not None else read_bundle_bytes(path)
         entry = parse_frames(raw, path=path, domain=domain, sha256=digest)
         if cache:
             frames_cache.write_frames(entry)
+        entry["detection_loader"] = _detection_loader(path, digest, domain, cache, entry["detection_loader"])
+    else:
+        entry["detection_loader"] = _detection_loader(path, digest, domain, cache, None)
     if entry["domain"] != domain:
         raise AttackFormatError(f"bundle is ATT&CK '{entry['domain']}', not the requested '{domain}'", file=path)
+    if cache and before is not None:  # a bundle that loaded: the next load need not hash it again
+        frames_cache.remember_digest(path, before, digest)
     found = entry["bundle_version"] or version_from_name(path) or sources.version_from_sha256(digest, domain)
     if version and found and source is not None and found != str(version):
         raise FalcoCoverageError(f"bundle is ATT&CK {found}, but version {version} was asked for", file=path)

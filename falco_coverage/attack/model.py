@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
+from ..columns import columns, conform
+
+
+#: the frames of ATT&CK's detection model (:mod:`falco_coverage.attack.detection`)
+DETECTION_FRAMES = ("detection_strategies", "analytics", "data_components", "detections")
+
+
+def empty_frame(frame: str) -> pd.DataFrame:
+    """An empty frame with the documented columns and dtypes of ``frame``."""
+    return conform(pd.DataFrame(columns=columns(frame)), frame)
 
 
 def active_mask(techniques: pd.DataFrame, platforms: Iterable[str] | None = None) -> pd.Series:
@@ -35,9 +46,41 @@ class AttackData:
     origin: str = ""
     #: the newest ``x_mitre_attack_spec_version`` of the bundle's objects (the STIX extensions it uses)
     spec_version: str | None = None
+    #: builds ATT&CK's detection model frames when first asked for (see :data:`DETECTION_FRAMES`), so
+    #: a load that never needs them does not pay for them; ``None``: the release has none
+    detection_loader: Callable[[], dict[str, pd.DataFrame]] | None = field(default=None, repr=False, compare=False)
+    _detection: dict[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
     _by_id: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     #: derived lookups that analyses build once per release (see ``AttackIndex.of``)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def detection_frames(self) -> dict[str, pd.DataFrame]:
+        """The detection model's frames, built (or read from the cache) on first use."""
+        if self._detection is None:
+            frames = self.detection_loader() if self.detection_loader is not None else {}
+            self._detection = {name: frames[name] if name in frames else empty_frame(f"attack.{name}")
+                               for name in DETECTION_FRAMES}
+        return self._detection
+
+    @property
+    def detection_strategies(self) -> pd.DataFrame:
+        """ATT&CK's detection strategies (v18 and later)."""
+        return self.detection_frames()["detection_strategies"]
+
+    @property
+    def analytics(self) -> pd.DataFrame:
+        """The analytics of the detection strategies (v18 and later)."""
+        return self.detection_frames()["analytics"]
+
+    @property
+    def data_components(self) -> pd.DataFrame:
+        """Data components (every release since v10)."""
+        return self.detection_frames()["data_components"]
+
+    @property
+    def detections(self) -> pd.DataFrame:
+        """Which telemetry detects each technique: one long table for every release."""
+        return self.detection_frames()["detections"]
 
     def technique(self, technique_id: str) -> pd.Series:
         """The ``techniques`` row of ``technique_id`` (case-insensitive); KeyError when unknown."""

@@ -14,6 +14,7 @@ import re
 import stat
 import zlib
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,12 @@ import pandas as pd
 from ..columns import columns, conform
 from ..errors import AttackFormatError
 from ..versions import version_key
+from .detection import DETECTION_KINDS, DetectionObjects
 from .model import AttackData, active_mask
+from .props import active as _active
+from .props import items as _items
+from .props import mitre_ref as _mitre_ref
+from .props import text as _text
 
 #: A gzipped bundle may not inflate past this (a real enterprise bundle is ~40 MB).
 MAX_BUNDLE_BYTES = 1 << 30
@@ -70,28 +76,6 @@ def _decode(raw: bytes, path: Path | None) -> Any:
         ) from None
 
 
-def _text(value: Any) -> str | None:
-    """A STIX property that should be text: the text, else None (bundles are untrusted input)."""
-    return value if isinstance(value, str) else None
-
-
-def _items(value: Any) -> list[Any]:
-    """A STIX property that should be a list: the list, else empty."""
-    return value if isinstance(value, list) else []
-
-
-def _mitre_ref(obj: dict[str, Any]) -> tuple[str | None, str | None]:
-    for ref in _items(obj.get("external_references")):
-        if isinstance(ref, dict) and (_text(ref.get("source_name")) or "").startswith("mitre-") \
-                and isinstance(ref.get("external_id"), (str, int)) and ref.get("external_id") != "":
-            return str(ref["external_id"]), _text(ref.get("url"))
-    return None, None
-
-
-def _active(obj: dict) -> bool:
-    return not obj.get("revoked") and not obj.get("x_mitre_deprecated")
-
-
 def version_from_name(path: Path | str | None) -> str | None:
     """``enterprise-attack-18.1.json`` -> ``18.1``; ``None`` when the name carries no version."""
     if path is None:
@@ -112,7 +96,8 @@ def parse_bundle(
 def parse_frames(
     raw: bytes, *, path: Path | None = None, domain: str = "enterprise-attack", sha256: str | None = None
 ) -> dict[str, Any]:
-    """The frames of a STIX bundle and the facts it states about itself (what the cache stores).
+    """The frames of a STIX bundle and the facts it states about itself (what the cache stores), and
+    ``detection_loader``, which builds the detection model's frames.
 
     A bundle is untrusted input: every property is type-checked where it is read, and anything that
     still does not fit is an :class:`AttackFormatError` naming the file, never a crash.
@@ -123,6 +108,14 @@ def parse_frames(
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
         raise AttackFormatError(f"malformed STIX bundle ({type(exc).__name__}: {exc})", file=path) from None
+
+
+def _guarded(build: Callable[[], dict[str, pd.DataFrame]], path: Path | None) -> dict[str, pd.DataFrame]:
+    """``build()``, with anything a malformed bundle makes it raise reported as an AttackFormatError."""
+    try:
+        return build()
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise AttackFormatError(f"malformed detection model ({type(exc).__name__}: {exc})", file=path) from None
 
 
 def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None) -> dict[str, Any]:
@@ -140,6 +133,7 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
     attributed: list[tuple[str, str]] = []
     collection_version: str | None = None
     spec_version: str | None = None
+    detection = DetectionObjects()
 
     for obj in doc["objects"]:
         if not isinstance(obj, dict):
@@ -162,6 +156,8 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
                 parent_of[src] = dst
             elif rtype == "attributed-to":
                 attributed.append((src, dst))
+            elif rtype == "detects":
+                detection.detects.append((src, dst))
         elif kind in ("intrusion-set", "malware", "tool", "campaign"):
             status[_text(obj.get("id")) or ""] = _active(obj)
         elif kind == "x-mitre-tactic":
@@ -170,6 +166,8 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
             matrices.append(obj)
         elif kind == "x-mitre-collection":
             collection_version = _text(obj.get("x_mitre_version")) or collection_version
+        elif kind in DETECTION_KINDS:
+            detection.add(kind, obj)
         spec = _text(obj.get("x_mitre_attack_spec_version"))
         if spec and version_key(spec) > version_key(spec_version or "0"):
             spec_version = spec
@@ -197,9 +195,13 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
         "technique_id": long["technique_id"].to_numpy(),
         "tactic": pd.Categorical(long["tactics"].to_numpy(), categories=list(order), ordered=True),
     })
+    ids = dict(zip(techniques_df["stix_id"], techniques_df["technique_id"]))
+    plats = dict(zip(techniques_df["technique_id"], techniques_df["platforms"]))
     return {
         "tactics": tactics_df, "techniques": techniques_df,
         "technique_tactics": conform(tt, "attack.technique_tactics"), "domain": domain,
+        # the detection frames are built when first asked for (the objects are already gathered)
+        "detection_loader": lambda: _guarded(lambda: detection.frames(ids, plats), path),
         "sha256": sha256 or sha256_hex(raw), "bundle_version": str(collection_version) if collection_version else None,
         "spec_version": spec_version,
     }

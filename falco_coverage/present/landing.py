@@ -41,6 +41,8 @@ class Headline:
     scope: str
     #: (technique ID, name, attack.mitre.org URL, threat groups using it)
     gaps: list[tuple[str, str, str, int]] = field(default_factory=list)
+    #: techniques not detected but observable by the sensors in scope (None: no detection model)
+    observable: int | None = None
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Link:
 
 def landing_page(*, headline: Headline | None, links: list[Link], layer: str | None, generated: str,
                  version: str, attack: str, rule_files: list[str], compare_with: list[str],
-                 example: bool, load_errors: int = 0) -> str:
+                 example: bool, load_errors: int = 0, states_layer: str | None = None) -> str:
     """``index.html`` as one self-contained page."""
     e = html.escape
     items = []
@@ -66,11 +68,16 @@ def landing_page(*, headline: Headline | None, links: list[Link], layer: str | N
         items.append(f'<li><a href="{e(layer)}">ATT&amp;CK Navigator layer</a> <small>open '
                      "https://mitre-attack.github.io/attack-navigator/ → Open Existing Layer → Upload from local, "
                      "and choose this file</small></li>")
+    if states_layer:
+        items.append(f'<li><a href="{e(states_layer)}">Navigator layer of states</a> <small>every technique coloured '
+                     "detected, observable (a new rule would catch it) or not observable; opened the same way</small>"
+                     "</li>")
     numbers = ""
     gaps = ""
     if headline is not None:
         h = headline
         cells = [(f"{h.covered} / {h.applicable}", "techniques detected"), (f"{h.coverage:.0%}", "coverage"),
+                 *([(str(h.observable), "observable, not detected")] if h.observable is not None else []),
                  (str(h.rules), "rules in scope"), (str(h.load_errors), "load errors"),
                  (str(h.tag_errors), "tag errors"), (str(h.tag_warnings), "tag warnings")]
         numbers = ('<div class="fc-numbers">' + "".join(
@@ -78,7 +85,9 @@ def landing_page(*, headline: Headline | None, links: list[Link], layer: str | N
             f"<b>{e(value)}</b><span>{e(label)}</span></div>" for value, label in cells)
             + f"</div><p><small>Scope: {e(h.scope)}</small></p>")
         if h.gaps:
-            gaps = "<h2>Top gaps</h2><p>Uncovered techniques most used by threat groups:</p><ol>" + "".join(
+            lead = ("Undetected techniques the sensors can observe, most used by threat groups first: where a new "
+                    "rule pays off" if h.observable else "Uncovered techniques most used by threat groups")
+            gaps = f"<h2>Top gaps</h2><p>{lead}:</p><ol>" + "".join(
                 f'<li><a href="{e(url)}">{e(tid)}</a> {e(name)} <small>({groups} groups)</small></li>'
                 for tid, name, url, groups in h.gaps) + "</ol>"
     files = "".join(f"<li><code>{e(p)}</code></li>" for p in rule_files)

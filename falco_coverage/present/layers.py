@@ -15,11 +15,17 @@ _NAV_PLATFORMS = {  # ATT&CK platform names -> Navigator filter names where they
 }
 
 
+#: the three-way view's cell colours (the same as the report's matrix)
+STATE_COLOURS = {"detected": "#56B4E9", "observable": "#E69F00", "not observable": "#e4e4e4"}
+
+
 def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
-                 description: str | None = None) -> dict[str, Any]:
+                 description: str | None = None, states: bool = False) -> dict[str, Any]:
     """A Navigator layer: score = number of rules, comment and metadata = rule names, links to
     attack.mitre.org, a gradient and legend, ATT&CK version and platform filter from the scope.
-    Written as UTF-8 JSON to ``path`` when given; the dict is returned either way."""
+    With ``states`` every applicable technique gets a cell coloured by its three-way state (detected,
+    observable but not detected, not observable), with the state, sensors and detection strategy in
+    its metadata. Written as UTF-8 JSON to ``path`` when given; the dict is returned either way."""
     from mitreattack.navlayers import Layer
     from mitreattack.navlayers.core.filter import Filter
     from mitreattack.navlayers.core.gradient import Gradient
@@ -51,10 +57,21 @@ def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
     layout.showID = True
     obj.layout = layout
     obj.metadata = [Metadata("generator", "falco-coverage"), Metadata("scope", cov.scope.describe())]
+    if states:
+        if not cov.has_observability:
+            from ..errors import FalcoCoverageError
+
+            raise FalcoCoverageError(f"a layer of states needs ATT&CK's detection model, which ATT&CK "
+                                     f"{cov.scope.attack_version} does not have (use 18.0 or later)")
+        obj.legendItems = [LegendItem("detected", STATE_COLOURS["detected"]),
+                           LegendItem("observable", STATE_COLOURS["observable"]),
+                           LegendItem("not observable", STATE_COLOURS["not observable"])]
+        obj.metadata.append(Metadata("sensors", ", ".join(cov.scope.sensors) or "none"))
+    seen = dict(zip(cov.observability["technique_id"], cov.observability.to_dict("records"))) if states else {}
     techniques = []
-    covered = cov.techniques[cov.techniques["covered"]]
-    parents_with_subs = set(covered["parent_id"].dropna())
-    for rec in covered.to_dict("records"):
+    shown = cov.techniques if states else cov.techniques[cov.techniques["covered"]]
+    parents_with_subs = set(shown.loc[shown["covered"], "parent_id"].dropna())
+    for rec in shown.to_dict("records"):
         t = Technique(rec["technique_id"])
         t.tactic = str(rec["tactic"])
         t.score = int(rec["n_rules"])
@@ -62,14 +79,26 @@ def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
         t.enabled = True
         t.metadata = [Metadata("rule", r) for r in rec["rules"]]
         url = "https://attack.mitre.org/techniques/" + rec["technique_id"].replace(".", "/")
-        t.links = [Link(f"{rec['technique_id']} on attack.mitre.org", url)]
+        t.links = [Link(f"{rec['technique_id']} on attack.mitre.org", url)] if rec["covered"] or not states else []
         t.showSubtechniques = rec["technique_id"] in parents_with_subs
+        if states:
+            t.color = STATE_COLOURS[str(rec["state"])]
+            t.metadata = [Metadata("state", str(rec["state"])), *t.metadata]
+            obs = seen.get(rec["technique_id"])
+            if obs is not None:
+                t.metadata.append(Metadata("observable", f"{obs['observable']} ({', '.join(obs['sensors']) or 'no sensor'})"))
+                for det in obs["strategy_ids"]:
+                    t.links.append(Link(f"{det} on attack.mitre.org", f"https://attack.mitre.org/detectionstrategies/{det}"))
+            if not rec["covered"]:
+                t.comment = str(rec["state"])
         techniques.append(t)
     obj.techniques = techniques
     data = layer.to_dict()
     data.setdefault("techniques", [])  # navlayers leaves the key out when nothing is covered
     if path is not None:
-        atomic_write(Path(path), json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
+        # a layer of states has a cell per applicable technique: compact, it is a third of the size
+        atomic_write(Path(path), json.dumps(data, indent=None if states else 1, ensure_ascii=False,
+                                            separators=(",", ":") if states else None).encode("utf-8"))
     return data
 
 

@@ -39,6 +39,7 @@ _DATATABLES_LOADED = False  # this kernel has shown the DataTables bundle
 _CDN_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>')
 _TECHNIQUE = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 _TACTIC = re.compile(r"^TA\d{4}$")
+_STRATEGY = re.compile(r"DET\d{4,}")
 _ABSOLUTE = re.compile(r"(?<![\w.])/[^\s,;()]+")
 
 
@@ -182,6 +183,8 @@ def _cell(value: Any, column: str, root: Path | None, percent: bool, links: bool
             text = os.path.relpath(text, root)
     if links and _TECHNIQUE.fullmatch(text):
         return f'<a href="{technique_url(text)}" target="_blank" rel="noopener">{text}</a>'
+    if links and _STRATEGY.fullmatch(text):
+        return f'<a href="https://attack.mitre.org/detectionstrategies/{text}/" target="_blank" rel="noopener">{text}</a>'
     if links and _TACTIC.fullmatch(text):
         return f'<a href="https://attack.mitre.org/tactics/{text}/" target="_blank" rel="noopener">{text}</a>'
     return html.escape(text)
@@ -254,6 +257,22 @@ def header(title: str, ruleset: RuleSet, attack: AttackData | None = None, cov: 
     scope = f"<br>Scope: {html.escape(cov.scope.describe())}" if cov is not None else ""
     display(HTML(f'<header class="fc-header" aria-label="{html.escape(title)}"><small>{back}{" · ".join(meta)}'
                  f"<br>Rule files: {', '.join(files) or MISSING}{scope}</small></header>"))
+
+
+def observable_gaps(cov: Coverage, observable: bool = True) -> pd.DataFrame:
+    """The gaps a new rule could close (not detected, observable by the sensors in scope), most used
+    first; with ``observable=False`` the others, with the data components another sensor would need."""
+    cols = ["technique_id", "name", "tactics"] + (
+        ["observable", "strategy_ids", "n_groups", "data_components", "sensors"] if observable
+        else ["strategy_ids", "n_groups", "missing"])
+    if not cov.has_observability:
+        return pd.DataFrame(columns=cols)
+    seen = cov.gaps["observable"].isin(["partial", "full"])
+    g = cov.gaps[seen if observable else ~seen]
+    obs = cov.observability.set_index("technique_id")
+    extra = {c: g["technique_id"].map(obs[c]) for c in cols if c in ("data_components", "sensors", "missing")}
+    return g.assign(**extra, tactics=g["tactics"].map(lambda ts: [cov.tactic_names.get(t, t) for t in ts]),
+                    observable=g["observable"].astype(str))[cols].reset_index(drop=True)
 
 
 def where(findings: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 #: rule-count bins for the matrix: (label, lowest count, colour); 0 is grey, clearly apart
 BINS = [("0", 0, "#ececec"), ("1", 1, "#c6dbef"), ("2-3", 2, "#9ecae1"), ("4-7", 4, "#6baed6"),
         ("8+", 8, "#4a98c9")]
+#: the three-way view, colour-blind safe (Okabe-Ito sky blue and orange; grey for "nothing to see")
+STATE_COLOURS = [("detected", "#56B4E9"), ("observable", "#E69F00"), ("not observable", "#e4e4e4")]
+STATE_INDEX = {"detected": 0, "observable": 1, "not observable": 2}
 SAFE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
 FONT = dict(family="Helvetica, Arial, sans-serif", size=12)
 #: priority is ordered: one sequential scale, darkest for the most severe
@@ -74,13 +77,21 @@ MIN_WINDOW = 1000
 ROW = 54
 
 
-def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None) -> go.Figure:
+def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None,
+                   color: str = "rules") -> go.Figure:
     """The ATT&CK matrix: tactics as columns in matrix order, techniques stacked, colour = rules.
 
     One cell per top-level technique (its hover lists the covered sub-techniques); with
-    ``subtechniques=True`` each sub-technique also gets a cell under its parent.
+    ``subtechniques=True`` each sub-technique also gets a cell under its parent. ``color="state"``
+    colours the three-way view instead: detected, observable but not detected, not observable.
     """
     import plotly.graph_objects as go
+
+    if color not in ("rules", "state"):
+        raise ValueError(f"color must be rules or state, not {color!r}")
+    if color == "state" and not cov.has_observability:
+        raise ValueError(f"the three-way view needs ATT&CK's detection model, which ATT&CK "
+                         f"{cov.scope.attack_version} does not have")
 
     shown, hidden = _shown_tactics(cov)
     if name_width is None:  # names wrap to fit the columns of the narrowest window served (1000 px)
@@ -98,45 +109,86 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
                 cells.extend({**s, "sub": True, "subs": None} for s in mine.sort_values("name").to_dict("records"))
         columns.append(cells)
     depth = max((len(c) for c in columns), default=0)
+    obs = cov.observability
+    seen = dict(zip(obs["technique_id"], obs.to_dict("records"))) if color == "state" else {}
     z: list[list[float | None]] = [[None] * len(shown) for _ in range(depth)]
     text = [[""] * len(shown) for _ in range(depth)]
     hover = [[""] * len(shown) for _ in range(depth)]
     for j, cells in enumerate(columns):
         for i, c in enumerate(cells):
-            z[i][j] = _bin(int(c["n_rules"]))
+            z[i][j] = _bin(int(c["n_rules"])) if color == "rules" else STATE_INDEX[str(c["state"])]
             label = c["technique_id"] if not c["sub"] else "↳ ." + c["technique_id"].split(".")[1]
             label = f"<b>{label}</b>" if c["covered"] else label
             text[i][j] = f"{label}<br>{_wrap(c['name'], name_width)}"
-            rules = "<br>".join("• " + _esc(r) for r in c["rules"][:12]) or "no rule"
-            more = f"<br>… and {len(c['rules']) - 12} more" if len(c["rules"]) > 12 else ""
+            # the three-way view leaves the rule lists to the rules matrix: a report shows both
+            rules = "<br>".join("• " + _esc(r) for r in c["rules"][:12]) if not seen else ""
+            more = f"<br>… and {len(c['rules']) - 12} more" if len(c["rules"]) > 12 and not seen else ""
             sub_line = ""
-            if c["subs"] is not None and len(c["subs"]):
+            if c["subs"] is not None and len(c["subs"]) and not seen:
                 done = c["subs"][c["subs"]["covered"]]
                 sub_line = (f"<br>sub-techniques covered: {len(done)}/{len(c['subs'])}"
                             + "".join(f"<br>  {s} {_esc(n)}" for s, n in zip(done["technique_id"], done["name"])))
             hover[i][j] = (f"<b>{c['technique_id']} {_esc(c['name'])}</b><br>{cov.tactic_names.get(c['tactic'], '')}"
                            f"<br>{c['n_rules']} rule(s){' via sub-techniques' if c['covered_via'] == 'sub-technique' else ''}"
-                           f"<br>{rules}{more}{sub_line}")
-    n = len(BINS) - 1
+                           f"{'<br>' + rules if rules else ''}{more}{sub_line}{_seen_line(seen, c) if seen else ''}")
+    bins = BINS if color == "rules" else [(label, 0, colour) for label, colour in STATE_COLOURS]
+    n = len(bins) - 1
     colorscale = []
-    for k, (_, _, colour) in enumerate(BINS):
+    for k, (_, _, colour) in enumerate(bins):
         colorscale += [[k / (n + 1), colour], [(k + 1) / (n + 1), colour]]
     fig = go.Figure(go.Heatmap(
         z=z, x=[_wrap(cov.tactic_names.get(t, t), 12, lines=2) for t in shown], y=list(range(depth)), text=text,
         texttemplate="%{text}", textfont=dict(size=9, color="#111111"), hovertext=hover,
         hovertemplate="%{hovertext}<extra></extra>", colorscale=colorscale, zmin=-0.5, zmax=n + 0.5,
         xgap=2, ygap=2,
-        colorbar=dict(title=dict(text="rules"), tickvals=list(range(n + 1)), ticktext=[b[0] for b in BINS],
-                      thickness=12, len=min(1.0, 300 / max(300, ROW * depth))),
+        colorbar=dict(title=dict(text="rules" if color == "rules" else ""), tickvals=list(range(n + 1)),
+                      ticktext=[b[0] for b in bins], thickness=12, len=min(1.0, 300 / max(300, ROW * depth))),
     ))
     note = f"not shown (nothing on these platforms): {', '.join(hidden)}" if hidden else ""
+    if color == "state":
+        note = "; ".join(filter(None, [cov.scope.sensors_text(), note]))
     fig.update_layout(
         template=_template(),
-        title=_title("ATT&CK coverage matrix", cov, note), font=FONT,
+        title=_title("ATT&CK coverage matrix" if color == "rules" else "Detected, observable, not observable",
+                     cov, note), font=FONT,
         height=200 + ROW * depth, autosize=True,
         margin=dict(l=10, r=10, t=140, b=10),
         xaxis=dict(side="top", tickangle=0, tickfont=dict(size=10), fixedrange=True),
         yaxis=dict(autorange="reversed", visible=False, fixedrange=True),
+    )
+    return fig
+
+
+def _seen_line(seen: dict[str, dict], cell: dict) -> str:
+    """Hover lines for the three-way view: how observable the technique is, and by what."""
+    r = seen.get(cell["technique_id"])
+    if r is None:
+        return ""
+    by = f" by {', '.join(r['sensors'])}" if r["sensors"] else ""
+    missing = f"<br>needs: {_esc(', '.join(r['missing']))}" if r["missing"] else ""
+    return (f"<br>observable: {r['observable']}{by} ({r['n_observed']} of {r['n_analytics']} analytics)"
+            f"{missing}")
+
+
+def state_bars(cov: Coverage) -> go.Figure:
+    """Per tactic, top-level techniques detected, observable but not detected, and not observable."""
+    import plotly.graph_objects as go
+
+    if not cov.has_observability:
+        raise ValueError(f"the three-way view needs ATT&CK's detection model, which ATT&CK "
+                         f"{cov.scope.attack_version} does not have")
+    t = cov.tactics[cov.tactics["applicable"] > 0]
+    fig = go.Figure()
+    for (label, colour), values in zip(STATE_COLOURS, (t["covered"], t["observable"], t["not_observable"])):
+        fig.add_bar(y=t["name"], x=values, orientation="h", name=label, marker_color=colour,
+                    marker_line=dict(color="#555555", width=0.5),
+                    hovertemplate=f"%{{y}}: %{{x}} {label}<extra></extra>")
+    fig.update_layout(
+        template=_template(),
+        title=_title("What a new rule could detect, per tactic", cov, cov.scope.sensors_text()), barmode="stack",
+        font=FONT, height=170 + 32 * len(t), autosize=True, margin=dict(l=10, r=20, t=110, b=40),
+        yaxis=dict(autorange="reversed"), xaxis=dict(title="top-level techniques", gridcolor="#eeeeee"),
+        legend=dict(orientation="h", y=-0.12, traceorder="normal"),
     )
     return fig
 

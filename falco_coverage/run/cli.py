@@ -61,6 +61,9 @@ def _add_scope_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-priority", metavar="P", help="only rules at or above this priority")
     p.add_argument("--source", action="append", metavar="S", help="only rules of this source (repeatable)")
     p.add_argument("--include-disabled", action="store_true", help="count disabled rules too")
+    p.add_argument("--sensor", action="append", metavar="S",
+                   help="a Falco event source you run, whose observability counts (repeatable; default: the "
+                        "sources of the rules in scope), e.g. --sensor syscall --sensor k8s_audit")
     _add_config(p)
 
 
@@ -126,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scope_options(ly)
     ly.add_argument("-o", "--output", required=True, metavar="FILE", help="layer JSON to write")
     ly.add_argument("--name", default="Falco rules coverage", help="layer name")
+    ly.add_argument("--states", action="store_true",
+                    help="colour every applicable technique by its state: detected, observable (not detected) or "
+                         "not observable (needs ATT&CK 18 or later)")
     ly.add_argument("--svg", metavar="FILE", help="also render the layer as SVG (mitreattack-python, offline)")
     ly.add_argument("--xlsx", metavar="FILE", help="also render the layer as an Excel matrix")
     ly.set_defaults(func=cmd_layer)

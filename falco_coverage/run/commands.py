@@ -188,10 +188,11 @@ def _coverage(args: argparse.Namespace, ruleset: RuleSet, attack: AttackData | N
     from ..analysis.coverage import coverage
 
     attack = attack or _load_attack(args)
+    cfg = _config(args)
     cov = coverage(ruleset, attack, platforms=args.platform,
                    enabled_only=not args.include_disabled, maturities=args.maturity,
                    min_priority=args.min_priority, sources=args.source,
-                   source_platforms=_config(args).source_platforms)
+                   source_platforms=cfg.source_platforms, sensors=args.sensor, sensor_profile=cfg.sensors)
     print(f"falco-coverage: {attack.describe()}", file=sys.stderr)  # which release, and where it came from
     return cov
 
@@ -208,7 +209,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
                    "techniques": json.loads(cov.techniques.assign(tactic=cov.techniques["tactic"].astype(str))
                                             .to_json(orient="records")),
                    "tactic_only": json.loads(cov.tactic_only.assign(tactic=cov.tactic_only["tactic"].astype(str))
-                                             .to_json(orient="records"))}
+                                             .to_json(orient="records")),
+                   "gaps": json.loads(cov.gaps.to_json(orient="records")),
+                   "observability": json.loads(cov.observability.to_json(orient="records"))}
         json.dump(payload, sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
     elif args.format == "csv":
@@ -217,8 +220,13 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         s = cov.summary()
         print(cov.scope.describe())
         print(f"{s['covered']} of {s['applicable']} applicable techniques covered ({s['coverage']:.0%})")
+        shown = ["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]
+        if cov.has_observability:
+            print(f"{s['observable']} more observable by {', '.join(cov.scope.sensors) or 'no sensor'} "
+                  f"(a new rule would detect them), {s['not_observable']} not observable (another sensor needed)")
+            shown[4:4] = ["observable", "not_observable"]
         view = t.assign(coverage=(t["coverage"] * 100).round(0).astype(int).astype(str) + "%")
-        print(view[["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]].to_string(index=False))
+        print(view[shown].to_string(index=False))
         if len(cov.tactic_only):
             per = cov.tactic_only.groupby("tactic", observed=True)["rule"].nunique()
             print("rules with only tactic tags, per tactic: "
@@ -234,7 +242,7 @@ def cmd_layer(args: argparse.Namespace) -> int:
     ruleset = load_readable(args)
     attack = _load_attack(args)
     cov = _coverage(args, ruleset, attack)
-    layer = to_navigator(cov, args.name, args.output)
+    layer = to_navigator(cov, args.name, args.output, states=args.states)
     print(f"{args.output}: Navigator layer with {len(layer['techniques'])} technique cells", file=sys.stderr)
     for note in cov.scope.notes:
         print(f"falco-coverage: note: {note}", file=sys.stderr)
@@ -255,7 +263,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     keys = [k.strip() for k in args.notebooks.split(",") if k.strip()]
     scope = {k: v for k, v in (("platforms", args.platform), ("maturities", args.maturity),
-                                ("min_priority", args.min_priority), ("sources", args.source)) if v}
+                                ("min_priority", args.min_priority), ("sources", args.source),
+                                ("sensors", args.sensor)) if v}
     if args.include_disabled:
         scope["include_disabled"] = True
     result = run_report(

@@ -121,7 +121,7 @@ def run_report(
 ) -> ReportResult:
     """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``.
 
-    ``scope`` may hold ``platforms``, ``maturities``, ``min_priority``, ``sources`` and
+    ``scope`` may hold ``platforms``, ``maturities``, ``min_priority``, ``sources``, ``sensors`` and
     ``include_disabled``; it applies to every notebook, the comparison included.
     """
     import papermill as pm
@@ -183,17 +183,18 @@ def _headline(ruleset: RuleSet, attack_data: AttackData, scope: dict[str, Any], 
     from ..analysis.coverage import coverage
     from ..config import load_config
 
+    cfg = load_config(config)
     cov = coverage(ruleset, attack_data, platforms=scope.get("platforms"), maturities=scope.get("maturities"),
                    min_priority=scope.get("min_priority"), sources=scope.get("sources"),
                    enabled_only=not scope.get("include_disabled", False),
-                   source_platforms=load_config(config).source_platforms)
+                   source_platforms=cfg.source_platforms, sensors=scope.get("sensors"), sensor_profile=cfg.sensors)
     s = cov.summary()
     severities = check(ruleset, attack_data, config=config)["severity"].astype(str)
     gaps = [(str(t), str(n), str(u), int(g)) for t, n, u, g in
             cov.gaps.head(5)[["technique_id", "name", "url", "n_groups"]].itertuples(index=False)]
     return Headline(int(s["covered"]), int(s["applicable"]), float(s["coverage"]), int(s["rules"]),
                     len(ruleset.own_errors), int((severities == "error").sum()), int((severities == "warning").sum()),
-                    cov.scope.describe(), gaps)
+                    cov.scope.describe(), gaps, int(s["observable"]) if cov.has_observability else None)
 
 
 def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list[str] | None,
@@ -287,7 +288,8 @@ def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list
 
 
 #: what a run writes into the output directory, beside index.html
-PRODUCTS = (*(n.replace(".ipynb", ".html") for n in NOTEBOOKS.values()), "coverage-layer.json")
+PRODUCTS = (*(n.replace(".ipynb", ".html") for n in NOTEBOOKS.values()), "coverage-layer.json",
+            "coverage-states-layer.json")
 
 
 def _publish(result: ReportResult, work: Path) -> None:
@@ -322,7 +324,8 @@ def write_index(result: ReportResult, rule_paths: list[str], attack_version: str
     links = [Link(r.title, os.path.relpath(r.html, result.out_dir) if r.html is not None else None,
                   _SUMMARIES.get(r.key, ""), r.error) for r in result.results]
     layer = "coverage-layer.json" if (result.out_dir / "coverage-layer.json").exists() else None
-    page = landing_page(headline=result.headline, links=links, layer=layer,
+    states = "coverage-states-layer.json" if (result.out_dir / "coverage-states-layer.json").exists() else None
+    page = landing_page(headline=result.headline, links=links, layer=layer, states_layer=states,
                         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
                         attack=f"ATT&CK {attack_version or 'unknown version'}"
                                + (f" ({Path(attack_origin).name if '/' in attack_origin else attack_origin})"
