@@ -212,11 +212,13 @@ def _mismatch_message(idx: FitIndex, tid: str, f: Fit, ctx: TagContext) -> str:
     said = idx.text.get(first, "").strip().rstrip(".")
     said = said if len(said) <= 140 else said[:137].rsplit(" ", 1)[0] + " ..."
     more = f" (and {len(f.analytic_ids) - 1} more)" if len(f.analytic_ids) > 1 else ""
-    what = ("watches the kind of events ATT&CK's analytics for " if f.fit == "partial"
-            else "looks at none of the events ATT&CK's analytics for ")
-    tail = ("but none of what they name" if f.fit == "partial"
-            else f"record ({', '.join(f.components) or 'no data component named'})")
-    return f"the rule {what}{ctx.idx.label(tid)} {tail}; {first}{more}: \"{said}\""
+    if f.fit == "partial":
+        head = (f"the rule watches the kind of events ATT&CK's analytics for {ctx.idx.label(tid)} read, but none of "
+                "the programs, paths or calls they name")
+    else:
+        head = (f"the rule's events record none of what ATT&CK's analytics for {ctx.idx.label(tid)} read "
+                f"({', '.join(f.components) or 'no data component named'})")
+    return f"{head}; {first}{more}: \"{said}\""
 
 
 def rule_detections(rules: pd.DataFrame, attack: AttackData, *, profile: Mapping[str, Sensor] | None = None,
