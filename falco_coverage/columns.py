@@ -245,6 +245,25 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "evt_types": ("object", "list of the Falco event types that record a data component (syscall; '*': every "
                       "event), else empty"),
     },
+    # --- alerts (falco_coverage.alerts) -------------------------------------------------------------
+    "alerts.alerts": {
+        "time": ("datetime64[us, UTC]", "when the alert fired or the counter was sampled (missing when not given)"),
+        "rule": ("str", "rule name as the alert gives it (a metrics snapshot writes blanks as _)"),
+        "priority": ("category", "canonical priority (ordered categorical), missing when not given"),
+        "source": ("str", "event source, missing when not given"),
+        "hostname": ("str", "the host (or Prometheus instance) it came from, missing when not given"),
+        "tags": ("object", "list of the alert's own tags (the rule set's are the current ones)"),
+        "count": ("int64", "1 for an alert; a counter sample's value (matches since Falco started)"),
+        "kind": ("category", "alert or counter"),
+        "shape": ("category", "falco, sidekick, elasticsearch, loki or prometheus: how it was written"),
+        "file": ("str", "input file ('-' for standard input)"),
+        "line": ("int64", "1-based line in that file"),
+    },
+    "alerts.problems": {
+        "file": ("str", "input file"),
+        "line": ("int64", "1-based line that could not be read"),
+        "reason": ("str", "why, in one sentence"),
+    },
     # --- comparisons (falco_coverage.analysis.compare) -------------------------------------------------
     "compare.tactics": {
         "tactic_id": ("str", "TA####: tactics are matched by ID (matrix order of the second coverage)"),
