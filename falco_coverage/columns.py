@@ -264,6 +264,18 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "line": ("int64", "1-based line that could not be read"),
         "reason": ("str", "why, in one sentence"),
     },
+    "observed.rules": {
+        "rule": ("str", "a rule of the rule set, or one only the alerts name"),
+        "enabled": ("bool", "whether the rule is enabled (True for rules only the alerts name)"),
+        "source": ("str", "its event source (missing for rules not in the set)"),
+        "tags": ("object", "list of its tags: the rule set's, or for a rule not in the set the alerts' own"),
+        "fires": ("int64", "alerts in the window, plus the increase of its match counters"),
+        "first_seen": ("datetime64[us, UTC]", "first fire in the window"),
+        "last_seen": ("datetime64[us, UTC]", "last fire in the window"),
+        "hosts": ("object", "sorted list of the hosts it fired on"),
+        "in_ruleset": ("bool", "False for rules the loaded rule set does not have (tags from the alerts)"),
+        "share": ("float64", "its share of all fires"),
+    },
     # --- comparisons (falco_coverage.analysis.compare) -------------------------------------------------
     "compare.tactics": {
         "tactic_id": ("str", "TA####: tactics are matched by ID (matrix order of the second coverage)"),

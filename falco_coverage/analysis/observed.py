@@ -1,0 +1,81 @@
+"""What actually fires: alerts joined to the rule set, per rule and per technique.
+
+Alerts join the loaded rule set by rule name (a metrics snapshot's ``_``-for-blank names too). A rule's
+ATT&CK tags come from the rule set, which is current; an alert's own tags are used only for rules the
+set does not have, and such rows are flagged (``in_ruleset`` False). Counter samples count the
+increase of each (host, rule) series over the window (a counter that drops restarted: its new value
+is the increase); a single sample counts its value.
+Column meanings: :mod:`falco_coverage.columns` (``observed.rules``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..columns import conform
+from ..rules import RuleSet
+
+
+@dataclass
+class Observed:
+    """Per rule: fires in the window; silent rules; noisy rules; alerts of rules not in the set."""
+
+    rules: pd.DataFrame
+    #: enabled rules in scope with no fire in the window
+    silent: pd.DataFrame
+    #: rules whose share of all fires is at least ``noisy_share``, most first
+    noisy: pd.DataFrame
+    #: fires of rules the rule set does not have
+    unknown: pd.DataFrame
+
+
+def _fires(alerts: pd.DataFrame) -> pd.DataFrame:
+    """One row per (rule, host) series: fires, first and last seen."""
+    plain = alerts[alerts["kind"] == "alert"]
+    a = plain.groupby(["rule", "hostname"], dropna=False, observed=True).agg(
+        fires=("count", "sum"), first_seen=("time", "min"), last_seen=("time", "max")).reset_index()
+    counters = alerts[alerts["kind"] == "counter"].sort_values("time", kind="stable", na_position="first")
+    rows = []
+    for (rule, host), part in counters.groupby(["rule", "hostname"], dropna=False, observed=True):
+        values = part["count"].tolist()
+        if len(values) == 1:
+            fires = values[0]
+        else:
+            fires = sum(b - a if b >= a else b for a, b in zip(values, values[1:]))
+        rows.append((rule, host, int(fires), part["time"].min(), part["time"].max()))
+    c = pd.DataFrame(rows, columns=["rule", "hostname", "fires", "first_seen", "last_seen"])
+    return pd.concat([a, c], ignore_index=True) if len(c) else a
+
+
+def observed(ruleset: RuleSet, alerts: pd.DataFrame, *, noisy_share: float = 0.1,
+             enabled_only: bool = True) -> Observed:
+    """Join ``alerts`` (from :func:`falco_coverage.alerts.load_alerts`) to ``ruleset`` by rule name."""
+    rules = ruleset.rules
+    names = set(rules["name"])
+    underscored = {n.replace(" ", "_"): n for n in names}
+    series = _fires(alerts)
+    series["rule"] = series["rule"].map(lambda r: r if r in names else underscored.get(r, r))
+    per = series.groupby("rule").agg(fires=("fires", "sum"), first_seen=("first_seen", "min"),
+                                      last_seen=("last_seen", "max"),
+                                      hosts=("hostname", lambda h: sorted({x for x in h if isinstance(x, str)})))
+    total = int(per["fires"].sum()) if len(per) else 0
+    base = rules[["name", "enabled", "source", "tags"]].rename(columns={"name": "rule"})
+    known = base.merge(per, left_on="rule", right_index=True, how="left")
+    known["fires"] = known["fires"].fillna(0).astype("int64")
+    known["hosts"] = known["hosts"].map(lambda v: v if isinstance(v, list) else [])
+    known["in_ruleset"] = True
+    extra = per[~per.index.isin(names)].reset_index()
+    own_tags = (alerts.groupby("rule")["tags"].first() if len(alerts) else pd.Series(dtype=object))
+    extra = extra.assign(enabled=True, source=None, in_ruleset=False,
+                         tags=extra["rule"].map(lambda r: list(own_tags.get(r, []) or [])))
+    out = pd.concat([known, extra], ignore_index=True) if len(extra) else known
+    out["share"] = out["fires"] / total if total else 0.0
+    out = conform(out.sort_values(["fires", "rule"], ascending=[False, True], kind="stable", ignore_index=True),
+                  "observed.rules")
+    in_set = out[out["in_ruleset"]]
+    silent = in_set[(in_set["fires"] == 0) & (in_set["enabled"] | (not enabled_only))].reset_index(drop=True)
+    noisy = out[(out["share"] >= noisy_share) & (out["fires"] > 0)].reset_index(drop=True)
+    unknown = out[~out["in_ruleset"]].reset_index(drop=True)
+    return Observed(out, silent, noisy, unknown)
