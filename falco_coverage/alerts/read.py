@@ -39,6 +39,8 @@ from ..rules.decode import PRIORITIES, canonical_priority
 
 SHAPES = ("falco", "sidekick", "elasticsearch", "loki", "prometheus")
 KINDS = ("alert", "counter")
+_FALCO, _SIDEKICK, _ELASTIC, _LOKI, _PROMETHEUS = range(len(SHAPES))
+_ALERT, _COUNTER = range(len(KINDS))
 #: the metric whose samples count rule matches
 RULES_METRIC = "falcosecurity_falco_rules_matches_total"
 _METRIC_LINE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+(?P<ts>-?\d+))?\s*$")
@@ -75,47 +77,79 @@ class AlertSet:
 
 
 class _Rows:
-    """Column lists the readers append to (a frame is built once, at the end)."""
+    """Column lists the readers append to; values are checked and normalised once per column, at the
+    end (a frame is built once), so the per-line cost stays close to the JSON decoding itself."""
 
     def __init__(self) -> None:
         self.time: list[Any] = []
         self.rule: list[str] = []
-        self.priority: list[str | None] = []
-        self.source: list[str | None] = []
-        self.hostname: list[str | None] = []
-        self.tags: list[list[str]] = []
+        self.priority: list[Any] = []
+        self.source: list[Any] = []
+        self.hostname: list[Any] = []
+        self.tags: list[Any] = []
         self.count: list[int] = []
-        self.kind: list[str] = []
-        self.shape: list[str] = []
-        self.file: list[str] = []
+        self.kind: list[int] = []
+        self.shape: list[int] = []
         self.line: list[int] = []
+        #: (file, index of its first row)
+        self.files: list[tuple[str, int]] = []
         self.problems: list[tuple[str, int, str]] = []
         self.internal = 0
 
+    def start(self, file: str) -> None:
+        self.files.append((file, len(self.rule)))
+
     def add(self, time: Any, rule: str, priority: Any, source: Any, hostname: Any, tags: Any, count: int,
-            kind: str, shape: str, file: str, line: int) -> None:
+            kind: int, shape: int, line: int) -> None:
         self.time.append(time)
         self.rule.append(rule)
-        self.priority.append(priority if isinstance(priority, str) else None)
-        self.source.append(source if isinstance(source, str) else None)
-        self.hostname.append(hostname if isinstance(hostname, str) else None)
-        self.tags.append(_tags(tags))
+        self.priority.append(priority)
+        self.source.append(source)
+        self.hostname.append(hostname)
+        self.tags.append(tags)
         self.count.append(count)
         self.kind.append(kind)
         self.shape.append(shape)
-        self.file.append(file)
         self.line.append(line)
 
     def frame(self) -> pd.DataFrame:
-        prio = [canonical_priority(p) if p else None for p in self.priority]
+        import numpy as np
+
+        n = len(self.rule)
+        files = np.empty(n, dtype=object)
+        bounds = [start for _, start in self.files[1:]] + [n]
+        for (name, start), stop in zip(self.files, bounds):
+            files[start:stop] = name
+        times = pd.Series([t if isinstance(t, str) else None for t in self.time], dtype=object)
+        when = pd.to_datetime(times, utc=True, errors="coerce", format="ISO8601")
+        odd = when.isna() & times.notna()
+        if odd.any():  # not ISO 8601 (a Loki or hand-written time): the slow, forgiving parser
+            when[odd] = pd.to_datetime(times[odd], utc=True, errors="coerce", format="mixed")
         df = pd.DataFrame({
-            "time": pd.to_datetime(pd.Series(self.time, dtype=object), utc=True, errors="coerce", format="mixed"),
-            "rule": self.rule, "priority": pd.Categorical(prio, categories=list(PRIORITIES), ordered=True),
-            "source": self.source, "hostname": self.hostname, "tags": self.tags, "count": self.count,
-            "kind": pd.Categorical(self.kind, categories=list(KINDS)),
-            "shape": pd.Categorical(self.shape, categories=list(SHAPES)), "file": self.file, "line": self.line,
+            "time": when, "rule": self.rule,
+            "priority": pd.Categorical(_each(self.priority, lambda p: canonical_priority(p) if p else None),
+                                       categories=list(PRIORITIES), ordered=True),
+            "source": _each(self.source, lambda v: v), "hostname": _each(self.hostname, lambda v: v),
+            "tags": [_tags(t) for t in self.tags], "count": self.count,
+            "kind": pd.Categorical.from_codes(self.kind, categories=list(KINDS)),
+            "shape": pd.Categorical.from_codes(self.shape, categories=list(SHAPES)), "file": files,
+            "line": self.line,
         })
         return conform(df, "alerts.alerts")
+
+
+def _each(values: list[Any], fn: Any) -> list[Any]:
+    """``fn`` of each text value (None for anything else), computed once per distinct value."""
+    memo: dict[str, Any] = {}
+    out: list[Any] = []
+    for v in values:
+        if not isinstance(v, str):
+            out.append(None)
+            continue
+        if v not in memo:
+            memo[v] = fn(v)
+        out.append(memo[v])
+    return out
 
 
 def _tags(value: Any) -> list[str]:
@@ -133,20 +167,22 @@ def _record(doc: dict[str, Any], rows: _Rows, file: str, line: int) -> bool:
     rule = doc.get("rule")
     if not isinstance(rule, str):
         return False
-    time = doc.get("time", doc.get("@timestamp"))
+    time = doc.get("time") or doc.get("@timestamp")
     if doc.get("source") == "internal" or rule.startswith("Falco internal"):
         fields = doc.get("output_fields")
         if isinstance(fields, dict) and _snapshot(fields, time, doc.get("hostname"), rows, file, line):
             return True
         rows.internal += 1
         return True
-    fields = doc.get("output_fields")
-    shape = "sidekick" if "uuid" in doc else "falco"
-    flattened = isinstance(fields, dict) and fields and not any("." in k for k in fields)
-    if "@timestamp" in doc or isinstance(doc.get("tags"), str) or flattened:
-        shape = "elasticsearch"
-    rows.add(time, rule, doc.get("priority"), doc.get("source"), doc.get("hostname"), doc.get("tags"), 1, "alert",
-             shape, file, line)
+    tags = doc.get("tags")
+    shape = _SIDEKICK if "uuid" in doc else _FALCO
+    if "@timestamp" in doc or isinstance(tags, str):
+        shape = _ELASTIC
+    else:  # falcosidekick's Elasticsearch output may flatten the dotted field names
+        fields = doc.get("output_fields")
+        if isinstance(fields, dict) and fields and "." not in next(iter(fields)) and "_" in next(iter(fields)):
+            shape = _ELASTIC
+    rows.add(time, rule, doc.get("priority"), doc.get("source"), doc.get("hostname"), tags, 1, _ALERT, shape, line)
     return True
 
 
@@ -157,7 +193,7 @@ def _snapshot(fields: dict[str, Any], time: Any, hostname: Any, rows: _Rows, fil
     for key, value in fields.items():
         if key.startswith(_SNAPSHOT_RULE_PREFIX) and isinstance(value, (int, float)) and key != "falco.rules.matches_total":
             rows.add(time, key[len(_SNAPSHOT_RULE_PREFIX):], None, None, hostname or fields.get("falco.host_name"), [],
-                     int(value), "counter", "falco", file, line)
+                     int(value), _COUNTER, _FALCO, line)
             found = True
     return found
 
@@ -170,9 +206,9 @@ def _loki(streams: list[Any], rows: _Rows, file: str, line: int) -> bool:
             continue
         for value in stream.get("values") or []:
             if isinstance(value, list) and value and isinstance(value[0], str) and value[0].isdigit():
-                rows.add(pd.Timestamp(int(value[0]), unit="ns", tz="UTC"), labels["rule"], labels.get("priority"),
-                         labels.get("source"), labels.get("hostname"), labels.get("tags"), 1, "alert", "loki",
-                         file, line)
+                rows.add(pd.Timestamp(int(value[0]), unit="ns", tz="UTC").isoformat(), labels["rule"],
+                         labels.get("priority"), labels.get("source"), labels.get("hostname"), labels.get("tags"), 1,
+                         _ALERT, _LOKI, line)
                 found = True
     return found
 
@@ -194,28 +230,17 @@ def _prometheus(lines: Iterable[tuple[int, str]], rows: _Rows, file: str) -> int
             rows.problems.append((file, number, f"{RULES_METRIC} sample without a rule_name label"))
             continue
         ts = m.group("ts")
-        when = pd.Timestamp(int(ts), unit="ms", tz="UTC") if ts else None
+        when = pd.Timestamp(int(ts), unit="ms", tz="UTC").isoformat() if ts else None
         # Falco gives each tag its own label (tag_<tag>="true"); a relabelled scrape may join them in ``tags``
         tags = [k[4:] for k in labels if k.startswith("tag_")] or _tags(labels.get("tags"))
         prio = labels.get("priority")
         if prio is not None and prio.isdigit() and int(prio) < len(_BY_NUMBER):  # Falco's enum: 0 = Emergency
             prio = _BY_NUMBER[int(prio)]
         rows.add(when, labels["rule_name"], prio, labels.get("source"),
-                 labels.get("hostname") or labels.get("host") or labels.get("instance"), tags, int(value), "counter",
-                 "prometheus", file, number)
+                 labels.get("hostname") or labels.get("host") or labels.get("instance"), tags, int(value), _COUNTER,
+                 _PROMETHEUS, number)
         n += 1
     return n
-
-
-def _lines(stream: IO[bytes], file: str, rows: _Rows) -> Iterator[tuple[int, bytes]]:
-    """Numbered lines of a stream; a truncated or corrupt gzip stream ends them with a problem noted."""
-    number = 0
-    try:
-        for number, raw in enumerate(stream, 1):
-            yield number, raw
-    except (EOFError, OSError, zlib.error) as exc:
-        rows.problems.append((file, number + 1, f"the compressed stream ends early or is corrupt ({exc}); the lines "
-                                                "before it were read"))
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -227,39 +252,73 @@ def _open(path: Path) -> IO[bytes]:
 
 
 def _read_stream(stream: IO[bytes], file: str, rows: _Rows) -> int:
-    """Read one input; returns how many lines held alerts or samples."""
+    """Read one input; returns how many lines held alerts or samples.
+
+    The loop is written for speed: the common line (one Falco or falcosidekick alert) is appended
+    inline; every other shape goes through :func:`_record`."""
     import orjson
 
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    a_time, a_rule, a_prio, a_src = rows.time.append, rows.rule.append, rows.priority.append, rows.source.append
+    a_host, a_tags, a_count, a_kind = rows.hostname.append, rows.tags.append, rows.count.append, rows.kind.append
+    a_shape, a_line = rows.shape.append, rows.line.append
     good = 0
-    bad_start = len(rows.problems)
     text_lines: list[tuple[int, str]] = []
     prometheus = False
-    for number, raw in _lines(stream, file, rows):
-        stripped = raw.strip()
-        if not stripped:
-            continue
-        if stripped[:1] == b"{":
+    number = 0
+    try:
+        for number, raw in enumerate(stream, 1):
+            if raw[:1] != b"{":
+                stripped = raw.strip()
+                if not stripped:
+                    continue
+                if stripped[:1] != b"{":
+                    if stripped[:1] == b"#" or stripped.startswith(RULES_METRIC.encode()):
+                        prometheus = True
+                    text_lines.append((number, stripped.decode("utf-8", "replace")))
+                    continue
+                raw = stripped
             try:
-                doc = orjson.loads(stripped)
-            except orjson.JSONDecodeError as exc:
+                doc = loads(raw)
+            except decode_error as exc:
                 rows.problems.append((file, number, f"not valid JSON ({exc.args[0] if exc.args else exc})"))
                 continue
-            if isinstance(doc, dict) and _record(doc, rows, file, number):
+            if type(doc) is not dict:
+                rows.problems.append((file, number, "JSON of no known alert shape (not an object)"))
+                continue
+            rule = doc.get("rule")
+            tags = doc.get("tags")
+            if (type(rule) is str and type(tags) is not str and "@timestamp" not in doc and "streams" not in doc
+                    and doc.get("source") != "internal" and not rule.startswith("Falco internal")):
+                fields = doc.get("output_fields")
+                if type(fields) is dict and fields:
+                    first = next(iter(fields))
+                    if "." not in first and "_" in first:  # flattened field names: the Elasticsearch shape
+                        _record(doc, rows, file, number)
+                        good += 1
+                        continue
+                a_time(doc.get("time"))
+                a_rule(rule)
+                a_prio(doc.get("priority"))
+                a_src(doc.get("source"))
+                a_host(doc.get("hostname"))
+                a_tags(tags)
+                a_count(1)
+                a_kind(_ALERT)
+                a_shape(_SIDEKICK if "uuid" in doc else _FALCO)
+                a_line(number)
+                good += 1
+            elif _record(doc, rows, file, number):
                 good += 1
             else:
                 rows.problems.append((file, number, "JSON of no known alert shape (no 'rule', no Loki 'streams')"))
-        elif stripped[:1] == b"#" or stripped.startswith(RULES_METRIC.encode()) or prometheus:
-            prometheus = True
-            text_lines.append((number, stripped.decode("utf-8", "replace")))
-        else:
-            text_lines.append((number, stripped.decode("utf-8", "replace")))
+    except (EOFError, OSError, zlib.error) as exc:
+        rows.problems.append((file, number + 1, f"the compressed stream ends early or is corrupt ({exc}); the lines "
+                                                "before it were read"))
     if text_lines:
-        found = _prometheus(text_lines, rows, file) if prometheus or good == 0 else 0
-        good += found
+        good += _prometheus(text_lines, rows, file) if prometheus or good == 0 else 0
         if not prometheus:
             rows.problems.extend((file, n, "neither JSON nor a Prometheus sample") for n, _ in text_lines)
-    if good == 0 and len(rows.problems) - bad_start == 0 and not text_lines:
-        return 0
     return good
 
 
@@ -285,10 +344,28 @@ def load_alerts(*paths: str | Path, since: Any = None, until: Any = None,
     """Falco alerts and rule-match counters from files, directories (every file under them), ``.gz``
     files and ``-`` (standard input), whatever their shape. ``since``/``until`` (anything
     ``pandas.Timestamp`` reads; naive means UTC) keep the rows of that window (rows with no time are kept)."""
+    import gc
+
     rows = _Rows()
     files: dict[str, int] = {}
+    # Millions of small lists and dicts are kept: the cyclic collector would walk them all again and again
+    # (none of them can form a cycle), so it rests while the inputs are read.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        alerts = _read_all(paths, rows, files, stdin)
+    finally:
+        if was_enabled:
+            gc.enable()
+    alerts = _window(alerts, since, until)
+    problems = pd.DataFrame(sorted(rows.problems, key=lambda p: (p[0], p[1])), columns=columns("alerts.problems"))
+    return AlertSet(alerts, conform(problems, "alerts.problems"), files, rows.internal)
+
+
+def _read_all(paths: Iterable[str | Path], rows: _Rows, files: dict[str, int], stdin: IO[bytes] | None) -> pd.DataFrame:
     for name, path in _inputs(paths):
         before = len(rows.problems)
+        rows.start(name)
         if path is None:
             good = _read_stream(stdin or sys.stdin.buffer, name, rows)
         else:
@@ -302,10 +379,7 @@ def load_alerts(*paths: str | Path, since: Any = None, until: Any = None,
             file, line, _ = rows.problems[before]
             raise AlertsError("holds no Falco alert or metric (not Falco JSON output, falcosidekick, Loki or "
                               "Prometheus text)", file=file, line=line)
-    alerts = rows.frame()
-    alerts = _window(alerts, since, until)
-    problems = pd.DataFrame(sorted(rows.problems, key=lambda p: (p[0], p[1])), columns=columns("alerts.problems"))
-    return AlertSet(alerts, conform(problems, "alerts.problems"), files, rows.internal)
+    return rows.frame()
 
 
 def _utc(value: Any) -> pd.Timestamp:
