@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,9 @@ from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_
 from falco_coverage.analysis.coverage import coverage
 from falco_coverage.analysis.lint import lint
 from falco_coverage.columns import SCHEMAS, columns, conform, dtypes
+from falco_coverage.alerts.read import read_bytes
 from falco_coverage.analysis.detection_fit import rule_detections
+from falco_coverage.analysis.observed import observed
 from falco_coverage.analysis.observability import observability
 from falco_coverage.analysis.sensors import profile_frame
 from falco_coverage.config import CheckConfig
@@ -48,6 +51,10 @@ def _frames(rules: Path, attack: Path, detection: Path) -> dict[str, list[pd.Dat
     cov = coverage(rs, a)
     cov_all = coverage(rs, a, platforms=["Linux", "Windows", "IaaS"])
     d = load_attack(detection)  # with a detection model
+    shell = {"time": "2026-11-01T10:00:00Z", "rule": "Shell", "priority": "Notice", "source": "syscall",
+             "hostname": "h", "tags": ["T1059.004"]}
+    alerts = read_bytes(json.dumps(shell).encode() + b"\nnot json\n")
+    no_alerts = read_bytes(b"")
     cov_d = coverage(rs, d)
     return {
         "attack.detection_strategies": [a.detection_strategies, d.detection_strategies],
@@ -57,6 +64,8 @@ def _frames(rules: Path, attack: Path, detection: Path) -> dict[str, list[pd.Dat
         "coverage.observability": [cov_d.observability, observability(d, [], ["Linux"])],
         "coverage.rule_detections": [rule_detections(rs.rules, d)],
         "sensors.profile": [profile_frame(), profile_frame({})],
+        "alerts.alerts": [alerts.alerts, no_alerts.alerts], "alerts.problems": [alerts.problems, no_alerts.problems],
+        "observed.rules": [observed(rs, alerts.alerts).rules, observed(rs, no_alerts.alerts).rules],
         "rules.rules": [rs.rules], "rules.macros": [rs.macros], "rules.lists": [rs.lists],
         "rules.diagnostics": [rs.diagnostics], "rules.files": [rs.files],
         "attack.tactics": [a.tactics], "attack.techniques": [a.techniques],
