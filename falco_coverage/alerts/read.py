@@ -27,6 +27,7 @@ import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -95,6 +96,9 @@ class _Rows:
         self.files: list[tuple[str, int]] = []
         self.problems: list[tuple[str, int, str]] = []
         self.internal = 0
+        #: one copy of each repeated text value and tag set
+        self.strings: dict[str, str] = {}
+        self.tag_sets: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def start(self, file: str) -> None:
         self.files.append((file, len(self.rule)))
@@ -130,7 +134,7 @@ class _Rows:
             "priority": pd.Categorical(_each(self.priority, lambda p: canonical_priority(p) if p else None),
                                        categories=list(PRIORITIES), ordered=True),
             "source": _each(self.source, lambda v: v), "hostname": _each(self.hostname, lambda v: v),
-            "tags": [_tags(t) for t in self.tags], "count": self.count,
+            "tags": _tag_lists(self.tags), "count": self.count,
             "kind": pd.Categorical.from_codes(self.kind, categories=list(KINDS)),
             "shape": pd.Categorical.from_codes(self.shape, categories=list(SHAPES)), "file": files,
             "line": self.line,
@@ -140,6 +144,14 @@ class _Rows:
 
 def _each(values: list[Any], fn: Any) -> list[Any]:
     """``fn`` of each text value (None for anything else), computed once per distinct value."""
+    try:
+        mapped = {v: (fn(v) if isinstance(v, str) else None) for v in dict.fromkeys(values)}
+    except TypeError:  # an unhashable value (a list where text belongs): value by value below
+        mapped = None
+    if mapped is not None:
+        if all(k is m for k, m in mapped.items()):
+            return values
+        return [mapped[v] for v in values]
     memo: dict[str, Any] = {}
     out: list[Any] = []
     for v in values:
@@ -152,8 +164,38 @@ def _each(values: list[Any], fn: Any) -> list[Any]:
     return out
 
 
+def _tag_lists(values: list[Any]) -> list[list[str]]:
+    """Each row's tags as its own list, checked once per distinct tag set (alerts repeat a few hundred;
+    the reader already made equal sets one tuple, so identity finds them without hashing)."""
+    by_id: dict[int, tuple[str, ...]] = {}
+    out: list[list[str]] = []
+    for v in values:
+        clean = by_id.get(id(v))
+        if clean is None:
+            clean = tuple(_tags(v))
+            if type(v) is tuple:  # kept alive by ``values``, so its id stays its own
+                by_id[id(v)] = clean
+        out.append(list(clean))
+    return out
+
+
+@contextmanager
+def resting_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for a bulk load: alerts keep millions of small lists and dicts,
+    none in a cycle, which the collector would otherwise walk again and again."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _tags(value: Any) -> list[str]:
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [t for t in value if isinstance(t, str)]
     if isinstance(value, str) and value:
         return [t for t in (s.strip() for s in value.split(",")) if t]
@@ -262,6 +304,7 @@ def _read_stream(stream: IO[bytes], file: str, rows: _Rows) -> int:
     a_time, a_rule, a_prio, a_src = rows.time.append, rows.rule.append, rows.priority.append, rows.source.append
     a_host, a_tags, a_count, a_kind = rows.hostname.append, rows.tags.append, rows.count.append, rows.kind.append
     a_shape, a_line = rows.shape.append, rows.line.append
+    intern, tag_sets = rows.strings.setdefault, rows.tag_sets
     good = 0
     text_lines: list[tuple[int, str]] = []
     prometheus = False
@@ -297,11 +340,21 @@ def _read_stream(stream: IO[bytes], file: str, rows: _Rows) -> int:
                         _record(doc, rows, file, number)
                         good += 1
                         continue
+                # repeated values are kept once: the copies orjson made are freed at once
                 a_time(doc.get("time"))
-                a_rule(rule)
-                a_prio(doc.get("priority"))
-                a_src(doc.get("source"))
-                a_host(doc.get("hostname"))
+                a_rule(intern(rule, rule))
+                v = doc.get("priority")
+                a_prio(intern(v, v) if type(v) is str else v)
+                v = doc.get("source")
+                a_src(intern(v, v) if type(v) is str else v)
+                v = doc.get("hostname")
+                a_host(intern(v, v) if type(v) is str else v)
+                if type(tags) is list:
+                    try:
+                        key = tuple(tags)
+                        tags = tag_sets.setdefault(key, key)
+                    except TypeError:
+                        pass
                 a_tags(tags)
                 a_count(1)
                 a_kind(_ALERT)
@@ -344,19 +397,10 @@ def load_alerts(*paths: str | Path, since: Any = None, until: Any = None,
     """Falco alerts and rule-match counters from files, directories (every file under them), ``.gz``
     files and ``-`` (standard input), whatever their shape. ``since``/``until`` (anything
     ``pandas.Timestamp`` reads; naive means UTC) keep the rows of that window (rows with no time are kept)."""
-    import gc
-
     rows = _Rows()
     files: dict[str, int] = {}
-    # Millions of small lists and dicts are kept: the cyclic collector would walk them all again and again
-    # (none of them can form a cycle), so it rests while the inputs are read.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with resting_gc():
         alerts = _read_all(paths, rows, files, stdin)
-    finally:
-        if was_enabled:
-            gc.enable()
     alerts = _window(alerts, since, until)
     problems = pd.DataFrame(sorted(rows.problems, key=lambda p: (p[0], p[1])), columns=columns("alerts.problems"))
     return AlertSet(alerts, conform(problems, "alerts.problems"), files, rows.internal)

@@ -34,8 +34,11 @@ class Observed:
 def _fires(alerts: pd.DataFrame) -> pd.DataFrame:
     """One row per (rule, host) series: fires, first and last seen."""
     plain = alerts[alerts["kind"] == "alert"]
+    # grouping on codes: a million text values are factorized once, not per aggregation
+    plain = plain.assign(rule=plain["rule"].astype("category"), hostname=plain["hostname"].astype("category"))
     a = plain.groupby(["rule", "hostname"], dropna=False, observed=True).agg(
         fires=("count", "sum"), first_seen=("time", "min"), last_seen=("time", "max")).reset_index()
+    a = a.astype({"rule": object, "hostname": object})
     counters = alerts[alerts["kind"] == "counter"].sort_values("time", kind="stable", na_position="first")
     rows = []
     for (rule, host), part in counters.groupby(["rule", "hostname"], dropna=False, observed=True):
@@ -52,6 +55,13 @@ def _fires(alerts: pd.DataFrame) -> pd.DataFrame:
 def observed(ruleset: RuleSet, alerts: pd.DataFrame, *, noisy_share: float = 0.1,
              enabled_only: bool = True) -> Observed:
     """Join ``alerts`` (from :func:`falco_coverage.alerts.load_alerts`) to ``ruleset`` by rule name."""
+    from ..alerts.read import resting_gc
+
+    with resting_gc():
+        return _observed(ruleset, alerts, noisy_share, enabled_only)
+
+
+def _observed(ruleset: RuleSet, alerts: pd.DataFrame, noisy_share: float, enabled_only: bool) -> Observed:
     rules = ruleset.rules
     names = set(rules["name"])
     underscored = {n.replace(" ", "_"): n for n in names}
