@@ -276,6 +276,18 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "in_ruleset": ("bool", "False for rules the loaded rule set does not have (tags from the alerts)"),
         "share": ("float64", "its share of all fires"),
     },
+    "observed.techniques": {
+        "technique_id": ("str", "an applicable top-level technique of the coverage"),
+        "name": ("str", "technique name"),
+        "tactic": ("str", "its first tactic in matrix order (as in the coverage frame)"),
+        "state": ("category", "detected, observable or not observable (missing without a detection model)"),
+        "detected": ("bool", "a rule in scope tags it (or a sub-technique of it)"),
+        "fires": ("int64", "fires of the rules tagging it (or a sub-technique of it)"),
+        "fired": ("bool", "fires > 0"),
+        "rules_fired": ("object", "sorted list of the rules that fired for it"),
+        "view": ("category", "the four-way view: fired, detected but silent, observable, not observable (or not "
+                 "detected, without a detection model)"),
+    },
     # --- comparisons (falco_coverage.analysis.compare) -------------------------------------------------
     "compare.tactics": {
         "tactic_id": ("str", "TA####: tactics are matched by ID (matrix order of the second coverage)"),

@@ -157,3 +157,41 @@ def test_join_by_hand(tmp_path: Path) -> None:
     assert list(o.noisy["rule"]) == ["Read secrets"]  # 73% of fires; Shell is 20%
     assert list(o.unknown["rule"]) == ["Not in the set"]
     assert pd.api.types.is_datetime64_any_dtype(o.rules["first_seen"])
+
+
+def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from falco_coverage.run.cli import main
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_bytes(lines(FALCO, SIDEKICK) + b"{broken\n")
+    assert main(["alerts", str(rules), "--alerts", str(alerts)]) == 0
+    out, err = capsys.readouterr()
+    assert "Shell in container" in out and "silent (enabled, no fire): 2 rule(s)" in out
+    assert f"{alerts}:3: not valid JSON" in err and "Traceback" not in err
+    assert main(["alerts", str(rules), "--alerts", str(alerts), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["summary"]["fires"] == 2 and doc["summary"]["unreadable_lines"] == 1
+    other = tmp_path / "other.txt"
+    other.write_text("hello\n")
+    assert main(["alerts", str(rules), "--alerts", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert len([x for x in err.splitlines() if "error" in x]) == 1 and str(other) in err
+    assert main(["alerts", str(rules), "--alerts", str(alerts), "--since", "yesterday-ish"]) == 2
+    assert "is not a time" in capsys.readouterr().err
+
+
+def test_four_way_view(tmp_path: Path) -> None:
+    from falco_coverage import load_attack
+    from falco_coverage.analysis.coverage import coverage
+    from falco_coverage.analysis.observed import observed_techniques
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    rs = load_rules(rules)
+    cov = coverage(rs, load_attack(version="19.1"))
+    t = observed_techniques(cov, observed(rs, read_bytes(lines(FALCO)).alerts)).set_index("technique_id")
+    assert t.loc["T1059", "view"] == "fired" and t.loc["T1059", "fires"] == 1
+    assert t.loc["T1555", "view"] == "detected, silent" and t.loc["T1005", "view"] == "detected, silent"
+    assert set(t["view"].astype(str)) <= {"fired", "detected, silent", "observable", "not observable"}

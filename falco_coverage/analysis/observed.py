@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..columns import conform
 from ..rules import RuleSet
+from .coverage import Coverage
 
 
 @dataclass
@@ -89,3 +90,39 @@ def _observed(ruleset: RuleSet, alerts: pd.DataFrame, noisy_share: float, enable
     noisy = out[(out["share"] >= noisy_share) & (out["fires"] > 0)].reset_index(drop=True)
     unknown = out[~out["in_ruleset"]].reset_index(drop=True)
     return Observed(out, silent, noisy, unknown)
+
+
+def observed_techniques(cov: Coverage, obs: Observed) -> pd.DataFrame:
+    """Per applicable top-level technique of ``cov``: its coverage state (detected / observable / not
+    observable, when the release has a detection model) and what fired: the four-way view. A rule's
+    fires count for every technique it tags (a sub-technique's for its parent too)."""
+    from ..rules.tags import parse_attack_tag
+
+    fires: dict[str, int] = {}
+    fired_rules: dict[str, list[str]] = {}
+    for rule, tags, n in zip(obs.rules["rule"], obs.rules["tags"], obs.rules["fires"]):
+        if not n:
+            continue
+        ids = {p.value for p in map(parse_attack_tag, tags) if p and p.kind == "technique"}
+        for tid in ids | {t.split(".")[0] for t in ids}:
+            fires[tid] = fires.get(tid, 0) + int(n)
+            fired_rules.setdefault(tid, []).append(rule)
+    top = cov.techniques[cov.techniques["parent_id"].isna()].drop_duplicates("technique_id")
+    out = pd.DataFrame({
+        "technique_id": top["technique_id"].to_numpy(), "name": top["name"].to_numpy(),
+        "tactic": top["tactic"].astype(str).to_numpy(), "state": top["state"].astype(object).to_numpy(),
+        "detected": top["covered"].to_numpy(),
+    })
+    out["fires"] = out["technique_id"].map(fires).fillna(0).astype("int64")
+    out["fired"] = out["fires"] > 0
+    out["rules_fired"] = out["technique_id"].map(lambda t: sorted(set(fired_rules.get(t, []))))
+    out["view"] = [("fired" if f else "detected, silent") if d else (str(s) if isinstance(s, str) else "not detected")
+                   for d, f, s in zip(out["detected"], out["fired"], out["state"])]
+    out["view"] = pd.Categorical(out["view"], categories=list(VIEWS), ordered=True)
+    out["state"] = pd.Categorical(out["state"], categories=["detected", "observable", "not observable"], ordered=True)
+    return conform(out.sort_values(["fires", "technique_id"], ascending=[False, True], kind="stable",
+                                   ignore_index=True), "observed.techniques")
+
+
+#: the four-way view, from what a rule proves to what needs another sensor
+VIEWS = ("fired", "detected, silent", "observable", "not observable", "not detected")

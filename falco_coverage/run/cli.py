@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from ..codes import AMBIGUOUS, DEFAULT_FIXES, FIXABLE
 from ..errors import FalcoCoverageError
 from .commands import (
-    EXIT_BUG, EXIT_INPUT, EXIT_OK, FAIL_LEVELS, cmd_attack_download, cmd_attack_info, cmd_check, cmd_coverage,
-    cmd_fix, cmd_layer, cmd_lint, cmd_report, cmd_rules,
+    EXIT_BUG, EXIT_INPUT, EXIT_OK, FAIL_LEVELS, cmd_alerts, cmd_attack_download, cmd_attack_info, cmd_check,
+    cmd_coverage, cmd_fix, cmd_layer, cmd_lint, cmd_report, cmd_rules,
 )
 
 RULES_HELP = "rule files or directories, in load order"
@@ -122,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scope_options(cv)
     cv.add_argument("--format", choices=["table", "json", "csv"], default="table")
     cv.set_defaults(func=cmd_coverage)
+
+    al = sub.add_parser("alerts", help="what fired: per rule, silent and noisy rules, from Falco's alerts or metrics")
+    _add_rules(al)
+    al.add_argument("--alerts", action="append", required=True, metavar="PATH",
+                    help="Falco JSON alerts, falcosidekick (webhook, Elasticsearch, Loki) or Prometheus text: files, "
+                         "directories, .gz, or - for standard input (repeatable)")
+    al.add_argument("--since", metavar="T", help="only alerts at or after T (e.g. 2026-11-01 or 2026-11-01T12:00Z)")
+    al.add_argument("--until", metavar="T", help="only alerts at or before T")
+    al.add_argument("--noisy-share", type=float, default=0.1, metavar="F",
+                    help="a rule with at least this share of all fires is noisy (default: 0.1)")
+    al.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    al.set_defaults(func=cmd_alerts)
 
     ly = sub.add_parser("layer", help="write an ATT&CK Navigator layer (4.5) of the coverage")
     _add_rules(ly)

@@ -236,6 +236,46 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """What fired: per rule (fires, first and last seen, hosts, share), silent and noisy rules, alerts of
+    rules not in the set. Unreadable lines are counted on stderr (the first few with file:line)."""
+    from ..alerts import load_alerts
+    from ..analysis.observed import observed
+
+    ruleset = load_readable(args)
+    aset = load_alerts(*args.alerts, since=args.since, until=args.until)
+    obs = observed(ruleset, aset.alerts, noisy_share=args.noisy_share)
+    per = obs.rules
+    if args.format == "json":
+        import json
+
+        payload = {"summary": {"fires": int(per["fires"].sum()), "rules_fired": int((per["fires"] > 0).sum()),
+                               "silent": len(obs.silent), "noisy": len(obs.noisy), "unknown": len(obs.unknown),
+                               "unreadable_lines": len(aset.problems), "internal_skipped": aset.n_internal},
+                   "rules": json.loads(per.to_json(orient="records", date_format="iso")),
+                   "problems": json.loads(aset.problems.head(100).to_json(orient="records"))}
+        json.dump(payload, sys.stdout, indent=1, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        per.assign(tags=per["tags"].map(",".join), hosts=per["hosts"].map(",".join)).to_csv(sys.stdout, index=False)
+    else:
+        print(aset.summary())
+        fired = per[per["fires"] > 0]
+        view = fired.assign(share=(fired["share"] * 100).round(1).astype(str) + "%", hosts=fired["hosts"].map(len))
+        print(view[["rule", "fires", "share", "hosts", "first_seen", "last_seen", "in_ruleset"]].to_string(index=False)
+              if len(view) else "no rule fired")
+        print(f"silent (enabled, no fire): {len(obs.silent)} rule(s)"
+              + (": " + ", ".join(obs.silent["rule"].head(10)) + (" ..." if len(obs.silent) > 10 else "")
+                 if len(obs.silent) else ""))
+        if len(obs.unknown):
+            print(f"fired but not in the rule set: {', '.join(obs.unknown['rule'].head(10))}")
+    for file, line, reason in aset.problems.head(5).itertuples(index=False):
+        print(f"falco-coverage: warning: {file}:{line}: {reason}", file=sys.stderr)
+    if len(aset.problems) > 5:
+        print(f"falco-coverage: warning: {len(aset.problems) - 5} more line(s) could not be read", file=sys.stderr)
+    return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+
+
 def cmd_layer(args: argparse.Namespace) -> int:
     from ..present.layers import to_navigator
 
