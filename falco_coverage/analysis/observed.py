@@ -126,3 +126,26 @@ def observed_techniques(cov: Coverage, obs: Observed) -> pd.DataFrame:
 
 #: the four-way view, from what a rule proves to what needs another sensor
 VIEWS = ("fired", "detected, silent", "observable", "not observable", "not detected")
+
+
+def timeline(alerts: pd.DataFrame, obs: Observed, tactic_of: dict[str, list[str]], freq: str = "h") -> pd.DataFrame:
+    """Alerts per time bucket (``freq``, a pandas frequency) and tactic: a rule's alerts count for each
+    tactic its technique tags belong to (``tactic_of``: technique ID -> tactic names). Counter samples
+    have no per-alert time and are left out. Columns: time, tactic, alerts."""
+    from ..rules.tags import parse_attack_tag
+
+    plain = alerts[(alerts["kind"] == "alert") & alerts["time"].notna()]
+    names = set(obs.rules["rule"])
+    underscored = {n.replace(" ", "_"): n for n in names}
+    tactics: dict[str, list[str]] = {}
+    for rule, tags in zip(obs.rules["rule"], obs.rules["tags"]):
+        found: dict[str, None] = {}
+        for p in map(parse_attack_tag, tags):
+            if p and p.kind == "technique":
+                found.update(dict.fromkeys(tactic_of.get(p.value, [])))
+        tactics[rule] = list(found) or ["(no ATT&CK tactic)"]
+    rule = plain["rule"].map(lambda r: r if r in names else underscored.get(r, r))
+    frame = pd.DataFrame({"time": plain["time"].dt.floor(freq), "tactic": rule.map(lambda r: tactics.get(r, ["(no ATT&CK tactic)"]))})
+    frame = frame.explode("tactic")
+    out = frame.groupby(["time", "tactic"], observed=True).size().rename("alerts").reset_index()
+    return out.astype({"alerts": "int64"})

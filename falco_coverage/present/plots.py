@@ -25,6 +25,9 @@ BINS = [("0", 0, "#ececec"), ("1", 1, "#c6dbef"), ("2-3", 2, "#9ecae1"), ("4-7",
 #: the three-way view, colour-blind safe (Okabe-Ito sky blue and orange; grey for "nothing to see")
 STATE_COLOURS = [("detected", "#56B4E9"), ("observable", "#E69F00"), ("not observable", "#e4e4e4")]
 STATE_INDEX = {"detected": 0, "observable": 1, "not observable": 2}
+#: fires per technique, on a log scale (one purple hue; grey: nothing fired)
+FIRE_BINS = [("0", 0, "#ececec"), ("1-9", 1, "#dadaeb"), ("10-99", 10, "#bcbddc"), ("100-999", 100, "#9e9ac8"),
+             ("1000+", 1000, "#756bb1")]
 SAFE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
 FONT = dict(family="Helvetica, Arial, sans-serif", size=12)
 #: priority is ordered: one sequential scale, darkest for the most severe
@@ -78,17 +81,19 @@ ROW = 54
 
 
 def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None,
-                   color: str = "rules") -> go.Figure:
+                   color: str = "rules", fires: dict[str, int] | None = None) -> go.Figure:
     """The ATT&CK matrix: tactics as columns in matrix order, techniques stacked, colour = rules.
 
     One cell per top-level technique (its hover lists the covered sub-techniques); with
     ``subtechniques=True`` each sub-technique also gets a cell under its parent. ``color="state"``
-    colours the three-way view instead: detected, observable but not detected, not observable.
+    colours the three-way view instead: detected, observable but not detected, not observable;
+    ``color="fires"`` the alerts seen (``fires``: technique ID -> fires, e.g. from
+    :func:`falco_coverage.analysis.observed.observed_techniques`).
     """
     import plotly.graph_objects as go
 
-    if color not in ("rules", "state"):
-        raise ValueError(f"color must be rules or state, not {color!r}")
+    if color not in ("rules", "state", "fires"):
+        raise ValueError(f"color must be rules, state or fires, not {color!r}")
     if color == "state" and not cov.has_observability:
         raise ValueError(f"the three-way view needs ATT&CK's detection model, which ATT&CK "
                          f"{cov.scope.attack_version} does not have")
@@ -116,7 +121,11 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
     hover = [[""] * len(shown) for _ in range(depth)]
     for j, cells in enumerate(columns):
         for i, c in enumerate(cells):
-            z[i][j] = _bin(int(c["n_rules"])) if color == "rules" else STATE_INDEX[str(c["state"])]
+            if color == "fires":
+                n_fired = (fires or {}).get(c["technique_id"], 0)
+                z[i][j] = max(k for k, (_, low, _) in enumerate(FIRE_BINS) if n_fired >= low)
+            else:
+                z[i][j] = _bin(int(c["n_rules"])) if color == "rules" else STATE_INDEX[str(c["state"])]
             label = c["technique_id"] if not c["sub"] else "↳ ." + c["technique_id"].split(".")[1]
             label = f"<b>{label}</b>" if c["covered"] else label
             text[i][j] = f"{label}<br>{_wrap(c['name'], name_width)}"
@@ -131,7 +140,8 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
             hover[i][j] = (f"<b>{c['technique_id']} {_esc(c['name'])}</b><br>{cov.tactic_names.get(c['tactic'], '')}"
                            f"<br>{c['n_rules']} rule(s){' via sub-techniques' if c['covered_via'] == 'sub-technique' else ''}"
                            f"{'<br>' + rules if rules else ''}{more}{sub_line}{_seen_line(seen, c) if seen else ''}")
-    bins = BINS if color == "rules" else [(label, 0, colour) for label, colour in STATE_COLOURS]
+    bins = BINS if color == "rules" else FIRE_BINS if color == "fires" else \
+        [(label, 0, colour) for label, colour in STATE_COLOURS]
     n = len(bins) - 1
     colorscale = []
     for k, (_, _, colour) in enumerate(bins):
@@ -141,7 +151,7 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
         texttemplate="%{text}", textfont=dict(size=9, color="#111111"), hovertext=hover,
         hovertemplate="%{hovertext}<extra></extra>", colorscale=colorscale, zmin=-0.5, zmax=n + 0.5,
         xgap=2, ygap=2,
-        colorbar=dict(title=dict(text="rules" if color == "rules" else ""), tickvals=list(range(n + 1)),
+        colorbar=dict(title=dict(text={"rules": "rules", "fires": "fires"}.get(color, "")), tickvals=list(range(n + 1)),
                       ticktext=[b[0] for b in bins], thickness=12, len=min(1.0, 300 / max(300, ROW * depth))),
     ))
     note = f"not shown (nothing on these platforms): {', '.join(hidden)}" if hidden else ""
@@ -149,8 +159,8 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
         note = "; ".join(filter(None, [cov.scope.sensors_text(), note]))
     fig.update_layout(
         template=_template(),
-        title=_title("ATT&CK coverage matrix" if color == "rules" else "Detected, observable, not observable",
-                     cov, note), font=FONT,
+        title=_title({"rules": "ATT&CK coverage matrix", "state": "Detected, observable, not observable",
+                      "fires": "What fired"}[color], cov, note), font=FONT,
         height=200 + ROW * depth, autosize=True,
         margin=dict(l=10, r=10, t=140, b=10),
         xaxis=dict(side="top", tickangle=0, tickfont=dict(size=10), fixedrange=True),
@@ -190,6 +200,52 @@ def state_bars(cov: Coverage) -> go.Figure:
         yaxis=dict(autorange="reversed"), xaxis=dict(title="top-level techniques", gridcolor="#eeeeee"),
         legend=dict(orientation="h", y=-0.12, traceorder="normal"),
     )
+    return fig
+
+
+#: the four-way view: fired (Okabe-Ito bluish green), detected but silent (sky blue), observable (orange),
+#: not observable (grey)
+VIEW_COLOURS = {"fired": "#009E73", "detected, silent": "#56B4E9", "observable": "#E69F00",
+                "not observable": "#e4e4e4", "not detected": "#e4e4e4"}
+
+
+def view_bars(cov: Coverage, fired: pd.DataFrame) -> go.Figure:
+    """Per tactic, top-level techniques by the four-way view (from
+    :func:`falco_coverage.analysis.observed.observed_techniques`)."""
+    import plotly.graph_objects as go
+
+    names = [cov.tactic_names.get(t, t) for t in _shown_tactics(cov)[0]]
+    counts = fired.groupby(["tactic", "view"], observed=True).size().unstack(fill_value=0)
+    counts = counts.reindex([t for t in _shown_tactics(cov)[0]], fill_value=0)
+    fig = go.Figure()
+    for view, colour in VIEW_COLOURS.items():
+        if view in counts.columns and counts[view].sum():
+            fig.add_bar(y=names, x=counts[view], orientation="h", name=view, marker_color=colour,
+                        marker_line=dict(color="#555555", width=0.5),
+                        hovertemplate=f"%{{y}}: %{{x}} {view}<extra></extra>")
+    fig.update_layout(
+        template=_template(), title=_title("What fired, per tactic", cov), barmode="stack", font=FONT,
+        height=170 + 32 * len(names), autosize=True, margin=dict(l=10, r=20, t=100, b=40),
+        yaxis=dict(autorange="reversed"), xaxis=dict(title="top-level techniques", gridcolor="#eeeeee"),
+        legend=dict(orientation="h", y=-0.12, traceorder="normal"),
+    )
+    return fig
+
+
+def alerts_timeline(series: pd.DataFrame, tactic_order: list[str] | None = None) -> go.Figure:
+    """Alerts per time bucket and tactic (from :func:`falco_coverage.analysis.observed.timeline`)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    tactics = list(dict.fromkeys([*(tactic_order or []), *sorted(series["tactic"].unique())]))
+    for k, tactic in enumerate(t for t in tactics if t in set(series["tactic"])):
+        part = series[series["tactic"] == tactic]
+        fig.add_bar(x=part["time"], y=part["alerts"], name=_esc(tactic), marker_color=SAFE[k % len(SAFE)],
+                    hovertemplate=f"{_esc(tactic)}: %{{y}} alerts<extra></extra>")
+    fig.update_layout(template=_template(), title=dict(text="Alerts over time, per tactic", x=0.01, xanchor="left",
+                                                       font=dict(size=16)),
+                      barmode="stack", font=FONT, height=420, autosize=True, margin=dict(l=10, r=20, t=70, b=40),
+                      yaxis=dict(title="alerts", gridcolor="#eeeeee"), legend=dict(orientation="h", y=-0.2))
     return fig
 
 
