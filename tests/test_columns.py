@@ -16,7 +16,7 @@ from falco_coverage.analysis.lint import lint
 from falco_coverage.columns import SCHEMAS, columns, conform, dtypes
 from falco_coverage.alerts.read import read_bytes
 from falco_coverage.analysis.detection_fit import rule_detections
-from falco_coverage.analysis.observed import observed
+from falco_coverage.analysis.observed import observed, observed_techniques
 from falco_coverage.analysis.observability import observability
 from falco_coverage.analysis.sensors import profile_frame
 from falco_coverage.config import CheckConfig
@@ -66,6 +66,8 @@ def _frames(rules: Path, attack: Path, detection: Path) -> dict[str, list[pd.Dat
         "sensors.profile": [profile_frame(), profile_frame({})],
         "alerts.alerts": [alerts.alerts, no_alerts.alerts], "alerts.problems": [alerts.problems, no_alerts.problems],
         "observed.rules": [observed(rs, alerts.alerts).rules, observed(rs, no_alerts.alerts).rules],
+        "observed.techniques": [observed_techniques(cov_d, observed(rs, alerts.alerts)),
+                                observed_techniques(cov, observed(rs, no_alerts.alerts))],
         "rules.rules": [rs.rules], "rules.macros": [rs.macros], "rules.lists": [rs.lists],
         "rules.diagnostics": [rs.diagnostics], "rules.files": [rs.files],
         "attack.tactics": [a.tactics], "attack.techniques": [a.techniques],

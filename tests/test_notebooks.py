@@ -17,7 +17,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 def test_the_three_notebooks_exist() -> None:
-    assert [p.name for p in NOTEBOOKS] == ["compare.ipynb", "coverage.ipynb", "mistagged_rules.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == ["compare.ipynb", "coverage.ipynb", "mistagged_rules.ipynb", "observed.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -21,7 +21,7 @@ UPSTREAM = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_ru
 #: a page: plotly.js (4.8 MB) and DataTables (1 MB) embedded once, the rest is the report itself
 MAX_BYTES = 6.5 * 1024 * 1024
 #: figures each report shows (a plotly figure renders as one div.js-plotly-plot)
-FIGURES = {"coverage.html": 7, "compare.html": 1, "mistagged_rules.html": 0}
+FIGURES = {"coverage.html": 7, "compare.html": 1, "mistagged_rules.html": 0, "observed.html": 3}
 #: the bundle a default run writes for the upstream rules (compare needs a second side)
 MAX_BUNDLE = 8_000_000  # 8 MB
 
@@ -41,16 +41,21 @@ XSS_RULES = r"""
 @pytest.fixture(scope="module")
 def upstream_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reports")
+    alerts = out.parent / "alerts.jsonl"
+    alerts.write_text("".join(json.dumps({"time": f"2026-11-01T{10 + i % 5}:00:00Z", "rule": rule, "priority": "Notice",
+                                          "source": "syscall", "hostname": f"node-{i % 3}", "tags": []}) + "\n"
+                              for i, rule in enumerate(["Terminal shell in container"] * 6
+                                                       + ["Read sensitive file untrusted"] * 3 + ["Not ours"])))
     result = run_report([str(shared_path("falco-rules", "main", n)) for n in UPSTREAM], out_dir=out,
                         attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
                         compare_attack=str(shared_path("attack", "enterprise-attack-13.1.json")), progress=False,
-                        keep_notebooks=True)
+                        keep_notebooks=True, alerts=[str(alerts)])
     assert result.failed == [], [r.error for r in result.failed]
     return out
 
 
 def test_every_notebook_executed(upstream_reports: Path) -> None:
-    for name in ("coverage", "mistagged_rules", "compare"):
+    for name in ("coverage", "mistagged_rules", "compare", "observed"):
         nb = json.loads((upstream_reports / "notebooks" / f"{name}.ipynb").read_text())
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert all(c.get("execution_count") for c in code), name
@@ -129,7 +134,7 @@ def test_newcomer_command_uses_the_example_rules(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(Path("reports") / "index.html")
     tmp_path = work
-    assert "[2/3] mistagged:" in r.stderr and "compare: skipped" in r.stderr and "EXAMPLE" in r.stderr
+    assert "[2/4] mistagged:" in r.stderr and "compare: skipped" in r.stderr and "observed: skipped" in r.stderr and "EXAMPLE" in r.stderr
     index = (tmp_path / "reports" / "index.html").read_text()
     assert "data/examples" in index and "ATT&amp;CK 19.1" in index
     mistagged = (tmp_path / "reports" / "mistagged_rules.html").read_text()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..attack import AttackData
 from ..columns import conform
 from ..rules import RuleSet
 from .coverage import Coverage
@@ -56,7 +57,7 @@ def _fires(alerts: pd.DataFrame) -> pd.DataFrame:
 def observed(ruleset: RuleSet, alerts: pd.DataFrame, *, noisy_share: float = 0.1,
              enabled_only: bool = True) -> Observed:
     """Join ``alerts`` (from :func:`falco_coverage.alerts.load_alerts`) to ``ruleset`` by rule name."""
-    from ..alerts.read import resting_gc
+    from ..alerts.rows import resting_gc
 
     with resting_gc():
         return _observed(ruleset, alerts, noisy_share, enabled_only)
@@ -128,11 +129,15 @@ def observed_techniques(cov: Coverage, obs: Observed) -> pd.DataFrame:
 VIEWS = ("fired", "detected, silent", "observable", "not observable", "not detected")
 
 
-def timeline(alerts: pd.DataFrame, obs: Observed, tactic_of: dict[str, list[str]], freq: str = "h") -> pd.DataFrame:
-    """Alerts per time bucket (``freq``, a pandas frequency) and tactic: a rule's alerts count for each
-    tactic its technique tags belong to (``tactic_of``: technique ID -> tactic names). Counter samples
-    have no per-alert time and are left out. Columns: time, tactic, alerts."""
+def timeline(alerts: pd.DataFrame, obs: Observed, attack: AttackData, freq: str = "h") -> pd.DataFrame:
+    """Alerts per time bucket (``freq``, a pandas frequency) and tactic (display name): a rule's alerts
+    count for each tactic its technique tags belong to in ``attack``. Counter samples have no per-alert
+    time and are left out. Columns: time, tactic, alerts."""
     from ..rules.tags import parse_attack_tag
+
+    names_of = attack.tactic_names()
+    tactic_of = {t: [names_of.get(x, x) for x in ts]
+                 for t, ts in zip(attack.techniques["technique_id"], attack.techniques["tactics"])}
 
     plain = alerts[(alerts["kind"] == "alert") & alerts["time"].notna()]
     names = set(obs.rules["rule"])

@@ -152,8 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules(rp, optional=True)
     _add_attack_options(rp)
     rp.add_argument("--out", default="reports", metavar="DIR", help="output directory (default: reports/)")
-    rp.add_argument("--notebooks", default="coverage,mistagged,compare", metavar="LIST",
-                    help="comma-separated: coverage, mistagged, compare (default: all)")
+    rp.add_argument("--notebooks", default="coverage,mistagged,compare,observed", metavar="LIST",
+                    help="comma-separated: coverage, mistagged, compare, observed (default: all; compare and "
+                         "observed run when given what they need)")
+    rp.add_argument("--alerts", action="append", metavar="PATH",
+                    help="Falco alerts or metrics (files, directories, .gz): adds the 'what fired' report (repeatable)")
+    rp.add_argument("--since", metavar="T", help="with --alerts: only alerts at or after T")
+    rp.add_argument("--until", metavar="T", help="with --alerts: only alerts at or before T")
     rp.add_argument("--compare-with", "--before-rules", action="append", metavar="FILE",
                     help="the BEFORE side: a file (or directory) of another rule set, compared with RULES as the "
                          "AFTER side (repeatable, in load order)")

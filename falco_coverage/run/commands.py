@@ -312,6 +312,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         notebooks=keys, compare_with=args.compare_with, compare_attack=args.compare_attack,
         compare_attack_version=args.compare_attack_version, scope=scope or None, config=args.config,
         cache=not args.no_cache, falco_version=args.falco_version, keep_notebooks=args.keep_notebooks,
+        alerts=args.alerts, since=args.since, until=args.until,
     )
     print(result.index)
     for failure in result.failed:

@@ -31,11 +31,14 @@ from ..rules.paths import example_rules, resolve_rules, uses_example_rules
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parents[1]
-NOTEBOOKS = {"coverage": "coverage.ipynb", "mistagged": "mistagged_rules.ipynb", "compare": "compare.ipynb"}
-TITLES = {"coverage": "ATT&CK coverage", "mistagged": "Mis-tagged rules", "compare": "Comparison"}
+NOTEBOOKS = {"coverage": "coverage.ipynb", "mistagged": "mistagged_rules.ipynb", "compare": "compare.ipynb",
+             "observed": "observed.ipynb"}
+TITLES = {"coverage": "ATT&CK coverage", "mistagged": "Mis-tagged rules", "compare": "Comparison",
+          "observed": "What fired"}
 _SUMMARIES = {"coverage": "the matrix, coverage per tactic, gaps",
               "mistagged": "wrong ATT&CK tags with file:line and the fix; Falco's load diagnostics",
-              "compare": "what changed between two rule sets or two ATT&CK releases"}
+              "compare": "what changed between two rule sets or two ATT&CK releases",
+              "observed": "which rules and techniques fired, silent and noisy rules, from Falco's alerts"}
 
 
 def notebooks_dir() -> Path:
@@ -117,12 +120,15 @@ def run_report(
     compare_with: list[str] | None = None, compare_attack: str | None = None,
     compare_attack_version: str | None = None, scope: dict[str, Any] | None = None,
     config: str | None = None, cache: bool = True, progress: bool = True, falco_version: str | None = None,
-    keep_notebooks: bool = False,
+    keep_notebooks: bool = False, alerts: list[str] | None = None, since: str | None = None,
+    until: str | None = None,
 ) -> ReportResult:
     """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``.
 
     ``scope`` may hold ``platforms``, ``maturities``, ``min_priority``, ``sources``, ``sensors`` and
-    ``include_disabled``; it applies to every notebook, the comparison included.
+    ``include_disabled``; it applies to every notebook, the comparison included. ``alerts`` (files or
+    directories of Falco alerts or metrics, read by :func:`falco_coverage.alerts.load_alerts`, within
+    ``since``/``until``) make the ``observed`` report.
     """
     import papermill as pm
 
@@ -137,6 +143,9 @@ def run_report(
     missing = [p for p in [*rule_paths, *(base or []), *(compare_with or [])] if not Path(p).exists()]
     if missing:
         raise FalcoCoverageError(f"no such rules file or directory: {', '.join(missing)}")
+    gone = [p for p in alerts or [] if not Path(p).exists()]
+    if gone:
+        raise FalcoCoverageError(f"no such alerts file or directory: {', '.join(gone)}")
     if example and progress:
         print(f"falco-coverage: note: no rules given and none installed in /etc/falco: reporting on the EXAMPLE "
               f"rule set ({example_rules()})", file=sys.stderr)
@@ -144,7 +153,7 @@ def run_report(
         load_config(config)  # a bad configuration fails here, once, not in every notebook
     ruleset = load_rules(*rule_paths, base=base or [], falco_version=falco_version)
     attack_data = load_attack(attack, version=attack_version, cache=cache)  # fail early, name the release
-    keys = notebooks or ["coverage", "mistagged", "compare"]
+    keys = notebooks or list(NOTEBOOKS)
     unknown = [k for k in keys if k not in NOTEBOOKS]
     if unknown:
         raise FalcoCoverageError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
@@ -167,8 +176,9 @@ def run_report(
     try:
         result = ReportResult(out, out / "index.html", load_errors=len(ruleset.own_errors), example=example,
                               headline=headline, keep_notebooks=keep_notebooks)
+        seen = {"alerts": [str(Path(p).resolve()) for p in alerts or []], "since": since, "until": until}
         return _run(pm, keys, work, rule_paths, base, attack_data, compare_with, compare_attack,
-                    compare_attack_version, scope, config, progress, result)
+                    compare_attack_version, scope, config, progress, result, seen)
     finally:
         if saved_env is None:
             os.environ.pop(REPORT_ENV, None)
@@ -200,7 +210,7 @@ def _headline(ruleset: RuleSet, attack_data: AttackData, scope: dict[str, Any], 
 def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list[str] | None,
          attack_data: AttackData, compare_with: list[str] | None, compare_attack: str | None,
          compare_attack_version: str | None, scope: dict[str, Any] | None, config: str | None,
-         progress: bool, result: ReportResult) -> ReportResult:
+         progress: bool, result: ReportResult, seen: dict[str, Any]) -> ReportResult:
     out = result.out_dir
     work = work.resolve()
     executed_dir = work / "notebooks"
@@ -222,7 +232,12 @@ def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list
         if key == "compare" and not has_compare:
             skipped.append(f"[{n}/{len(keys)}] {key}: skipped (give --compare-with or --compare-attack[-version])")
             continue
+        if key == "observed" and not seen["alerts"]:
+            skipped.append(f"[{n}/{len(keys)}] {key}: skipped (give --alerts)")
+            continue
         nb_params = dict(params)
+        if key == "observed":
+            nb_params.update(seen)
         if key == "compare":
             nb_params.update(compare_rules=[str(Path(p).resolve()) for p in compare_with] if compare_with else None,
                              compare_attack=str(Path(compare_attack).resolve()) if compare_attack else None,

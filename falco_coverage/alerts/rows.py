@@ -1,0 +1,144 @@
+"""The column store the alert readers append to, and how its columns are checked and normalised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+from ..columns import conform
+from ..rules.decode import PRIORITIES, canonical_priority
+
+SHAPES = ("falco", "sidekick", "elasticsearch", "loki", "prometheus")
+KINDS = ("alert", "counter")
+FALCO, SIDEKICK, ELASTIC, LOKI, PROMETHEUS = range(len(SHAPES))
+ALERT, COUNTER = range(len(KINDS))
+
+
+class Rows:
+    """Column lists the readers append to; values are checked and normalised once per column, at the
+    end (a frame is built once), so the per-line cost stays close to the JSON decoding itself."""
+
+    def __init__(self) -> None:
+        self.time: list[Any] = []
+        self.rule: list[str] = []
+        self.priority: list[Any] = []
+        self.source: list[Any] = []
+        self.hostname: list[Any] = []
+        self.tags: list[Any] = []
+        self.count: list[int] = []
+        self.kind: list[int] = []
+        self.shape: list[int] = []
+        self.line: list[int] = []
+        #: (file, index of its first row)
+        self.files: list[tuple[str, int]] = []
+        self.problems: list[tuple[str, int, str]] = []
+        self.internal = 0
+        #: one copy of each repeated text value and tag set
+        self.strings: dict[str, str] = {}
+        self.tag_sets: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def start(self, file: str) -> None:
+        self.files.append((file, len(self.rule)))
+
+    def add(self, time: Any, rule: str, priority: Any, source: Any, hostname: Any, tags: Any, count: int,
+            kind: int, shape: int, line: int) -> None:
+        self.time.append(time)
+        self.rule.append(rule)
+        self.priority.append(priority)
+        self.source.append(source)
+        self.hostname.append(hostname)
+        self.tags.append(tags)
+        self.count.append(count)
+        self.kind.append(kind)
+        self.shape.append(shape)
+        self.line.append(line)
+
+    def frame(self) -> pd.DataFrame:
+        import numpy as np
+
+        n = len(self.rule)
+        files = np.empty(n, dtype=object)
+        bounds = [start for _, start in self.files[1:]] + [n]
+        for (name, start), stop in zip(self.files, bounds):
+            files[start:stop] = name
+        times = pd.Series([t if isinstance(t, str) else None for t in self.time], dtype=object)
+        when = pd.to_datetime(times, utc=True, errors="coerce", format="ISO8601")
+        odd = when.isna() & times.notna()
+        if odd.any():  # not ISO 8601 (a Loki or hand-written time): the slow, forgiving parser
+            when[odd] = pd.to_datetime(times[odd], utc=True, errors="coerce", format="mixed")
+        df = pd.DataFrame({
+            "time": when, "rule": self.rule,
+            "priority": pd.Categorical(_each(self.priority, lambda p: canonical_priority(p) if p else None),
+                                       categories=list(PRIORITIES), ordered=True),
+            "source": _each(self.source, lambda v: v), "hostname": _each(self.hostname, lambda v: v),
+            "tags": _tag_lists(self.tags), "count": self.count,
+            "kind": pd.Categorical.from_codes(self.kind, categories=list(KINDS)),
+            "shape": pd.Categorical.from_codes(self.shape, categories=list(SHAPES)), "file": files,
+            "line": self.line,
+        })
+        return conform(df, "alerts.alerts")
+
+
+def _each(values: list[Any], fn: Any) -> list[Any]:
+    """``fn`` of each text value (None for anything else), computed once per distinct value."""
+    try:
+        mapped = {v: (fn(v) if isinstance(v, str) else None) for v in dict.fromkeys(values)}
+    except TypeError:  # an unhashable value (a list where text belongs): value by value below
+        mapped = None
+    if mapped is not None:
+        if all(k is m for k, m in mapped.items()):
+            return values
+        return [mapped[v] for v in values]
+    memo: dict[str, Any] = {}
+    out: list[Any] = []
+    for v in values:
+        if not isinstance(v, str):
+            out.append(None)
+            continue
+        if v not in memo:
+            memo[v] = fn(v)
+        out.append(memo[v])
+    return out
+
+
+def _tag_lists(values: list[Any]) -> list[list[str]]:
+    """Each row's tags as its own list, checked once per distinct tag set (alerts repeat a few hundred;
+    the reader already made equal sets one tuple, so identity finds them without hashing)."""
+    by_id: dict[int, tuple[str, ...]] = {}
+    out: list[list[str]] = []
+    for v in values:
+        clean = by_id.get(id(v))
+        if clean is None:
+            clean = tuple(tags_of(v))
+            if type(v) is tuple:  # kept alive by ``values``, so its id stays its own
+                by_id[id(v)] = clean
+        out.append(list(clean))
+    return out
+
+
+@contextmanager
+def resting_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for a bulk load: alerts keep millions of small lists and dicts,
+    none in a cycle, which the collector would otherwise walk again and again."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def tags_of(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [t for t in value if isinstance(t, str)]
+    if isinstance(value, str) and value:
+        return [t for t in (s.strip() for s in value.split(",")) if t]
+    return []
+
+

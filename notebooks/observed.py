@@ -1,0 +1,120 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What fired
+#
+# Falco's alerts (or its rule-match counters) joined to the rule set: which rules fire, which never
+# do, which drown the others, and which ATT&CK techniques were actually seen.
+
+# %% tags=["parameters"]
+rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
+base_rules = []  # files loaded first (e.g. upstream rules)
+alerts = []  # Falco JSON alerts, falcosidekick (webhook, Elasticsearch, Loki) or Prometheus text: files or directories
+since = None  # e.g. "2026-11-01"; None: everything in the files
+until = None
+falco_version = None
+attack = None
+attack_version = None
+platforms = None
+maturities = None
+min_priority = None
+sources = None
+sensors = None
+include_disabled = False
+config = None
+example_rules = False
+output_dir = "."
+
+# %%
+from falco_coverage import load_attack, load_rules, plots
+from falco_coverage.alerts import load_alerts
+from falco_coverage.analysis.coverage import coverage
+from falco_coverage.analysis.observed import observed, observed_techniques, timeline
+from falco_coverage.config import load_config
+from falco_coverage.present.notebook import header, numbers, print_notes, setup_notebook, table
+from falco_coverage.rules.paths import resolve_rules
+
+setup_notebook()
+ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
+attack_data = load_attack(attack, version=attack_version)
+cfg = load_config(config)
+cov = coverage(ruleset, attack_data, platforms=platforms, maturities=maturities, min_priority=min_priority,
+               sources=sources, enabled_only=not include_disabled, sensors=sensors,
+               source_platforms=cfg.source_platforms, sensor_profile=cfg.sensors)
+seen = load_alerts(*alerts, since=since, until=until)
+obs = observed(ruleset, seen.alerts)
+fired = observed_techniques(cov, obs)
+header("What fired", ruleset, attack_data, cov)
+print_notes(ruleset, cov, example_rules)
+
+# %% [markdown]
+# ## Headline numbers
+
+# %%
+numbers({"fires": f"{int(obs.rules['fires'].sum()):,}", "rules that fired": str(int((obs.rules["fires"] > 0).sum())),
+         "silent rules": str(len(obs.silent)), "noisy rules": str(len(obs.noisy)),
+         "techniques seen firing": f"{int(fired['fired'].sum())} / {len(fired)}",
+         "unreadable lines": str(len(seen.problems))})
+
+# %% [markdown]
+# ## The matrix by what fired
+# Each cell is a technique on a platform in scope; its colour is how often the rules tagging it fired.
+
+# %%
+plots.matrix_heatmap(cov, color="fires", fires=dict(zip(fired["technique_id"], fired["fires"]))).show()
+
+# %% [markdown]
+# ## Fired, silent, observable
+# Per tactic: techniques whose rules fired, detected by a rule that stayed silent, observable by the
+# sensors but not detected, and not observable.
+
+# %%
+plots.view_bars(cov, fired).show()
+
+# %% [markdown]
+# ## Over time
+# Alerts per hour and tactic (counter samples have no time per alert and are left out).
+
+# %%
+plots.alerts_timeline(timeline(seen.alerts, obs, attack_data), list(cov.tactic_names.values())).show()
+
+# %% [markdown]
+# ## Per rule
+# Fires in the window, first and last seen, hosts; rules not in the rule set carry their alerts' tags.
+
+# %%
+table(obs.rules[obs.rules["fires"] > 0][["rule", "fires", "share", "first_seen", "last_seen", "hosts", "in_ruleset"]],
+      percent=("share",), empty="No rule fired in the window.")
+
+# %% [markdown]
+# ## Silent rules
+# Enabled rules in scope that never fired: dead, broken, or simply quiet. Each one claims coverage.
+
+# %%
+table(obs.silent[["rule", "source", "tags"]], empty="Every enabled rule fired.")
+
+# %% [markdown]
+# ## Noisy rules
+# Rules with a large share of all fires: the noise that buries real detections.
+
+# %%
+table(obs.noisy[["rule", "fires", "share", "hosts"]], percent=("share",), empty="No rule dominates.")
+
+# %% [markdown]
+# ## Lines that could not be read
+
+# %%
+table(seen.problems.head(200), empty="Every line was read.")
