@@ -169,7 +169,8 @@ _RAW = re.compile(r"\b(NaN|None|nan)\b|(?<![\w.])/(home|tmp|work|root|usr|etc|va
 
 def test_pages_read_well_at_1400_px_offline(upstream_reports: Path, tmp_path: Path) -> None:
     pages = sorted(upstream_reports.glob("*.html"))
-    assert [p.name for p in pages] == ["compare.html", "coverage.html", "index.html", "mistagged_rules.html"]
+    assert [p.name for p in pages] == ["compare.html", "coverage.html", "index.html", "mistagged_rules.html",
+                                       "observed.html"]
     seen = inspect_pages(pages, tmp_path)
     for name, page in seen.items():
         assert page["external"] == [], (name, page["external"])  # nothing but file: requests
@@ -188,8 +189,10 @@ def test_pages_read_well_at_1400_px_offline(upstream_reports: Path, tmp_path: Pa
     assert narrow["scroll_width"] <= 1000 and narrow["outside"] == []  # the matrix fits a 1000 px window too
     index = str(seen["index.html"]["text"])
     assert "techniques detected" in index and "Top gaps" in index and "rules in scope" in index
-    for name in ("coverage.html", "mistagged_rules.html", "compare.html"):
+    for name in ("coverage.html", "mistagged_rules.html", "compare.html", "observed.html"):
         assert "all reports" in str(seen[name]["text"]), name  # the link back to the index
+    observed_text = str(seen["observed.html"]["text"])
+    assert "Terminal shell in container" in observed_text and "silent rules" in observed_text
 
 
 def test_default_bundle_is_small_and_keeps_no_notebooks(tmp_path: Path) -> None:
