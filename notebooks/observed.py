@@ -93,10 +93,12 @@ plots.alerts_timeline(timeline(seen.alerts, obs, attack_data), list(cov.tactic_n
 
 # %% [markdown]
 # ## Per rule
-# Fires in the window, first and last seen, hosts; rules not in the rule set carry their alerts' tags.
+# Fires in the window, first and last seen, how many hosts; rules not in the rule set carry their alerts' tags.
 
 # %%
-table(obs.rules[obs.rules["fires"] > 0][["rule", "fires", "share", "first_seen", "last_seen", "hosts", "in_ruleset"]],
+fired_rules = obs.rules[obs.rules["fires"] > 0]
+table(fired_rules.assign(hosts=fired_rules["hosts"].map(len))[
+      ["rule", "fires", "share", "first_seen", "last_seen", "hosts", "in_ruleset"]],
       percent=("share",), empty="No rule fired in the window.")
 
 # %% [markdown]
@@ -111,7 +113,8 @@ table(obs.silent[["rule", "source", "tags"]], empty="Every enabled rule fired.")
 # Rules with a large share of all fires: the noise that buries real detections.
 
 # %%
-table(obs.noisy[["rule", "fires", "share", "hosts"]], percent=("share",), empty="No rule dominates.")
+table(obs.noisy.assign(hosts=obs.noisy["hosts"].map(len))[["rule", "fires", "share", "hosts"]], percent=("share",),
+      empty="No rule dominates.")
 
 # %% [markdown]
 # ## Lines that could not be read
