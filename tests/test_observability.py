@@ -354,3 +354,11 @@ def test_detection_frames_are_built_only_when_asked(bundle: Path, isolated_env: 
     pd.testing.assert_frame_equal(load_attack(bundle).detections, first)
     without = load_attack(bundle, cache=False)
     pd.testing.assert_frame_equal(without.detections, first)
+
+
+def test_no_rule_in_scope_still_shows_what_syscall_sees(tmp_path: Path, attack) -> None:  # type: ignore[no-untyped-def]
+    rules = tmp_path / "broken.yaml"
+    rules.write_text("- rule: broken\n  condition: (evt.type = open\n  output: x\n  priority: WARNING\n")
+    cov = coverage(load_rules(rules), attack)
+    assert cov.scope.n_rules == 0 and cov.scope.sensors == ("syscall",)
+    assert cov.summary()["observable"] > 0  # the same default as the platforms, not everything "not observable"

@@ -169,8 +169,9 @@ def coverage(
     tech = attack.techniques
     applicable = tech[active_mask(tech, plats)]
     app_ids = set(applicable["technique_id"])
+    # no rule in scope: the syscall source, as for the platforms above, so the view is not all grey
     sensor_list = (check_sources(sensors, all_rules, source_platforms or {}) if sensors is not None
-                   else tuple(sorted(set(rules["source"]))))
+                   else tuple(sorted(set(rules["source"]))) or ("syscall",))
     obs = _observability(attack, sensor_list, plats, app_ids, source_platforms, sensor_profile)
 
     # rule -> valid active technique IDs it tags (canonicalised)
