@@ -252,7 +252,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "priority": ("category", "canonical priority (ordered categorical), missing when not given"),
         "source": ("str", "event source, missing when not given"),
         "hostname": ("str", "the host (or Prometheus instance) it came from, missing when not given"),
-        "tags": ("object", "list of the alert's own tags (the rule set's are the current ones)"),
+        "tags": ("object", "list of the alert's own tags (the rule set's are the current ones); rows with equal tags share one list"),
         "count": ("int64", "1 for an alert; a counter sample's value (matches since Falco started)"),
         "kind": ("category", "alert or counter"),
         "shape": ("category", "falco, sidekick, elasticsearch, loki or prometheus: how it was written"),

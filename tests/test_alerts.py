@@ -195,3 +195,11 @@ def test_four_way_view(tmp_path: Path) -> None:
     assert t.loc["T1059", "view"] == "fired" and t.loc["T1059", "fires"] == 1
     assert t.loc["T1555", "view"] == "detected, silent" and t.loc["T1005", "view"] == "detected, silent"
     assert set(t["view"].astype(str)) <= {"fired", "detected, silent", "observable", "not observable"}
+
+
+def test_time_that_is_not_text_is_missing_not_epoch() -> None:
+    a = read_bytes(lines(FALCO, {**FALCO, "time": 1793527200}, {**FALCO, "tags": ["x", 1]}))
+    df = a.alerts
+    assert len(df) == 3 and pd.isna(df.loc[1, "time"]) and df.loc[0, "time"].year == 2026
+    assert df.loc[2, "tags"] == ["x"] and df.loc[0, "tags"] == FALCO["tags"]
+    assert list(df["count"]) == [1, 1, 1] and list(df["kind"].astype(str)) == ["alert"] * 3

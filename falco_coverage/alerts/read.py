@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..columns import columns, conform
 from ..errors import FalcoCoverageError
-from .rows import ALERT, FALCO, SIDEKICK, Rows, resting_gc
+from .rows import FALCO, SIDEKICK, Rows, resting_gc
 from .shapes import RULES_METRIC, prometheus, record
 
 class AlertsError(FalcoCoverageError):
@@ -80,7 +80,7 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
 
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     a_time, a_rule, a_prio, a_src = rows.time.append, rows.rule.append, rows.priority.append, rows.source.append
-    a_host, a_tags, a_count, a_kind = rows.hostname.append, rows.tags.append, rows.count.append, rows.kind.append
+    a_host, a_tags = rows.hostname.append, rows.tags.append
     a_shape, a_line = rows.shape.append, rows.line.append
     intern, tag_sets = rows.strings.setdefault, rows.tag_sets
     good = 0
@@ -134,8 +134,6 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
                     except TypeError:
                         pass
                 a_tags(tags)
-                a_count(1)
-                a_kind(ALERT)
                 a_shape(SIDEKICK if "uuid" in doc else FALCO)
                 a_line(number)
                 good += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,10 +29,11 @@ class Rows:
         self.source: list[Any] = []
         self.hostname: list[Any] = []
         self.tags: list[Any] = []
-        self.count: list[int] = []
-        self.kind: list[int] = []
-        self.shape: list[int] = []
-        self.line: list[int] = []
+        #: machine integers, not lists: a million rows convert to numpy without a copy per value
+        self.shape = array("b")
+        self.line = array("q")
+        #: rows that are not a single alert: (row, count, kind); every other row is one alert
+        self.special: list[tuple[int, int, int]] = []
         #: (file, index of its first row)
         self.files: list[tuple[str, int]] = []
         self.problems: list[tuple[str, int, str]] = []
@@ -51,8 +53,8 @@ class Rows:
         self.source.append(source)
         self.hostname.append(hostname)
         self.tags.append(tags)
-        self.count.append(count)
-        self.kind.append(kind)
+        if count != 1 or kind != ALERT:
+            self.special.append((len(self.line), count, kind))
         self.shape.append(shape)
         self.line.append(line)
 
@@ -64,7 +66,13 @@ class Rows:
         bounds = [start for _, start in self.files[1:]] + [n]
         for (name, start), stop in zip(self.files, bounds):
             files[start:stop] = name
-        times = pd.Series([t if isinstance(t, str) else None for t in self.time], dtype=object)
+        count = np.ones(n, dtype=np.int64)
+        kind = np.full(n, ALERT, dtype=np.int8)
+        for row, c, k in self.special:
+            count[row], kind[row] = c, k
+        clean = self.time if set(map(type, self.time)) <= {str} else [t if isinstance(t, str) else None
+                                                                       for t in self.time]
+        times = pd.Series(clean, dtype=object)
         when = pd.to_datetime(times, utc=True, errors="coerce", format="ISO8601")
         odd = when.isna() & times.notna()
         if odd.any():  # not ISO 8601 (a Loki or hand-written time): the slow, forgiving parser
@@ -74,10 +82,10 @@ class Rows:
             "priority": pd.Categorical(_each(self.priority, lambda p: canonical_priority(p) if p else None),
                                        categories=list(PRIORITIES), ordered=True),
             "source": _each(self.source, lambda v: v), "hostname": _each(self.hostname, lambda v: v),
-            "tags": _tag_lists(self.tags), "count": self.count,
-            "kind": pd.Categorical.from_codes(self.kind, categories=list(KINDS)),
-            "shape": pd.Categorical.from_codes(self.shape, categories=list(SHAPES)), "file": files,
-            "line": self.line,
+            "tags": _tag_lists(self.tags), "count": count,
+            "kind": pd.Categorical.from_codes(kind, categories=list(KINDS)),
+            "shape": pd.Categorical.from_codes(np.frombuffer(self.shape, dtype=np.int8), categories=list(SHAPES)),
+            "file": files, "line": np.frombuffer(self.line, dtype=np.int64),
         })
         return conform(df, "alerts.alerts")
 
@@ -105,18 +113,15 @@ def _each(values: list[Any], fn: Any) -> list[Any]:
 
 
 def _tag_lists(values: list[Any]) -> list[list[str]]:
-    """Each row's tags as its own list, checked once per distinct tag set (alerts repeat a few hundred;
-    the reader already made equal sets one tuple, so identity finds them without hashing)."""
-    by_id: dict[int, tuple[str, ...]] = {}
-    out: list[list[str]] = []
+    """Each row's tags as a list, checked and built once per distinct tag set: alerts repeat a few
+    hundred, and the reader already made equal sets one tuple, so identity finds them without hashing.
+    Rows with the same tag set share one list (read-only, like every cell of the frame)."""
+    by_id: dict[int, list[str]] = {}
     for v in values:
-        clean = by_id.get(id(v))
-        if clean is None:
-            clean = tuple(tags_of(v))
-            if type(v) is tuple:  # kept alive by ``values``, so its id stays its own
-                by_id[id(v)] = clean
-        out.append(list(clean))
-    return out
+        if type(v) is tuple and id(v) not in by_id:  # kept alive by ``values``: its id stays its own
+            by_id[id(v)] = tags_of(v)
+    get = by_id.get
+    return [get(id(v)) or tags_of(v) for v in values]
 
 
 @contextmanager
