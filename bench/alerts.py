@@ -1,11 +1,12 @@
 """Alerts: load and aggregate a generated file of 1,000,000 realistic alert lines, beside bare orjson.
 
-    python bench/alerts.py [--lines N]
+    python bench/alerts.py [--lines N] [--before DIR]
 
 Generates (once, in a temporary directory) Falco JSON alerts of the upstream rules: realistic
 output strings and output_fields, 50 hosts, a few hundred rules with a long-tailed frequency. Then,
 each in a fresh interpreter (so peak RSS is the load's own): ``orjson.loads`` of every line, and
 ``load_alerts`` + ``observed`` (the join to the upstream rules).
+``--before DIR`` (a checkout of an earlier version) runs the same load in that tree too, side by side.
 Targets (issue 16): load + aggregate <= 10 s, <= 1.5 GB peak RSS, <= 3x the bare orjson time.
 """
 
@@ -62,9 +63,10 @@ def generate(path: Path, n: int) -> None:
                                                  f"{sec % 60:02d}.{i % 1000:03d}000000Z"}) + "\n")
 
 
-def child(code: str, *args: str) -> tuple[float, float]:
+def child(code: str, *args: str, tree: Path | None = None) -> tuple[float, float]:
+    """Time and peak RSS (MB) of ``code`` in a fresh interpreter importing the package from ``tree``."""
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=tree or Path(__file__).resolve().parents[1])
     t, rss = out.stdout.split()[-2:]
     return float(t), int(rss) / 1024
 
@@ -72,6 +74,7 @@ def child(code: str, *args: str) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--before", type=Path, metavar="DIR", help="an earlier checkout to measure side by side")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "alerts.jsonl"
@@ -79,7 +82,11 @@ def main() -> None:
         size = path.stat().st_size / 1e6
         t_bare, rss_bare = child(BARE, str(path))
         t_ours, rss_ours = child(OURS, str(path), *map(str, UPSTREAM))
+        before = child(OURS, str(path), *map(str, UPSTREAM), tree=args.before) if args.before else None
     print(f"{args.lines:,} alert lines, {size:.0f} MB")
+    if before:
+        print(f"before ({args.before})  {before[0]:6.2f} s  peak {before[1]:6.0f} MB  "
+              f"({before[0] / t_bare:.2f}x bare orjson; this tree {t_ours / before[0]:.2f}x the time before)")
     print(f"bare orjson.loads          {t_bare:6.2f} s  peak {rss_bare:6.0f} MB")
     print(f"load_alerts + observed     {t_ours:6.2f} s  peak {rss_ours:6.0f} MB")
     for text, ok in [(f"time  {t_ours:5.2f} s (target <= 10 s)", t_ours <= 10),
