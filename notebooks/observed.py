@@ -64,7 +64,10 @@ print_notes(ruleset, cov, example_rules)
 # ## Headline numbers
 
 # %%
-numbers({"fires": f"{int(obs.rules['fires'].sum()):,}", "rules that fired": str(int((obs.rules["fires"] > 0).sum())),
+in_set = obs.rules["in_ruleset"]
+numbers({"fires": f"{int(obs.rules['fires'].sum()):,}",
+         "rules that fired": f"{int((in_set & (obs.rules['fires'] > 0)).sum())} / {int(in_set.sum())}",
+         "fired, not in the rule set": str(int((~in_set & (obs.rules["fires"] > 0)).sum())),
          "silent rules": str(len(obs.silent)), "noisy rules": str(len(obs.noisy)),
          "techniques seen firing": f"{int(fired['fired'].sum())} / {len(fired)}",
          "unreadable lines": str(len(seen.problems))})
