@@ -43,7 +43,7 @@ from falco_coverage.analysis.coverage import coverage
 from falco_coverage.config import load_config
 from falco_coverage.present.layers import to_navigator
 from falco_coverage.present.notebook import (
-    header, numbers, observable_gaps, print_notes, rules_root, setup_notebook, table,
+    header, numbers, observable_gaps, print_notes, setup_notebook, table,
 )
 from falco_coverage.rules.paths import resolve_rules
 
