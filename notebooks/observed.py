@@ -64,11 +64,10 @@ print_notes(ruleset, cov, example_rules)
 # ## Headline numbers
 
 # %%
-in_set = obs.rules["in_ruleset"]
-numbers({"fires": f"{int(obs.rules['fires'].sum()):,}",
-         "rules that fired": f"{int((in_set & (obs.rules['fires'] > 0)).sum())} / {int(in_set.sum())}",
-         "fired, not in the rule set": str(int((~in_set & (obs.rules["fires"] > 0)).sum())),
-         "silent rules": str(len(obs.silent)), "noisy rules": str(len(obs.noisy)),
+counts = obs.summary()
+numbers({"fires": f"{counts['fires']:,}", "rules that fired": f"{counts['rules_fired']} / {counts['rules']}",
+         "fired, not in the rule set": str(counts["unknown"]),
+         "silent rules": str(counts["silent"]), "noisy rules": str(counts["noisy"]),
          "techniques seen firing": f"{int(fired['fired'].sum())} / {len(fired)}",
          "unreadable lines": str(len(seen.problems))})
 

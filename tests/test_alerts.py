@@ -156,6 +156,8 @@ def test_join_by_hand(tmp_path: Path) -> None:
     assert list(o.silent["rule"]) == ["Quiet one"]  # the disabled rule is not silent, it is off
     assert list(o.noisy["rule"]) == ["Read secrets"]  # 73% of fires; Shell is 20%
     assert list(o.unknown["rule"]) == ["Not in the set"]
+    # 3 + 11 + 1 fires; of the 3 rules that could fire (the disabled one is off) 2 fired
+    assert o.summary() == {"fires": 15, "rules": 3, "rules_fired": 2, "unknown": 1, "silent": 1, "noisy": 1}
     assert pd.api.types.is_datetime64_any_dtype(o.rules["first_seen"])
 
 
@@ -173,6 +175,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["alerts", str(rules), "--alerts", str(alerts), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"]["fires"] == 2 and doc["summary"]["unreadable_lines"] == 1
+    assert doc["summary"]["rules_fired"] == 1 and doc["summary"]["rules"] == 3  # Shell fired; Disabled one is off
     other = tmp_path / "other.txt"
     other.write_text("hello\n")
     assert main(["alerts", str(rules), "--alerts", str(other)]) == 2

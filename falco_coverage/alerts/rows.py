@@ -120,8 +120,7 @@ def _tag_lists(values: list[Any]) -> list[list[str]]:
     for v in values:
         if type(v) is tuple and id(v) not in by_id:  # kept alive by ``values``: its id stays its own
             by_id[id(v)] = tags_of(v)
-    get = by_id.get
-    return [get(id(v)) or tags_of(v) for v in values]
+    return [by_id[id(v)] if type(v) is tuple else tags_of(v) for v in values]
 
 
 @contextmanager

@@ -32,6 +32,15 @@ class Observed:
     #: fires of rules the rule set does not have
     unknown: pd.DataFrame
 
+    def summary(self) -> dict[str, int]:
+        """Headline counts: fires; rules of the set that could fire (enabled, or fired anyway) and how
+        many fired; rules not in the set that fired; silent and noisy rules."""
+        fired, in_set = self.rules["fires"] > 0, self.rules["in_ruleset"]
+        return {"fires": int(self.rules["fires"].sum()),
+                "rules": int((in_set & (self.rules["enabled"].astype(bool) | fired)).sum()),
+                "rules_fired": int((fired & in_set).sum()), "unknown": int((fired & ~in_set).sum()),
+                "silent": len(self.silent), "noisy": len(self.noisy)}
+
 
 def _fires(alerts: pd.DataFrame) -> pd.DataFrame:
     """One row per (rule, host) series: fires, first and last seen."""

@@ -249,9 +249,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.format == "json":
         import json
 
-        payload = {"summary": {"fires": int(per["fires"].sum()), "rules_fired": int((per["fires"] > 0).sum()),
-                               "silent": len(obs.silent), "noisy": len(obs.noisy), "unknown": len(obs.unknown),
-                               "unreadable_lines": len(aset.problems), "internal_skipped": aset.n_internal},
+        payload = {"summary": {**obs.summary(), "unreadable_lines": len(aset.problems),
+                               "internal_skipped": aset.n_internal},
                    "rules": json.loads(per.to_json(orient="records", date_format="iso")),
                    "problems": json.loads(aset.problems.head(100).to_json(orient="records"))}
         json.dump(payload, sys.stdout, indent=1, ensure_ascii=False)
