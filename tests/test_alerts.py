@@ -115,7 +115,8 @@ def test_truncated_gzip_keeps_the_lines_before(tmp_path: Path) -> None:
     assert 0 < len(a.alerts) < 20000 and "ends early" in a.problems["reason"].iloc[-1]
 
 
-@pytest.mark.parametrize("content", [b"- rule: x\n  condition: y\n", b"hello\nworld\n", b'{"a": 1}\n'])
+@pytest.mark.parametrize("content", [b"- rule: x\n  condition: y\n", b"hello\nworld\n", b'{"a": 1}\n',
+                                     b"# a rules file's header comment\n- rule: x\n  condition: y\n"])
 def test_a_file_of_another_kind_is_one_error(tmp_path: Path, content: bytes) -> None:
     p = tmp_path / "other.txt"
     p.write_bytes(content)

@@ -83,6 +83,7 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
     a_host, a_tags = rows.hostname.append, rows.tags.append
     a_shape, a_line = rows.shape.append, rows.line.append
     intern, tag_sets = rows.strings.setdefault, rows.tag_sets
+    prom_marks = (b"# HELP ", b"# TYPE ", RULES_METRIC.encode())
     good = 0
     text_lines: list[tuple[int, str]] = []
     metrics = False
@@ -94,7 +95,8 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
                 if not stripped:
                     continue
                 if stripped[:1] != b"{":
-                    if stripped[:1] == b"#" or stripped.startswith(RULES_METRIC.encode()):
+                    # Prometheus text by its own marks, not any '#' (a rules file's comments are not)
+                    if stripped.startswith(prom_marks):
                         metrics = True
                     text_lines.append((number, stripped.decode("utf-8", "replace")))
                     continue
