@@ -83,6 +83,14 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "log_source": ("str", "log source name, e.g. auditd:SYSCALL, kubernetes:audit; missing before v18"),
         "channel": ("str", "what in that log source, e.g. execve, or a sentence; missing before v18"),
     },
+    # ATT&CK's own words per technique (falco_coverage.attack.text), what suggestions match rules against
+    "attack.technique_text": {
+        "technique_id": ("str", "a technique or sub-technique"),
+        "description": ("str", "its description, without citations, links or markup"),
+        "detection": ("str", "its detection text (x_mitre_detection; releases before v18), else missing"),
+        "procedures": ("object", "list of procedure examples (what active groups and software were seen doing "
+                       "with it), at most 40, each cut at 300 characters"),
+    },
     # --- Falco rules (falco_coverage.rules.RuleSet) --------------------------------------
     "rules.rules": {
         "name": ("str", "rule name"),
@@ -155,6 +163,19 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "kind": ("category", "rule, macro or list: what ``item`` names (missing when there is no item)"),
         "file": ("str", "file at fault"),
         "line": ("int64", "1-based line at fault (0 when unknown)"),
+    },
+    # --- suggestions (falco_coverage.analysis.suggest) ------------------------------------
+    "suggest.suggestions": {
+        "rule": ("str", "rule name"),
+        "rank": ("int64", "1 for the best suggestion of the rule"),
+        "technique_id": ("str", "suggested technique or sub-technique (active in the release used)"),
+        "name": ("str", "its name"),
+        "tactics": ("object", "list of its tactic shortnames (its own kill-chain phases, matrix order)"),
+        "score": ("float64", "the ranker's probability that the rule is about it (0 to 1)"),
+        "confident": ("bool", "True for a rule's first suggestion when the score reaches the confidence "
+                      "threshold and the rule's source maps to ATT&CK platforms"),
+        "evidence": ("object", "list of sentences: the similar tagged rules that carry it, the rule's words "
+                     "found in its ATT&CK name, description, analytics or procedure examples"),
     },
     # --- coverage (falco_coverage.analysis.coverage) ----------------------------------------
     "coverage.techniques": {

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from falco_coverage import load_attack, load_rules, plots
 from falco_coverage.analysis.coverage import coverage
+from falco_coverage.analysis.suggest import coverage_suggestions
 from falco_coverage.config import load_config
 from falco_coverage.present.layers import to_navigator
 from falco_coverage.present.notebook import (
@@ -116,6 +117,25 @@ plots.breakdown(cov, "origin").show()
 # %%
 table(cov.tactic_only.groupby("tactic", observed=True)["rule"].nunique().rename("rules").reset_index(),
       empty="No rule carries only tactic tags.")
+
+# %% [markdown]
+# ## Suggested tags (suggestions, not coverage)
+# For each rule in scope with no technique tag, the technique falco-coverage would suggest, with its
+# score and why. Only "confident" suggestions are what `check` shows and `fix --suggest` writes. Nothing
+# here is counted above: the per-tactic table says what the confident ones *would* add.
+
+# %%
+suggested, would_add = coverage_suggestions(cov, ruleset, attack_data, load_config(config).source_platforms)
+numbers({"rules with no technique tag": str(suggested["rule"].nunique()),
+         "confident suggestions": str(int(suggested["confident"].sum())),
+         "techniques they would add (not counted)": str(int(would_add["would_add"].sum()))})
+table(suggested[["rule", "technique_id", "name", "tactics", "score", "confident", "evidence"]],
+      empty="Every rule in scope has a technique tag, or nothing to suggest.",
+      titles={"technique_id": "suggested", "name": "technique"})
+
+# %%
+table(would_add[would_add["would_add"] > 0], empty="The confident suggestions add no technique to the coverage.",
+      titles={"covered": "covered now", "would_add": "would add (suggested)"})
 
 # %% [markdown]
 # ## Top gaps

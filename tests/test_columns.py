@@ -19,6 +19,7 @@ from falco_coverage.analysis.detection_fit import rule_detections
 from falco_coverage.analysis.observed import observed, observed_techniques
 from falco_coverage.analysis.observability import observability
 from falco_coverage.analysis.sensors import profile_frame
+from falco_coverage.analysis.suggest import suggest
 from falco_coverage.config import CheckConfig
 
 from .detection_fixture import write_bundle
@@ -80,6 +81,8 @@ def _frames(rules: Path, attack: Path, detection: Path) -> dict[str, list[pd.Dat
         "compare.tactic_moves": [tactic_moves(a, a), tactic_moves(load_attack(version="18.1"),
                                                                   load_attack(version="19.1"))],
         "findings": [check(rs, a, config=CheckConfig()), lint(rs, config=CheckConfig())],
+        "attack.technique_text": [a.technique_text, d.technique_text],
+        "suggest.suggestions": [suggest(rs, a, builtin=False), suggest(rs, d, only=[])],
     }
 
 

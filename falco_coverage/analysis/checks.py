@@ -313,6 +313,10 @@ def _no_mitre(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
         yield rt.finding("no-mitre-tags", "the rule has no ATT&CK tag", tag=None)
 
 
+#: the findings that carry a technique suggestion
+SUGGESTED_CODES = ("no-mitre-tags", "tactic-only")
+
+
 # --- running them ----------------------------------------------------------------------------------
 
 def context(attack: AttackData, cfg: CheckConfig, also: AttackData | None = None) -> TagContext:
@@ -329,14 +333,15 @@ def context(attack: AttackData, cfg: CheckConfig, also: AttackData | None = None
 
 
 def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | Path | None = None,
-          include_load: bool = True, also: AttackData | None = None) -> pd.DataFrame:
+          include_load: bool = True, also: AttackData | None = None, suggest: bool = True) -> pd.DataFrame:
     """Check the ATT&CK tags of every resolved rule (disabled ones included); one row per finding.
 
     With ``include_load`` the rule-loading diagnostics come too (errors Falco would refuse to start
     with, and its warnings), as findings of the same table. When some files were loaded as the base,
     only findings in the user's own files are kept (a base rule the user changed is the user's).
     ``also`` is a second release accepted during a transition: a tag valid in it is an info finding
-    (``other-release-tag``) instead of an error.
+    (``other-release-tag``) instead of an error. With ``suggest``, ``no-mitre-tags`` and ``tactic-only``
+    findings carry the rule's confident technique suggestion (:mod:`.suggest`), when it has one.
     """
     cfg = config if isinstance(config, CheckConfig) else load_config(config)
     ctx = context(attack, cfg, also)
@@ -345,6 +350,10 @@ def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | P
     subjects = (rule_tags(row, idx, _rule_location(row, ruleset), ctx.aliases) for row in rows)
     found = migration_checks.accept_other_release(REGISTRY.run("tag", subjects, ctx, cfg), ctx, cfg)
     df = own_findings(findings_frame(found, REGISTRY.codes("load") + REGISTRY.codes("tag")), ruleset)
+    if suggest and df["code"].isin(SUGGESTED_CODES).any():
+        from .suggest import attach_suggestions
+
+        df = attach_suggestions(df, ruleset, attack, cfg)
     if include_load:
         load = load_findings(ruleset, config=cfg)
         df = pd.concat([load.astype({"code": df["code"].dtype}), df], ignore_index=True) if len(load) else df

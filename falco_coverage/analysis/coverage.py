@@ -105,8 +105,9 @@ class Coverage:
         return out
 
 
-def _scope_rules(rules: pd.DataFrame, enabled_only: bool, maturities: tuple[str, ...] | None,
-                 min_priority: str | None, sources: tuple[str, ...] | None) -> pd.DataFrame:
+def scope_rules(rules: pd.DataFrame, enabled_only: bool, maturities: tuple[str, ...] | None,
+                min_priority: str | None, sources: tuple[str, ...] | None) -> pd.DataFrame:
+    """The rules a coverage with these filters counts."""
     mask = pd.Series(True, index=rules.index)
     if enabled_only:
         mask &= rules["enabled"].astype(bool)
@@ -157,7 +158,7 @@ def coverage(
     maturities = check_maturities(maturities, all_rules) if maturities is not None else None
     min_priority = check_priority(min_priority) if min_priority is not None else None
     sources = check_sources(sources, all_rules, source_platforms or {}) if sources is not None else None
-    rules = _scope_rules(all_rules, enabled_only, maturities, min_priority, sources)
+    rules = scope_rules(all_rules, enabled_only, maturities, min_priority, sources)
     notes: list[str] = []
     if platforms is None:
         plats, notes = source_platforms_of(rules["source"], source_platforms)

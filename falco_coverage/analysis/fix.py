@@ -9,7 +9,9 @@ along. All of a release move is fixed in one run, and a second run changes nothi
 remedies (a wrong technique or a wrong tactic), so it is applied only when named: it then replaces
 the rule's one unsupported tactic tag by the technique's tactic. Every planned edit is checked again
 on the edited rule; an edit whose new tag would itself draw a finding is not made. The edit goes
-where the tag is written, also when that is an override in a later file.
+where the tag is written, also when that is an override in a later file. With ``suggest``, the
+confident technique suggestion of a ``no-mitre-tags`` or ``tactic-only`` finding (and its tactic) is
+added after the rule's last tag; a rule with no tag list is left to its author.
 """
 
 from __future__ import annotations
@@ -50,11 +52,14 @@ class Edit:
 
 
 def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = None, *,
-         attack: AttackData | None = None, config: CheckConfig | None = None) -> list[Edit]:
+         attack: AttackData | None = None, config: CheckConfig | None = None, suggest: bool = False) -> list[Edit]:
     """The edits that fix the fixable findings of ``codes`` (default: the unambiguous ones) that have a
-    suggestion. Given ``attack``, each edited rule is checked again and edits whose new tag would draw
-    a finding are dropped."""
+    suggestion. With ``suggest``, also the confident technique suggestions that ``no-mitre-tags`` and
+    ``tactic-only`` findings carry. Given ``attack``, each edited rule is checked again and edits whose
+    new tag would draw a finding are dropped."""
     edits = _plan(findings, ruleset, set(codes or DEFAULT_FIXES) & set(FIXABLE))
+    if suggest:
+        edits += _suggested(findings, ruleset)
     return _recheck(edits, ruleset, attack, config or CheckConfig()) if attack is not None else edits
 
 
@@ -165,6 +170,23 @@ def _plan(findings: pd.DataFrame, ruleset: RuleSet, wanted: set[str]) -> list[Ed
             if more not in current:
                 edits.append(Edit("add", rec["file"], int(rec["line"]), tag, more, rule, code))
                 current.append(more)
+    return edits
+
+
+def _suggested(findings: pd.DataFrame, ruleset: RuleSet) -> list[Edit]:
+    """Add the suggested tags to the rule's tag list, after its last tag (a rule without a tag list is
+    left alone: where to put a new ``tags:`` key is a choice for its author)."""
+    rules = ruleset.rules
+    last = {name: (tags[-1], locs[-1]) for name, tags, locs in zip(rules["name"], rules["tags"], rules["tag_locations"])
+            if tags and locs}
+    edits = []
+    chosen = findings[findings["code"].isin(("no-mitre-tags", "tactic-only")) & findings["suggestion"].notna()]
+    for rule, code, suggestion in zip(chosen["rule"], chosen["code"], chosen["suggestion"]):
+        if rule not in last:
+            continue
+        anchor, at = last[rule]
+        for new in (s.strip() for s in str(suggestion).split(",")):
+            edits.append(Edit("add", at.file, at.line, anchor, new, rule, str(code)))
     return edits
 
 

@@ -39,9 +39,27 @@ def _detection_file(domain: str, version: str) -> Path:
     return BUILTIN_DIR / "detection" / f"{domain}-{version}.json.gz"
 
 
+def _text_file(domain: str, version: str) -> Path:
+    return BUILTIN_DIR / "text" / f"{domain}-{version}.json.gz"
+
+
+def _text_loader(domain: str, version: str) -> Any:
+    """Reads the techniques' text of ``version``; only the default release ships it (it is 20 times
+    the size of the frames), so an older built-in release borrows it, technique by technique ID."""
+    from .cache import decode_entry
+
+    path = _text_file(domain, version)
+    if not path.is_file():
+        path = _text_file(domain, str(default_version(domain)))
+    if not path.is_file():
+        return None
+    return lambda: decode_entry(gzip.decompress(path.read_bytes()), "text")
+
+
 def load_snapshot(version: str, domain: str = "enterprise-attack") -> dict[str, Any] | None:
     """The frames entry of a built-in release, or None when the package has no snapshot of it. Its
-    ``detection_loader`` reads the detection model's frames, kept in a file of their own."""
+    ``detection_loader`` and ``text_loader`` read the detection model's frames and the techniques'
+    text, kept in files of their own."""
     from .cache import decode_entry
 
     path = _file(domain, version)
@@ -51,13 +69,15 @@ def load_snapshot(version: str, domain: str = "enterprise-attack") -> dict[str, 
     det = _detection_file(domain, version)
     entry["detection_loader"] = (lambda: decode_entry(gzip.decompress(det.read_bytes()), "detection")) \
         if det.is_file() else None
+    entry["text_loader"] = _text_loader(domain, version)
     return entry
 
 
 def build_snapshot(bundle: Path, out_dir: Path = BUILTIN_DIR, *, domain: str = "enterprise-attack",
-                   license_file: Path | None = None) -> Path:
+                   license_file: Path | None = None, text: bool = False) -> Path:
     """Write the snapshot of ``bundle`` (its release from its own collection object or its name) to
-    ``out_dir``, with MITRE's licence notice beside it when ``license_file`` is given."""
+    ``out_dir``, with MITRE's licence notice beside it when ``license_file`` is given, and the
+    techniques' text when ``text`` is set (the default release)."""
     from ..fsutil import atomic_write
     from .cache import encode_entry
     from .stix import parse_frames, read_bundle_bytes, version_from_name
@@ -71,6 +91,9 @@ def build_snapshot(bundle: Path, out_dir: Path = BUILTIN_DIR, *, domain: str = "
     atomic_write(target, gzip.compress(encode_entry(entry), 9, mtime=0))
     detection = {**entry["detection_loader"](), "sha256": entry["sha256"]}
     atomic_write(out_dir / "detection" / target.name, gzip.compress(encode_entry(detection, "detection"), 9, mtime=0))
+    if text:
+        words = {**entry["text_loader"](), "sha256": entry["sha256"]}
+        atomic_write(out_dir / "text" / target.name, gzip.compress(encode_entry(words, "text"), 9, mtime=0))
     if license_file is not None:
         atomic_write(out_dir / LICENSE_NAME, license_file.read_bytes())
     return target

@@ -8,8 +8,10 @@ decides those for each load. Its name carries the cache format, so a format chan
 Anything that does not verify (truncated, altered, wrong key) is deleted and rebuilt, never used;
 where it cannot be deleted (a read-only cache) the load goes on without the cache and says so once.
 
-Each bundle has two entries: ``core`` (tactics, techniques) and ``detection`` (ATT&CK's detection
-model), read only when an analysis asks for it. Columns whose values repeat are stored as distinct
+Each bundle has three entries: ``core`` (tactics, techniques), ``detection`` (ATT&CK's detection
+model) and ``text`` (the techniques' words, for suggestions); the last two are read only when an
+analysis asks for them. Analyses may store what they derive from a bundle beside its frames
+(:func:`read_derived`, :func:`write_derived`): suggestions keep their fitted text index there. Columns whose values repeat are stored as distinct
 values and codes, which halves the bytes and the decoding time.
 
 ``frames/digests/`` records, per bundle path, the SHA-256 of the content with the file's stamp
@@ -28,6 +30,7 @@ import os
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from ..fsutil import atomic_write
@@ -38,7 +41,8 @@ ENTRY_KEYS = ("tactics", "techniques", "technique_tactics", "domain", "sha256", 
 #: an entry kind -> its frames. ``detection`` (ATT&CK's detection model) is a second entry beside the
 #: first, read only when an analysis asks for it, so loading ATT&CK costs no more without it
 _KINDS = {"core": ("tactics", "techniques", "technique_tactics"),
-          "detection": ("detection_strategies", "analytics", "data_components", "detections")}
+          "detection": ("detection_strategies", "analytics", "data_components", "detections"),
+          "text": ("technique_text",)}
 _MAGIC = b"falco-coverage-frames\n"
 
 
@@ -89,7 +93,7 @@ def _column(s: Any) -> Any:
 
 def encode_entry(entry: dict[str, Any], kind: str = "core") -> bytes:
     """A frames entry as JSON bytes (frames column by column; categories and datetimes kept). A
-    ``detection`` entry holds the detection frames and the bundle's ``sha256``."""
+    ``detection`` or ``text`` entry holds its frames and the bundle's ``sha256``."""
     import orjson
 
     frames = {name: {col: _column(entry[name][col]) for col in entry[name].columns} for name in _KINDS[kind]}
@@ -148,9 +152,9 @@ def _drop(path: Path) -> None:
                       "without the cache", CacheWarning, stacklevel=3)
 
 
-def read_frames(sha256: str, kind: str = "core") -> dict[str, Any] | None:
-    """Cached frames (and bundle facts) of the bundle with this SHA-256, or ``None`` (missing, stale or corrupt)."""
-    path = _frames_path(sha256, kind)
+def _read_checked(path: Path, decode: Callable[[bytes], Any]) -> Any:
+    """``decode`` of the payload of the checksummed entry at ``path``; ``None`` when it is missing, and
+    when it is corrupt or ``decode`` refuses it (then the entry is dropped: the caller rebuilds it)."""
     try:
         blob = path.read_bytes()
     except OSError:
@@ -160,12 +164,25 @@ def read_frames(sha256: str, kind: str = "core") -> dict[str, Any] | None:
     try:
         if blob[:head] != _MAGIC or hashlib.sha256(payload).digest() != blob[head:head + 32]:
             raise ValueError("checksum")
+        return decode(payload)
+    except Exception:  # corrupt or from an incompatible build
+        _drop(path)
+        return None
+
+
+def _write_checked(path: Path, payload: bytes) -> None:
+    atomic_write(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
+
+
+def read_frames(sha256: str, kind: str = "core") -> dict[str, Any] | None:
+    """Cached frames (and bundle facts) of the bundle with this SHA-256, or ``None`` (missing, stale or corrupt)."""
+    def decode(payload: bytes) -> dict[str, Any]:
         entry = decode_entry(payload, kind)
         if entry.get("sha256") != sha256:
             raise ValueError("key")
-    except Exception:  # corrupt or from an incompatible build: drop it, the caller rebuilds
-        _drop(path)
-        return None
+        return entry
+
+    entry: dict[str, Any] | None = _read_checked(_frames_path(sha256, kind), decode)
     return entry
 
 
@@ -173,7 +190,44 @@ def write_frames(entry: dict[str, Any], kind: str = "core") -> None:
     """Store a frames entry (``core``: the keys of :data:`ENTRY_KEYS`); failure to write is not an error."""
     payload = encode_entry(entry, kind)
     try:
-        atomic_write(_frames_path(entry["sha256"], kind), _MAGIC + hashlib.sha256(payload).digest() + payload)
+        _write_checked(_frames_path(entry["sha256"], kind), payload)
+    except OSError:
+        pass
+
+
+def _derived_path(sha256: str, name: str) -> Path:
+    return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}.{name}.json"
+
+
+def read_derived(sha256: str, name: str) -> dict[str, Any] | None:
+    """What an analysis derived from the bundle with this SHA-256 and stored under ``name`` (JSON,
+    checksummed like a frames entry), or ``None`` (missing or corrupt: then dropped)."""
+    import orjson
+
+    def decode(payload: bytes) -> dict[str, Any]:
+        doc = orjson.loads(payload)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+        return doc
+
+    doc: dict[str, Any] | None = _read_checked(_derived_path(sha256, name), decode)
+    return doc
+
+
+def write_derived(sha256: str, name: str, doc: dict[str, Any], *, keep: int | None = None) -> None:
+    """Store ``doc`` for :func:`read_derived`; failure to write is not an error. With ``keep``, only
+    the ``keep`` newest entries of the same family (``name`` up to its last ``-``) stay."""
+    import orjson
+
+    payload = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    path = _derived_path(sha256, name)
+    try:
+        _write_checked(path, payload)
+        if keep is not None:
+            family = sorted(path.parent.glob(f"{sha256}.v{CACHE_FORMAT}.{name.rsplit('-', 1)[0]}-*.json"),
+                            key=lambda p: p.stat().st_mtime_ns, reverse=True)
+            for old in family[keep:]:
+                old.unlink(missing_ok=True)
     except OSError:
         pass
 

@@ -20,19 +20,20 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def _detection_loader(path: Path, digest: str, domain: str, cache: bool,
-                      build: Callable[[], dict[str, pd.DataFrame]] | None) -> Callable[[], dict[str, pd.DataFrame]]:
-    """What builds the detection frames of the bundle at ``path`` when first asked for: the cache's
-    entry, else ``build`` (the parse already made), else a new parse; stored in the cache once built."""
+def _lazy_loader(kind: str, path: Path, digest: str, domain: str, cache: bool,
+                 build: Callable[[], dict[str, pd.DataFrame]] | None) -> Callable[[], dict[str, pd.DataFrame]]:
+    """What builds the ``kind`` frames (``detection`` or ``text``) of the bundle at ``path`` when first
+    asked for: the cache's entry, else ``build`` (the parse already made), else a new parse; stored in
+    the cache once built."""
     def load() -> dict[str, pd.DataFrame]:
         if cache:
-            hit = frames_cache.read_frames(digest, "detection")
+            hit = frames_cache.read_frames(digest, kind)
             if hit is not None:
                 return hit
         frames = build() if build is not None else \
-            parse_frames(read_bundle_bytes(path), path=path, domain=domain, sha256=digest)["detection_loader"]()
+            parse_frames(read_bundle_bytes(path), path=path, domain=domain, sha256=digest)[f"{kind}_loader"]()
         if cache:
-            frames_cache.write_frames({**frames, "sha256": digest}, "detection")
+            frames_cache.write_frames({**frames, "sha256": digest}, kind)
         return frames
     return load
 
@@ -57,7 +58,7 @@ def load_attack(
     if path is None:  # the built-in snapshot of ``version``
         entry = load_snapshot(str(version), domain)
         assert entry is not None
-        return AttackData(**entry, version=version, source_path=None,
+        return AttackData(**entry, version=version, source_path=None, use_cache=cache,
                           origin=f"built into falco-coverage {__version__}, derived from MITRE's bundle")
     raw: bytes | None = None
     digest = frames_cache.known_digest(path) if cache else None
@@ -74,9 +75,11 @@ def load_attack(
         entry = parse_frames(raw, path=path, domain=domain, sha256=digest)
         if cache:
             frames_cache.write_frames(entry)
-        entry["detection_loader"] = _detection_loader(path, digest, domain, cache, entry["detection_loader"])
+        for kind in ("detection", "text"):
+            entry[f"{kind}_loader"] = _lazy_loader(kind, path, digest, domain, cache, entry[f"{kind}_loader"])
     else:
-        entry["detection_loader"] = _detection_loader(path, digest, domain, cache, None)
+        for kind in ("detection", "text"):
+            entry[f"{kind}_loader"] = _lazy_loader(kind, path, digest, domain, cache, None)
     if entry["domain"] != domain:
         raise AttackFormatError(f"bundle is ATT&CK '{entry['domain']}', not the requested '{domain}'", file=path)
     if cache and before is not None:  # a bundle that loaded: the next load need not hash it again
@@ -84,4 +87,4 @@ def load_attack(
     found = entry["bundle_version"] or version_from_name(path) or sources.version_from_sha256(digest, domain)
     if version and found and source is not None and found != str(version):
         raise FalcoCoverageError(f"bundle is ATT&CK {found}, but version {version} was asked for", file=path)
-    return AttackData(**entry, version=found, source_path=str(path), origin=str(path))
+    return AttackData(**entry, version=found, source_path=str(path), origin=str(path), use_cache=cache)

@@ -50,7 +50,12 @@ class AttackData:
     #: a load that never needs them does not pay for them; ``None``: the release has none
     detection_loader: Callable[[], dict[str, pd.DataFrame]] | None = field(default=None, repr=False, compare=False)
     _detection: dict[str, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+    #: builds the ``technique_text`` frame (ATT&CK's words per technique) when first asked for
+    text_loader: Callable[[], dict[str, pd.DataFrame]] | None = field(default=None, repr=False, compare=False)
+    _text: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     _by_id: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    #: whether loads may read and write the local cache (``load_attack(cache=False)`` says no)
+    use_cache: bool = field(default=True, repr=False, compare=False)
     #: derived lookups that analyses build once per release (see ``AttackIndex.of``)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -81,6 +86,15 @@ class AttackData:
     def detections(self) -> pd.DataFrame:
         """Which telemetry detects each technique: one long table for every release."""
         return self.detection_frames()["detections"]
+
+    @property
+    def technique_text(self) -> pd.DataFrame:
+        """ATT&CK's words per technique (description, detection text, procedure examples); built, or
+        read from the cache, on first use; empty when the release's text is not at hand."""
+        if self._text is None:
+            frames = self.text_loader() if self.text_loader is not None else {}
+            self._text = frames["technique_text"] if "technique_text" in frames else empty_frame("attack.technique_text")
+        return self._text
 
     def technique(self, technique_id: str) -> pd.Series:
         """The ``techniques`` row of ``technique_id`` (case-insensitive); KeyError when unknown."""

@@ -28,6 +28,7 @@ from .props import active as _active
 from .props import items as _items
 from .props import mitre_ref as _mitre_ref
 from .props import text as _text
+from .text import TextObjects
 
 #: A gzipped bundle may not inflate past this (a real enterprise bundle is ~40 MB).
 MAX_BUNDLE_BYTES = 1 << 30
@@ -90,14 +91,15 @@ def parse_bundle(
     """Parse the bytes of a STIX bundle into :class:`AttackData` (one pass over the objects)."""
     entry = parse_frames(raw, path=path, domain=domain, sha256=sha256)
     version = entry["bundle_version"] or version_from_name(path)
-    return AttackData(**entry, version=version, source_path=str(path) if path else None)
+    return AttackData(**entry, version=version, source_path=str(path) if path else None, use_cache=False)
 
 
 def parse_frames(
     raw: bytes, *, path: Path | None = None, domain: str = "enterprise-attack", sha256: str | None = None
 ) -> dict[str, Any]:
     """The frames of a STIX bundle and the facts it states about itself (what the cache stores), and
-    ``detection_loader``, which builds the detection model's frames.
+    ``detection_loader`` and ``text_loader``, which build the detection model's frames and the
+    techniques' text when first asked for.
 
     A bundle is untrusted input: every property is type-checked where it is read, and anything that
     still does not fit is an :class:`AttackFormatError` naming the file, never a crash.
@@ -110,7 +112,7 @@ def parse_frames(
         raise AttackFormatError(f"malformed STIX bundle ({type(exc).__name__}: {exc})", file=path) from None
 
 
-def _guarded(build: Callable[[], dict[str, pd.DataFrame]], path: Path | None) -> dict[str, pd.DataFrame]:
+def _guarded(build: Callable[[], Any], path: Path | None) -> Any:
     """``build()``, with anything a malformed bundle makes it raise reported as an AttackFormatError."""
     try:
         return build()
@@ -134,6 +136,7 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
     collection_version: str | None = None
     spec_version: str | None = None
     detection = DetectionObjects()
+    words = TextObjects()
 
     for obj in doc["objects"]:
         if not isinstance(obj, dict):
@@ -141,6 +144,7 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
         kind = obj.get("type")
         if kind == "attack-pattern":
             patterns.append(obj)
+            words.add_technique(obj)
         elif kind == "relationship":
             rtype = obj.get("relationship_type")
             src, dst = obj.get("source_ref"), obj.get("target_ref")
@@ -152,6 +156,7 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
                 continue
             elif rtype == "uses" and dst.startswith("attack-pattern--"):
                 uses.append((src, dst))
+                words.add_use(src, dst, obj)
             elif rtype == "subtechnique-of":
                 parent_of[src] = dst
             elif rtype == "attributed-to":
@@ -202,6 +207,7 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
         "technique_tactics": conform(tt, "attack.technique_tactics"), "domain": domain,
         # the detection frames are built when first asked for (the objects are already gathered)
         "detection_loader": lambda: _guarded(lambda: detection.frames(ids, plats), path),
+        "text_loader": lambda: {"technique_text": _guarded(lambda: words.frame(ids, status), path)},
         "sha256": sha256 or sha256_hex(raw), "bundle_version": str(collection_version) if collection_version else None,
         "spec_version": spec_version,
     }

@@ -164,8 +164,9 @@ def rules_root(ruleset: RuleSet) -> Path | None:
 
 
 def _cell(value: Any, column: str, root: Path | None, percent: bool, links: bool) -> str:
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_cell(v, column, root, False, links) for v in value) or MISSING
+    if isinstance(value, (list, tuple)):  # evidence items are sentences with commas of their own
+        sep = "; " if column == "evidence" else ", "
+        return sep.join(_cell(v, column, root, False, links) for v in value) or MISSING
     if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
         return MISSING
     if isinstance(value, bool):

@@ -57,3 +57,33 @@ def print_diagnostics(ruleset: RuleSet, out: TextIO) -> None:
         where = str(Location(str(d.file), int(d.line)))
         item = f" ({d.item})" if isinstance(d.item, str) and d.item else ""
         out.write(f"{where}: {d.severity}: {d.code}: {d.message}{item}\n")
+
+
+def write_suggestions(found: pd.DataFrame, fmt: str, out: TextIO, *, rules: pd.DataFrame | None = None,
+                      attack: object = None) -> None:
+    """Technique suggestions (:func:`falco_coverage.analysis.suggest.suggest`) as JSON rows or a table:
+    each rule, its suggestions with their tactics, score and evidence; rules with none say so."""
+    if fmt == "json":
+        rows = [{"rule": r["rule"], "rank": int(r["rank"]), "technique_id": r["technique_id"], "name": r["name"],
+                 "tactics": list(r["tactics"]), "score": round(float(r["score"]), 4), "confident": bool(r["confident"]),
+                 "evidence": list(r["evidence"])} for r in found.to_dict("records")]
+        json.dump(rows, out, indent=1)
+        out.write("\n")
+        return
+    by_rule = {name: group for name, group in found.groupby("rule", sort=False)}
+    names = list(rules["name"]) if rules is not None else list(by_rule)
+    where = dict(zip(rules["name"], _where(rules))) if rules is not None else {}
+    release = getattr(attack, "describe", lambda: "ATT&CK")()
+    out.write(f"technique suggestions ({release}); 'confident' ones are what check shows and fix --suggest adds\n")
+    for name in names:
+        out.write(f"\n{name}" + (f"  ({where[name]})" if name in where else "") + "\n")
+        group = by_rule.get(name)
+        if group is None:
+            out.write("  no suggestion: nothing in the rule matches ATT&CK's text or a tagged rule\n")
+            continue
+        for r in group.to_dict("records"):
+            mark = "  confident" if r["confident"] else ""
+            out.write(f"  {r['rank']}. {r['technique_id']} {r['name']} [{', '.join(r['tactics'])}] "
+                      f"score {r['score']:.2f}{mark}\n")
+            for line in r["evidence"]:
+                out.write(f"       - {line}\n")

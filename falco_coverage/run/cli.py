@@ -14,7 +14,7 @@ from ..codes import AMBIGUOUS, DEFAULT_FIXES, FIXABLE
 from ..errors import FalcoCoverageError
 from .commands import (
     EXIT_BUG, EXIT_INPUT, EXIT_OK, FAIL_LEVELS, cmd_alerts, cmd_attack_download, cmd_attack_info, cmd_check,
-    cmd_coverage, cmd_fix, cmd_layer, cmd_lint, cmd_report, cmd_rules,
+    cmd_coverage, cmd_fix, cmd_layer, cmd_lint, cmd_report, cmd_rules, cmd_suggest,
 )
 
 RULES_HELP = "rule files or directories, in load order"
@@ -67,6 +67,16 @@ def _add_scope_options(p: argparse.ArgumentParser) -> None:
     _add_config(p)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -96,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_attack_options(chk)
     chk.add_argument("--also-attack", metavar="PATH|VERSION",
                      help="a second (older) release accepted during a transition: its tags are info findings")
+    chk.add_argument("--no-suggest", action="store_true",
+                     help="do not rank technique suggestions for untagged and tactic-only rules (faster)")
     _add_findings_output(chk)
     chk.set_defaults(func=cmd_check)
 
@@ -113,8 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     fx.add_argument("--codes", action="append", choices=list(FIXABLE), metavar="CODE",
                     help=f"a fix to apply (repeatable; default: {', '.join(DEFAULT_FIXES)}; "
                          f"{', '.join(AMBIGUOUS)} has two possible remedies and is applied only when named)")
+    fx.add_argument("--suggest", action="store_true",
+                    help="also add the confident technique suggestion (and its tactic) to untagged and "
+                         "tactic-only rules")
     _add_config(fx)
     fx.set_defaults(func=cmd_fix)
+
+    sg = sub.add_parser("suggest", help="suggest ATT&CK techniques for the rules, ranked, with the evidence")
+    _add_rules(sg)
+    _add_attack_options(sg)
+    sg.add_argument("--top", type=_positive, default=3, metavar="N", help="suggestions per rule (default: 3)")
+    sg.add_argument("--rule", action="append", metavar="NAME", help="only this rule (repeatable)")
+    sg.add_argument("--untagged", action="store_true", help="only rules with no technique tag")
+    sg.add_argument("--format", choices=["table", "json"], default="table")
+    _add_config(sg)
+    sg.set_defaults(func=cmd_suggest)
 
     cv = sub.add_parser("coverage", help="ATT&CK coverage per tactic of the rules in scope")
     _add_rules(cv)

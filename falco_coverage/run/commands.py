@@ -147,7 +147,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         spec = args.also_attack
         also = (load_attack(version=spec, cache=not args.no_cache) if version_key(spec) != (-1,)
                 else load_attack(spec, cache=not args.no_cache))
-    findings = check(ruleset, attack, config=_config(args), also=also)
+    findings = check(ruleset, attack, config=_config(args), also=also, suggest=not args.no_suggest)
     refused(ruleset, args)  # the load errors are findings too, counted by --fail-on
     return emit_findings(findings, args.format, args.fail_on, kinds=("load", "tag"), attack=attack)
 
@@ -168,8 +168,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
     ruleset = load_readable(args)
     attack = _load_attack(args)
     cfg = _config(args)
-    findings = check(ruleset, attack, config=cfg, include_load=False)
-    edits = fix.plan(findings, ruleset, args.codes, attack=attack, config=cfg)
+    findings = check(ruleset, attack, config=cfg, include_load=False, suggest=args.suggest)
+    edits = fix.plan(findings, ruleset, args.codes, attack=attack, config=cfg, suggest=args.suggest)
     status = EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
     if not edits:
         print("nothing to fix", file=sys.stderr)
@@ -182,6 +182,29 @@ def cmd_fix(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(fix.unified_diff(results))
     return status
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from ..analysis.suggest import suggest
+    from ..present.rules_text import write_suggestions
+
+    ruleset = load_readable(args)
+    attack = _load_attack(args)
+    rules = ruleset.rules
+    only = set(args.rule) if args.rule else None
+    if only is not None:
+        unknown = sorted(only - set(rules["name"]))
+        if unknown:
+            raise FalcoCoverageError(f"no rule named {unknown[0]!r} in these files", file=args.rules[0])
+    if args.untagged:
+        untagged = set(rules.loc[rules["technique_tags"].map(len) == 0, "name"])
+        only = untagged if only is None else only & untagged
+    found = suggest(ruleset, attack, top=args.top, only=only,
+                    source_platforms=dict(_config(args).source_platforms))
+    write_suggestions(found, args.format, sys.stdout, rules=ruleset.rules if only is None else
+                      rules[rules["name"].isin(only)], attack=attack)
+    refused(ruleset, args)
+    return EXIT_OK
 
 
 def _coverage(args: argparse.Namespace, ruleset: RuleSet, attack: AttackData | None = None) -> Coverage:

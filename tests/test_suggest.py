@@ -1,0 +1,332 @@
+"""Technique suggestions: ATT&CK's text, the ranking on small corpora, and how check, fix and the CLI use them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from falco_coverage import load_attack, load_rules
+from falco_coverage.analysis import fix
+from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.suggest import suggest
+from falco_coverage.analysis.suggest_model import CORPUS_FILE, Corpus, builtin_corpus
+from falco_coverage.attack.text import plain
+from falco_coverage.config import CheckConfig
+
+from .conftest import MINI_21, shared_path
+
+DESCRIPTIONS = {
+    "T1059": "Adversaries may abuse command and script interpreters to execute commands, scripts, or binaries.",
+    "T1059.004": "Adversaries may abuse Unix shell commands and scripts for execution: bash, sh and zsh "
+                 "(Citation: Shells) through a [terminal](https://example.org/terminal).",
+    "T1053": "Adversaries may abuse task scheduling functionality to execute malicious code at a time.",
+    "T1053.003": "Adversaries may abuse the cron utility to perform task scheduling: crontab files.",
+    "T1529": "Adversaries may shutdown or reboot systems to interrupt access: shutdown, reboot, halt.",
+}
+
+#: tagged rules the model learns from (seven: enough to fit the ranker)
+CORPUS = """\
+- rule: Shell in container
+  desc: a bash or sh shell was spawned in a container
+  condition: evt.type = execve and proc.name in (bash, sh)
+  output: "shell in container (proc=%proc.name)"
+  priority: NOTICE
+  tags: [T1059.004, mitre_execution]
+- rule: Shell spawned by web server
+  desc: a web server spawned a bash shell
+  condition: evt.type = execve and proc.pname in (nginx, httpd) and proc.name in (bash, sh)
+  output: "web server shell (proc=%proc.name)"
+  priority: WARNING
+  tags: [T1059.004, mitre_execution]
+- rule: Interactive shell
+  desc: an interactive zsh or bash shell
+  condition: evt.type = execve and proc.name in (bash, zsh) and proc.tty != 0
+  output: "interactive shell (proc=%proc.name)"
+  priority: NOTICE
+  tags: [T1059.004, mitre_execution]
+- rule: Crontab modified
+  desc: a crontab file was written
+  condition: evt.type = openat and fd.name startswith /etc/cron
+  output: "crontab written (file=%fd.name)"
+  priority: WARNING
+  tags: [T1053.003, mitre_persistence]
+- rule: Cron job written
+  desc: a cron job file was created under cron.d
+  condition: evt.type = openat and fd.name startswith /etc/cron.d
+  output: "cron job (file=%fd.name)"
+  priority: WARNING
+  tags: [T1053.003, mitre_persistence]
+- rule: System shutdown
+  desc: the shutdown or halt command was run
+  condition: evt.type = execve and proc.name in (shutdown, halt)
+  output: "shutdown (proc=%proc.name)"
+  priority: WARNING
+  tags: [T1529, mitre_impact]
+- rule: Reboot command
+  desc: the reboot command was run
+  condition: evt.type = execve and proc.name = reboot
+  output: "reboot (proc=%proc.name)"
+  priority: WARNING
+  tags: [T1529, mitre_impact]
+"""
+
+QUERIES = """\
+- rule: Zsh launched in a pod
+  desc: a zsh shell started inside a container
+  condition: evt.type = execve and proc.name = zsh
+  output: "zsh (proc=%proc.name)"
+  priority: NOTICE
+- rule: Cron file edited
+  desc: someone edited a crontab
+  condition: evt.type = openat and fd.name startswith /var/spool/cron
+  output: "crontab edited (file=%fd.name)"
+  priority: WARNING
+  tags: [host]
+- rule: R
+  desc: ""
+  condition: evt.type = openat
+  output: ""
+  priority: WARNING
+"""
+
+
+def _bundle(path: Path) -> Path:
+    """The mini bundle with descriptions and procedure examples (one from a revoked group: not kept)."""
+    doc = json.loads(MINI_21.read_text())
+    ids = {}
+    for o in doc["objects"]:
+        if o["type"] == "attack-pattern":
+            tid = o["external_references"][0]["external_id"]
+            ids[tid] = o["id"]
+            if tid in DESCRIPTIONS:
+                o["description"] = DESCRIPTIONS[tid]
+    active = next(o for o in doc["objects"] if o["type"] == "intrusion-set" and not o.get("revoked"))
+    revoked = {**active, "id": "intrusion-set--00000000-0000-4000-8000-00000000beef", "revoked": True}
+    doc["objects"].append(revoked)
+    for n, (src, text) in enumerate([(active["id"], "APT-Mini used crontab to persist (Citation: Report)."),
+                                     (revoked["id"], "An old group used cron too.")]):
+        doc["objects"].append({"type": "relationship", "spec_version": "2.1", "relationship_type": "uses",
+                               "id": f"relationship--00000000-0000-4000-8000-0000000fa{n:03d}",
+                               "created": "2025-01-01T00:00:00.000Z", "modified": "2025-01-01T00:00:00.000Z",
+                               "source_ref": src, "target_ref": ids["T1053.003"], "description": text})
+    out = path / "enterprise-attack-2.1.json"
+    out.write_text(json.dumps(doc))
+    return out
+
+
+@pytest.fixture
+def attack(tmp_path: Path) -> Any:
+    return load_attack(_bundle(tmp_path))
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Corpus:
+    p = tmp_path / "corpus.yaml"
+    p.write_text(CORPUS)
+    return Corpus.from_rules(load_rules(p).rules)
+
+
+@pytest.fixture
+def queries(tmp_path: Path) -> Any:
+    p = tmp_path / "queries.yaml"
+    p.write_text(QUERIES)
+    return load_rules(p)
+
+
+def test_technique_text_is_plain_and_cached(tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    text = load_attack(bundle).technique_text.set_index("technique_id")
+    shell = text.loc["T1059.004", "description"]
+    assert "Citation" not in shell and "https://" not in shell and "terminal" in shell
+    assert text.loc["T1053.003", "procedures"] == ["APT-Mini used crontab to persist ."]  # revoked group left out
+    again = load_attack(bundle).technique_text  # from the cache this time
+    assert again.equals(load_attack(bundle, cache=False).technique_text)
+    assert plain("<code>a</code>  [b](http://x) (Citation: c)") == "a b"
+
+
+def test_neighbours_and_attack_text_rank_the_right_technique(queries: Any, attack: Any, corpus: Corpus) -> None:
+    found = suggest(queries, attack, corpus=corpus, builtin=False)
+    first = found[found["rank"] == 1].set_index("rule")
+    assert first.loc["Zsh launched in a pod", "technique_id"] == "T1059.004"
+    assert first.loc["Cron file edited", "technique_id"] == "T1053.003"
+    evidence = " | ".join(first.loc["Cron file edited", "evidence"])
+    assert "similar rule 'Crontab modified'" in evidence and "crontab" in evidence
+    # tactics are the technique's own kill-chain phases in this release
+    phases = dict(zip(attack.techniques["technique_id"], attack.techniques["tactics"]))
+    assert all(list(t) == list(phases[tid]) for tid, t in zip(found["technique_id"], found["tactics"]))
+    assert found.groupby("rule")["rank"].apply(list).map(lambda r: r == list(range(1, len(r) + 1))).all()
+    assert (found["score"].between(0, 1)).all()
+
+
+def test_a_rule_is_never_its_own_neighbour(queries: Any, attack: Any, corpus: Corpus, tmp_path: Path) -> None:
+    p = tmp_path / "corpus.yaml"
+    p.write_text(CORPUS)
+    found = suggest(load_rules(p), attack, corpus=corpus, builtin=False, only=["Reboot command"])
+    cited = " ".join(e for ev in found["evidence"] for e in ev)
+    assert "'Reboot command'" not in cited and "'System shutdown'" in cited
+    assert len(corpus.without({"Reboot command"})) == len(corpus) - 1
+
+
+def test_rule_with_no_text_gets_no_suggestion(queries: Any, attack: Any, corpus: Corpus) -> None:
+    found = suggest(queries, attack, corpus=corpus, builtin=False)
+    assert "R" not in set(found["rule"]) and {"Zsh launched in a pod", "Cron file edited"} <= set(found["rule"])
+
+
+def test_unknown_source_is_ranked_over_every_platform_never_confident(attack: Any, corpus: Corpus,
+                                                                       tmp_path: Path) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text("- rule: Reboot by a plugin\n  desc: the reboot or shutdown command was run\n"
+                 "  condition: myplugin.action = reboot\n  output: x\n  priority: WARNING\n  source: myplugin\n")
+    found = suggest(load_rules(p), attack, corpus=corpus, builtin=False)
+    assert found.iloc[0]["technique_id"] == "T1529"
+    assert not found["confident"].any()
+
+
+def test_one_rule_set_without_corpus_uses_attack_text_and_is_never_confident(attack: Any, tmp_path: Path) -> None:
+    p = tmp_path / "one.yaml"
+    p.write_text("- rule: Crontab edited\n  desc: the cron utility changed a crontab\n  condition: evt.type = openat\n"
+                 "  output: x\n  priority: WARNING\n")
+    found = suggest(load_rules(p), attack, builtin=False)
+    assert found.iloc[0]["technique_id"] == "T1053.003"
+    assert not found["confident"].any()
+    assert all("similar rule" not in e for ev in found["evidence"] for e in ev)
+
+
+def test_tactic_only_rule_is_ranked_within_its_tactics(attack: Any, corpus: Corpus, tmp_path: Path) -> None:
+    p = tmp_path / "t.yaml"
+    p.write_text("- rule: Shell then reboot\n  desc: a bash shell ran reboot\n  condition: proc.name = reboot\n"
+                 "  output: x\n  priority: WARNING\n  tags: [mitre_impact]\n")
+    found = suggest(load_rules(p), attack, corpus=corpus, builtin=False, top=5)
+    assert set(found["technique_id"]) == {"T1529"}
+
+
+def test_base_rules_teach_but_get_no_suggestions(attack: Any, tmp_path: Path) -> None:
+    base, own = tmp_path / "base.yaml", tmp_path / "own.yaml"
+    base.write_text(CORPUS)
+    own.write_text(QUERIES)
+    found = suggest(load_rules(own, base=[base]), attack, builtin=False)
+    assert set(found["rule"]) == {"Zsh launched in a pod", "Cron file edited"}
+    assert found[found["rank"] == 1].set_index("rule").loc["Zsh launched in a pod", "technique_id"] == "T1059.004"
+
+
+# --- wired in: check, fix --suggest, the CLI (built-in ATT&CK and corpus) ----------------------------
+
+DRAFT = """\
+- rule: Privileged container started
+  desc: Detect the start of a privileged container. Exceptions are made for known trusted images.
+  condition: evt.type = container and container.privileged = true
+  output: "Privileged container started (user=%user.name image=%container.image.repository)"
+  priority: INFO
+  tags: [container]
+- rule: No tags at all
+  desc: Detect the start of a privileged container
+  condition: evt.type = container and container.privileged = true
+  output: "Privileged container started (image=%container.image.repository)"
+  priority: INFO
+"""
+
+
+def test_check_finding_carries_the_confident_suggestion_and_fix_writes_it(tmp_path: Path) -> None:
+    p = tmp_path / "draft.yaml"
+    p.write_text(DRAFT)
+    rs, attack = load_rules(p), load_attack()
+    found = suggest(rs, attack, top=1)
+    best = found.set_index("rule").loc["Privileged container started"]
+    assert best["confident"] and best["technique_id"] == "T1610"
+    findings = check(rs, attack, config=CheckConfig())
+    f = findings[(findings["code"] == "no-mitre-tags") & (findings["rule"] == "Privileged container started")].iloc[0]
+    assert f["suggestion"] == "T1610, mitre_execution" and "T1610 (Deploy Container)" in f["message"]
+    quiet = check(rs, attack, config=CheckConfig(), suggest=False)
+    assert quiet["suggestion"].isna().all()
+
+    assert fix.plan(findings, rs, attack=attack) == []  # only when asked
+    edits = fix.plan(findings, rs, attack=attack, suggest=True)
+    assert {(e.rule, e.new) for e in edits} == {("Privileged container started", "T1610"),
+                                                ("Privileged container started", "mitre_execution")}
+    fix.apply(edits, write=True)
+    text = p.read_text()
+    assert "tags: [container, T1610, mitre_execution]" in text
+    assert text.count("T1610") == 1  # the rule without a tag list is left to its author
+    again = check(load_rules(p), attack, config=CheckConfig())
+    assert "Privileged container started" not in set(again.loc[again["code"] == "no-mitre-tags", "rule"])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "falco_coverage", *args], capture_output=True, text=True, check=False)
+
+
+def test_cli_suggest_json_and_table(tmp_path: Path) -> None:
+    p = tmp_path / "draft.yaml"
+    p.write_text(DRAFT)
+    r = _cli("suggest", str(p), "--format", "json", "--top", "2")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert {"rule", "rank", "technique_id", "tactics", "score", "confident", "evidence"} <= set(rows[0])
+    assert max(row["rank"] for row in rows) == 2
+    assert any(row["confident"] and row["technique_id"] == "T1610" for row in rows)
+    t = _cli("suggest", str(p), "--rule", "Privileged container started")
+    assert t.returncode == 0 and "T1610 Deploy Container [execution]" in t.stdout and "confident" in t.stdout
+    assert "No tags at all" not in t.stdout
+    c = _cli("check", str(p), "--fail-on", "never")
+    assert "suggested: T1610 (Deploy Container)" in c.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["missing.yaml"], "missing.yaml"),
+    (["{p}", "--top", "0"], "positive"),
+    (["{p}", "--rule", "Nope"], "no rule named 'Nope'"),
+    (["{bad}"], "LOAD_ERR_YAML_PARSE"),
+])
+def test_cli_suggest_bad_input(tmp_path: Path, args: list[str], needle: str) -> None:
+    p, bad = tmp_path / "draft.yaml", tmp_path / "bad.yaml"
+    p.write_text(DRAFT)
+    bad.write_text("- rule: x\n  desc: [unclosed\n")
+    r = _cli("suggest", *[a.format(p=p, bad=bad) for a in args])
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]  # argparse prints its usage above the error
+    assert needle in last and ("bad.yaml:" in last or "{bad}" not in args)
+
+
+def test_builtin_corpus_ships_tagged_rules_as_tokens() -> None:
+    corpus = builtin_corpus()
+    assert len(corpus) >= 50 and all(corpus.techniques)
+    doc = json.loads(gzip.decompress(CORPUS_FILE.read_bytes()))
+    assert set(doc["rules"][0]) == {"name", "source", "text", "condition", "signature", "techniques"}
+
+
+@pytest.mark.shared
+def test_shipped_corpus_is_what_the_script_builds() -> None:
+    main, plugins = shared_path("falco-rules", "main"), shared_path("falco-plugin-rules")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+    try:
+        import build_suggest_corpus
+    finally:
+        sys.path.pop(0)
+    assert build_suggest_corpus.encode(build_suggest_corpus.build(main, plugins)) == CORPUS_FILE.read_bytes()
+
+
+def test_index_and_model_are_cached_and_a_corrupt_entry_is_rebuilt(tmp_path: Path, queries: Any,
+                                                                    corpus: Corpus) -> None:
+    import pandas as pd
+
+    from falco_coverage.attack.cache import cache_dir
+
+    bundle = _bundle(tmp_path)
+    suggest(queries, load_attack(bundle, cache=False), corpus=corpus, builtin=False)
+    assert not list((cache_dir() / "frames").glob("*.suggest-*.json"))  # --no-cache writes nothing
+    first = suggest(queries, load_attack(bundle), corpus=corpus, builtin=False)
+    entries = sorted((cache_dir() / "frames").glob("*.suggest-*.json"))
+    assert [e.name.split(".")[2].rsplit("-", 1)[0] for e in entries] == ["suggest-index", "suggest-model"]
+    assert suggest(queries, load_attack(bundle), corpus=corpus, builtin=False).equals(first)  # read back
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:-20])  # truncated
+    again = suggest(queries, load_attack(bundle), corpus=corpus, builtin=False)
+    pd.testing.assert_frame_equal(first, again)
+    assert all(e.stat().st_size > 1000 for e in entries)  # written anew
