@@ -135,7 +135,7 @@ table(suggested[["rule", "technique_id", "name", "tactics", "score", "confident"
 
 # %%
 table(would_add[would_add["would_add"] > 0], empty="The confident suggestions add no technique to the coverage.",
-      titles={"covered": "covered now", "would_add": "would add (suggested)"})
+      titles={"applicable": "applicable", "covered": "covered now", "would_add": "would add (suggested)"})
 
 # %% [markdown]
 # ## Top gaps

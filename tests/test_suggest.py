@@ -330,3 +330,38 @@ def test_index_and_model_are_cached_and_a_corrupt_entry_is_rebuilt(tmp_path: Pat
     again = suggest(queries, load_attack(bundle), corpus=corpus, builtin=False)
     pd.testing.assert_frame_equal(first, again)
     assert all(e.stat().st_size > 1000 for e in entries)  # written anew
+
+
+def test_check_with_a_warm_cache_does_not_import_scikit_learn(tmp_path: Path) -> None:
+    p = tmp_path / "draft.yaml"
+    p.write_text(DRAFT)
+    code = ("import sys; from falco_coverage.run.cli import main; main(['check', sys.argv[1], '--fail-on', 'never']); "
+            "print('SKLEARN', 'sklearn' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert "suggested: T1610" in runs[0].stdout and "suggested: T1610" in runs[1].stdout
+    assert "SKLEARN True" in runs[0].stdout  # the first run fits the index and the model ...
+    assert "SKLEARN False" in runs[1].stdout  # ... the next reads them from the cache
+
+
+def test_coverage_suggestions_say_what_they_would_add_without_counting_it(tmp_path: Path) -> None:
+    from falco_coverage.analysis.coverage import coverage
+    from falco_coverage.analysis.suggest import coverage_suggestions
+
+    p = tmp_path / "r.yaml"  # the tagged rules are disabled: they teach, but cover nothing
+    p.write_text(CORPUS.replace("  priority: ", "  enabled: false\n  priority: ") + QUERIES)
+    rs, attack = load_rules(p), load_attack(_bundle(tmp_path))
+    cov = coverage(rs, attack)
+    before = cov.tactics.copy()
+    found, adds = coverage_suggestions(cov, rs, attack, builtin=False)
+    assert set(found["rule"]) == {"Zsh launched in a pod", "Cron file edited"}  # untagged rules in scope only
+    assert found.set_index("rule").loc["Zsh launched in a pod", "confident"]
+    assert (cov.tactics["covered"] == 0).all()
+    # nothing is covered, so each confident suggestion adds its parent to each of its tactics
+    expected: dict[str, set[str]] = {}
+    for r in found[found["confident"]].to_dict("records"):
+        for tactic in r["tactics"]:
+            expected.setdefault(tactic, set()).add(r["technique_id"].split(".")[0])
+    assert "T1059" in expected["execution"]
+    assert dict(zip(adds["tactic"], adds["would_add"])) == {t: len(expected.get(t, ())) for t in adds["tactic"]}
+    assert cov.tactics.equals(before)  # suggestions are never counted

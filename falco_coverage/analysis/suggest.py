@@ -181,17 +181,20 @@ def attach_suggestions(findings: pd.DataFrame, ruleset: RuleSet, attack: AttackD
 
 
 def coverage_suggestions(cov: Coverage, ruleset: RuleSet, attack: AttackData,
-                         source_platforms: Mapping[str, list[str]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         source_platforms: Mapping[str, list[str]] | None = None,
+                         builtin: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """For a coverage: the first suggestion of each rule in its scope with no technique tag (untagged or
     tactic-only; the user's own rules when some were loaded as the base), and per tactic the applicable
     top-level techniques not covered that the confident ones would add. Suggestions only: the coverage
-    itself is unchanged. The second frame has ``tactic``, ``name``, ``covered`` and ``would_add``."""
+    itself is unchanged. The second frame has ``tactic``, ``name``, ``applicable``, ``covered`` (as in
+    ``coverage.tactics``) and ``would_add``."""
     from .coverage import scope_rules
 
     sc = cov.scope
     rules = scope_rules(ruleset.rules, sc.enabled_only, sc.maturities, sc.min_priority, sc.sources)
     untagged = rules[rules["technique_tags"].map(len) == 0]
-    found = suggest(ruleset, attack, top=1, only=set(untagged["name"]), source_platforms=source_platforms)
+    found = suggest(ruleset, attack, top=1, only=set(untagged["name"]), source_platforms=source_platforms,
+                    builtin=builtin)
     t = cov.techniques
     top = t[t["parent_id"].isna()]
     open_cells = set(zip(top.loc[~top["covered"], "tactic"].astype(str), top.loc[~top["covered"], "technique_id"]))
@@ -201,6 +204,6 @@ def coverage_suggestions(cov: Coverage, ruleset: RuleSet, attack: AttackData,
         for tactic in tactics:
             if (tactic, parent) in open_cells:
                 adds.setdefault(tactic, set()).add(parent)
-    per_tactic = cov.tactics[["tactic", "name", "covered"]].copy()
+    per_tactic = cov.tactics[["tactic", "name", "applicable", "covered"]].copy()
     per_tactic["would_add"] = per_tactic["tactic"].map(lambda s: len(adds.get(s, ()))).astype("int64")
     return found, per_tactic.reset_index(drop=True)

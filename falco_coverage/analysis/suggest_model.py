@@ -42,9 +42,11 @@ if TYPE_CHECKING:
 
 CORPUS_FILE = Path(__file__).resolve().parent / "builtin" / "suggest-corpus.json.gz"
 #: the layout of the cached index and model; a change simply misses the cache
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 #: fitted models kept in the cache per release (one per corpus: the user's tagged rules change)
 KEEP_MODELS = 8
+#: inverse regularisation strength of the ranker (scikit-learn's C)
+REGULARISATION = 1.0
 #: neighbours that vote
 NEIGHBOURS = 20
 FEATURES = ("neighbours", "neighbours_rel", "family", "prior", "prior_family", "subtechnique",
@@ -267,6 +269,10 @@ class Model:
         for f, s in sims.items():
             cols[f"attack_{f}"] = s
             cols[f"attack_{f}_rel"] = _relative(s, masks)
+        alone = 1.0 - (sim.max(axis=1, keepdims=True) if sim.size else np.zeros((n, 1)))
+        cols["attack_alone"] = cols["attack_all_rel"] * alone
+        cols["attack_analytics_alone"] = cols["attack_analytics_rel"] * alone
+        cols["neighbours_close"] = votes * (1.0 - alone)
         return np.stack([np.broadcast_to(cols[f], votes.shape) for f in self.features], axis=-1), sim
 
     def masks(self, sources: list[str]) -> np.ndarray:
@@ -288,7 +294,7 @@ class Model:
             return fallback
         from sklearn.linear_model import LogisticRegression
 
-        lr = LogisticRegression(C=1.0, max_iter=2000).fit(xs, ys)
+        lr = LogisticRegression(C=REGULARISATION, max_iter=2000).fit(xs, ys)
         self.fitted = True
         return lr.coef_[0].astype(float), float(lr.intercept_[0])
 

@@ -92,7 +92,7 @@ def rule_signature(rule: dict[str, Any]) -> list[str]:
 
 
 #: the fields of a technique's documents the ranker weighs apart
-TECHNIQUE_FIELDS = ("all", "name", "description", "analytics", "procedures")
+TECHNIQUE_FIELDS = ("all", "name", "description", "analytics", "procedures", "family")
 
 
 def technique_documents(names: dict[str, str], text: dict[str, tuple[str, str, list[str]]],
@@ -104,6 +104,11 @@ def technique_documents(names: dict[str, str], text: dict[str, tuple[str, str, l
     parent's, the way ATT&CK shows it (``Scheduled Task/Job: Cron``).
     """
     docs: dict[str, list[list[str]]] = {f: [] for f in TECHNIQUE_FIELDS}
+    ids = list(ids)
+    subs: dict[str, list[str]] = {}
+    for tid in ids:
+        if "." in tid:
+            subs.setdefault(tid.split(".", 1)[0], []).append(tid)
     for tid in ids:
         name = names.get(tid, "")
         if "." in tid:
@@ -113,6 +118,9 @@ def technique_documents(names: dict[str, str], text: dict[str, tuple[str, str, l
                   "analytics": tokens(f"{analytics.get(tid, '')} {detection}"),
                   "procedures": tokens(" ".join(procedures))}
         fields["all"] = fields["name"] * 3 + fields["description"] + fields["analytics"] + fields["procedures"]
+        # a parent read with its sub-techniques' names and descriptions: rules tag the parent far more often
+        fields["family"] = fields["name"] + tokens(" ".join(f"{names.get(s, '')} {text.get(s, ('', '', []))[0]}"
+                                                            for s in subs.get(tid, [])))
         for f in TECHNIQUE_FIELDS:
             docs[f].append(fields[f])
     return docs
