@@ -365,3 +365,14 @@ def test_coverage_suggestions_say_what_they_would_add_without_counting_it(tmp_pa
     assert "T1059" in expected["execution"]
     assert dict(zip(adds["tactic"], adds["would_add"])) == {t: len(expected.get(t, ())) for t in adds["tactic"]}
     assert cov.tactics.equals(before)  # suggestions are never counted
+
+
+def test_cli_suggest_with_base_lists_own_rules_and_exits_1_when_falco_would_refuse(tmp_path: Path) -> None:
+    base, own = tmp_path / "base.yaml", tmp_path / "own.yaml"
+    base.write_text(CORPUS)
+    own.write_text(QUERIES + "- rule: Broken\n  desc: uses an undefined macro\n  condition: no_such_macro\n"
+                             "  output: x\n  priority: WARNING\n")
+    r = _cli("suggest", str(own), "--base", str(base), "--attack", str(_bundle(tmp_path)))
+    assert r.returncode == 1 and "Falco would refuse" in r.stderr
+    assert "Zsh launched in a pod" in r.stdout and "Shell in container  (" not in r.stdout  # base rules not listed
+    assert "R  (" in r.stdout and "no suggestion" in r.stdout  # the rule with no words says so

@@ -201,10 +201,10 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         only = untagged if only is None else only & untagged
     found = suggest(ruleset, attack, top=args.top, only=only,
                     source_platforms=dict(_config(args).source_platforms))
-    write_suggestions(found, args.format, sys.stdout, rules=ruleset.rules if only is None else
-                      rules[rules["name"].isin(only)], attack=attack)
-    refused(ruleset, args)
-    return EXIT_OK
+    own = rules[rules["origin"].astype(str) != "base"]
+    write_suggestions(found, args.format, sys.stdout, rules=own if only is None else own[own["name"].isin(only)],
+                      attack=attack)
+    return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
 
 
 def _coverage(args: argparse.Namespace, ruleset: RuleSet, attack: AttackData | None = None) -> Coverage:
