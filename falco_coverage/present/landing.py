@@ -46,6 +46,52 @@ class Headline:
 
 
 @dataclass
+class Trend:
+    """The run history of one report name (``report --history``), oldest first, and what the last run changed."""
+
+    #: (generated, coverage share, load errors + tag errors, tag warnings) per run
+    runs: list[tuple[str, float, int, int]]
+    #: (technique ID, the rules that detect it now) gained since the previous run
+    gained: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: (technique ID, the rules that detected it before) lost since the previous run
+    lost: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+def _sparkline(values: list[float], width: int = 240, height: int = 40) -> str:
+    """An inline SVG line of ``values`` (0 to 1), no script."""
+    if len(values) < 2:
+        return ""
+    step = width / (len(values) - 1)
+    points = " ".join(f"{i * step:.1f},{height - v * height:.1f}" for i, v in enumerate(values))
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="coverage over the runs"><polyline fill="none" stroke="#0b5cad" stroke-width="2" '
+            f'points="{points}"/></svg>')
+
+
+def trend_html(trend: Trend) -> str:
+    """The landing page's history section."""
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(g)}</td><td>{c:.0%}</td><td>{err}</td><td>{warn}</td></tr>"
+                   for g, c, err, warn in trend.runs[-10:][::-1])
+
+    def moved(items: list[tuple[str, list[str]]], verb: str) -> str:
+        if not items:
+            return f"<p>No technique {verb} since the previous run.</p>"
+        return f"<p>{verb.capitalize()} since the previous run:</p><ul>" + "".join(
+            f"<li>{e(tid)} <small>({e(', '.join(rules[:5]) + (' ...' if len(rules) > 5 else ''))})</small></li>"
+            for tid, rules in items[:20]) + "</ul>"
+
+    change = ""
+    if len(trend.runs) > 1:
+        delta = trend.runs[-1][1] - trend.runs[-2][1]
+        change = f" ({'+' if delta >= 0 else ''}{delta * 100:.1f} points since the previous run)"
+    return (f"<h2>Over time</h2><p>Coverage over the last {len(trend.runs)} run(s){e(change)}.</p>"
+            f"{_sparkline([c for _, c, _, _ in trend.runs])}"
+            "<table class='fc-trend'><tr><th>run</th><th>coverage</th><th>errors</th><th>warnings</th></tr>"
+            f"{rows}</table>{moved(trend.gained, 'gained')}{moved(trend.lost, 'lost')}")
+
+
+@dataclass
 class Link:
     title: str
     href: str | None
@@ -55,7 +101,8 @@ class Link:
 
 def landing_page(*, headline: Headline | None, links: list[Link], layer: str | None, generated: str,
                  version: str, attack: str, rule_files: list[str], compare_with: list[str],
-                 example: bool, load_errors: int = 0, states_layer: str | None = None) -> str:
+                 example: bool, load_errors: int = 0, states_layer: str | None = None,
+                 trend: Trend | None = None) -> str:
     """``index.html`` as one self-contained page."""
     e = html.escape
     items = []
@@ -106,6 +153,7 @@ def landing_page(*, headline: Headline | None, links: list[Link], layer: str | N
 <style>{PAGE_CSS}
 body{{max-width:60rem;margin:2rem auto;padding:0 1rem}}li{{margin:.3rem 0}}code{{font-size:.9em}}
 .fc-numbers{{display:flex;flex-wrap:wrap;gap:1.5rem;margin:1rem 0}}
+.fc-trend td,.fc-trend th{{padding:.1rem .8rem;text-align:left}}
 .fc-numbers .n b{{display:block;font-size:2rem}}.fc-numbers .n span{{color:#555}}.fc-numbers .bad b{{color:#b00020}}
 </style></head>
 <body><header class="fc-header"><small>{e(generated)} · falco-coverage {e(version)} · {e(attack)}</small>
@@ -113,6 +161,7 @@ body{{max-width:60rem;margin:2rem auto;padding:0 1rem}}li{{margin:.3rem 0}}code{
 {banners}{numbers}
 <h2>Reports</h2><ul>{"".join(items)}</ul>
 {gaps}
+{trend_html(trend) if trend is not None else ""}
 <h2>Rule files</h2><ul>{files}</ul>
 {f"<h2>Compared with</h2><ul>{extra}</ul>" if extra else ""}
 </body></html>

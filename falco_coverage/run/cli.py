@@ -14,7 +14,7 @@ from ..codes import AMBIGUOUS, DEFAULT_FIXES, FIXABLE
 from ..errors import FalcoCoverageError
 from .commands import (
     EXIT_BUG, EXIT_INPUT, EXIT_OK, FAIL_LEVELS, cmd_alerts, cmd_attack_download, cmd_attack_info, cmd_check,
-    cmd_coverage, cmd_fix, cmd_layer, cmd_lint, cmd_report, cmd_rules, cmd_suggest,
+    cmd_coverage, cmd_fix, cmd_fleet, cmd_layer, cmd_lint, cmd_report, cmd_rules, cmd_suggest,
 )
 
 RULES_HELP = "rule files or directories, in load order"
@@ -194,8 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the BEFORE side: an older ATT&CK release, e.g. 18.1 (--attack-version is AFTER)")
     rp.add_argument("--keep-notebooks", action="store_true",
                     help="also keep the executed notebooks under OUT/notebooks/ (large: figures embedded)")
+    rp.add_argument("--name", metavar="NAME",
+                    help="what this run is, e.g. the cluster (default: the first rules file's name): written in "
+                         "summary.json, and how fleet and --history tell runs apart")
+    rp.add_argument("--history", metavar="DIR",
+                    help="keep this run's summary in DIR too; the landing page then shows the trend of NAME's runs")
+    rp.add_argument("--summary-only", action="store_true",
+                    help="write OUT/summary.json only (no notebooks, no HTML): fast, for fleets")
     _add_scope_options(rp)
     rp.set_defaults(func=cmd_report)
+
+    fl = sub.add_parser("fleet", help="merge many runs' summary.json (one per cluster) into one fleet page")
+    fl.add_argument("summaries", nargs="+", metavar="SUMMARY_OR_DIR",
+                    help="summary.json files, or directories searched for them (e.g. reports/*/)")
+    fl.add_argument("--out", required=True, metavar="DIR", help="where to write index.html and fleet.json")
+    fl.set_defaults(func=cmd_fleet)
     return parser
 
 

@@ -334,9 +334,41 @@ def cmd_report(args: argparse.Namespace) -> int:
         notebooks=keys, compare_with=args.compare_with, compare_attack=args.compare_attack,
         compare_attack_version=args.compare_attack_version, scope=scope or None, config=args.config,
         cache=not args.no_cache, falco_version=args.falco_version, keep_notebooks=args.keep_notebooks,
-        alerts=args.alerts, since=args.since, until=args.until,
+        alerts=args.alerts, since=args.since, until=args.until, name=args.name, history=args.history,
+        summary_only=args.summary_only,
     )
     print(result.index)
     for failure in result.failed:
         print(f"falco-coverage: error: {failure.error}", file=sys.stderr)
     return EXIT_FINDINGS if result.failed or result.load_errors else EXIT_OK
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .. import __version__
+    from ..analysis.fleet import merge, summary_paths
+    from ..analysis.summary import dumps
+    from ..fsutil import atomic_write
+    from ..present.fleet_page import fleet_page
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FalcoCoverageError("is a file, not a directory for the fleet page", file=out)
+    fleet = merge(summary_paths(args.summaries), out.resolve())
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "fleet.json", dumps(fleet))
+        generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        atomic_write(out / "index.html", fleet_page(fleet, generated=generated, version=__version__).encode("utf-8"))
+    except OSError as exc:
+        raise FalcoCoverageError(f"cannot write the fleet page here: {exc.strerror or exc}", file=out) from None
+    t = fleet["techniques"]
+    print(out / "index.html")
+    print(f"{len(fleet['clusters'])} cluster(s): {len(t['everywhere'])} techniques detected everywhere, "
+          f"{len(t['somewhere'])} somewhere, {len(t['nowhere'])} nowhere; {len(fleet['rules_differ'])} rule(s) differ",
+          file=sys.stderr)
+    if fleet["older_summaries_ignored"]:
+        print(f"falco-coverage: note: {fleet['older_summaries_ignored']} older summary(ies) of the same name(s) "
+              "left out (the newest of each name counts)", file=sys.stderr)
+    return EXIT_OK

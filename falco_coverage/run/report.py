@@ -24,7 +24,8 @@ from typing import Any
 from ..attack import AttackData
 from ..errors import FalcoCoverageError
 from ..fsutil import atomic_write
-from ..present.landing import PAGE_CSS, Headline, Link, landing_page
+from ..analysis.summary import build_summary, changes, coverage_share, dumps, record_history
+from ..present.landing import PAGE_CSS, Headline, Link, Trend, landing_page
 from ..present.notebook import REPORT_ENV
 from ..rules import RuleSet
 from ..rules.paths import example_rules, resolve_rules, uses_example_rules
@@ -71,6 +72,8 @@ class ReportResult:
     headline: Headline | None = None
     #: keep the executed notebooks under ``notebooks/`` (``--keep-notebooks``)
     keep_notebooks: bool = False
+    #: the run history of this report's name (``--history``)
+    trend: Trend | None = None
 
     @property
     def failed(self) -> list[NotebookResult]:
@@ -121,7 +124,8 @@ def run_report(
     compare_attack_version: str | None = None, scope: dict[str, Any] | None = None,
     config: str | None = None, cache: bool = True, progress: bool = True, falco_version: str | None = None,
     keep_notebooks: bool = False, alerts: list[str] | None = None, since: str | None = None,
-    until: str | None = None,
+    until: str | None = None, name: str | None = None, history: str | Path | None = None,
+    summary_only: bool = False,
 ) -> ReportResult:
     """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``.
 
@@ -129,9 +133,11 @@ def run_report(
     ``include_disabled``; it applies to every notebook, the comparison included. ``alerts`` (files or
     directories of Falco alerts or metrics, read by :func:`falco_coverage.alerts.load_alerts`, within
     ``since``/``until``) make the ``observed`` report.
-    """
-    import papermill as pm
 
+    Every run writes ``summary.json`` (:mod:`falco_coverage.analysis.summary`) named ``name`` (default:
+    the first rules file's stem); ``history`` (a directory) also keeps a copy there, and the landing
+    page then shows the trend. ``summary_only`` writes the summary and nothing else (no notebooks).
+    """
     from ..attack import load_attack
     from ..config import load_config
     from ..rules import load_rules
@@ -160,22 +166,39 @@ def run_report(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FalcoCoverageError("is a file, not a directory for the reports", file=out)
+    if history is not None and Path(history).exists() and not Path(history).is_dir():
+        raise FalcoCoverageError("is a file, not a directory for the run history", file=history)
+    name = name or (Path(rule_paths[0]).stem if rule_paths else "rules")
+    headline: Headline | None = None
+    summary: dict[str, Any] | None = None
+    try:
+        headline, summary = _measure(ruleset, attack_data, scope or {}, config, name=name,
+                                     rule_files=[*(base or []), *rule_paths],
+                                     alerts=alerts, since=since, until=until)
+    except FalcoCoverageError:  # a bad scope: the notebooks fail on it too, and are named
+        if summary_only:
+            raise
+    trend = _trend(record_history(Path(history), summary)) if history is not None and summary else None
     try:  # each run works in a directory of its own, then moves its results into place
         out.mkdir(parents=True, exist_ok=True)
+        if summary_only and summary is not None:
+            atomic_write(out / "summary.json", dumps(summary))
+            return ReportResult(out, out / "summary.json", load_errors=len(ruleset.own_errors), example=example,
+                                headline=headline)
         work = Path(tempfile.mkdtemp(prefix=".run-", dir=out))
+        if summary is not None:
+            atomic_write(work / "summary.json", dumps(summary))
     except OSError as exc:
         raise FalcoCoverageError(f"cannot write the reports here: {exc.strerror or exc}", file=out) from None
-    try:
-        headline: Headline | None = _headline(ruleset, attack_data, scope or {}, config)
-    except FalcoCoverageError:  # a bad scope: the notebooks fail on it too, and are named
-        headline = None
+    import papermill as pm
+
     if falco_version is not None:  # a notebook parameter like the scope's
         scope = {**(scope or {}), "falco_version": falco_version}
     saved_env = os.environ.get(REPORT_ENV)
     os.environ[REPORT_ENV] = "1"  # the kernels inherit it: figures embed plotly.js, tables go offline
     try:
         result = ReportResult(out, out / "index.html", load_errors=len(ruleset.own_errors), example=example,
-                              headline=headline, keep_notebooks=keep_notebooks)
+                              headline=headline, keep_notebooks=keep_notebooks, trend=trend)
         seen = {"alerts": [str(Path(p).resolve()) for p in alerts or []], "since": since, "until": until}
         return _run(pm, keys, work, rule_paths, base, attack_data, compare_with, compare_attack,
                     compare_attack_version, scope, config, progress, result, seen)
@@ -187,10 +210,15 @@ def run_report(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _headline(ruleset: RuleSet, attack_data: AttackData, scope: dict[str, Any], config: str | None) -> Headline:
-    """The landing page's numbers, in the same scope as the reports."""
+def _measure(ruleset: RuleSet, attack_data: AttackData, scope: dict[str, Any], config: str | None, *, name: str,
+             rule_files: list[str], alerts: list[str] | None, since: str | None,
+             until: str | None) -> tuple[Headline, dict[str, Any]]:
+    """The landing page's numbers and the run's summary, in the same scope as the reports."""
+    import pandas as pd
+
     from ..analysis.checks import check
     from ..analysis.coverage import coverage
+    from ..analysis.lint import lint
     from ..config import load_config
 
     cfg = load_config(config)
@@ -199,12 +227,35 @@ def _headline(ruleset: RuleSet, attack_data: AttackData, scope: dict[str, Any], 
                    enabled_only=not scope.get("include_disabled", False),
                    source_platforms=cfg.source_platforms, sensors=scope.get("sensors"), sensor_profile=cfg.sensors)
     s = cov.summary()
-    severities = check(ruleset, attack_data, config=config)["severity"].astype(str)
+    found = check(ruleset, attack_data, config=cfg, suggest=False)
+    severities = found["severity"].astype(str)
     gaps = [(str(t), str(n), str(u), int(g)) for t, n, u, g in
             cov.gaps.head(5)[["technique_id", "name", "url", "n_groups"]].itertuples(index=False)]
-    return Headline(int(s["covered"]), int(s["applicable"]), float(s["coverage"]), int(s["rules"]),
-                    len(ruleset.own_errors), int((severities == "error").sum()), int((severities == "warning").sum()),
-                    cov.scope.describe(), gaps, int(s["observable"]) if cov.has_observability else None)
+    headline = Headline(int(s["covered"]), int(s["applicable"]), float(s["coverage"]), int(s["rules"]),
+                        len(ruleset.own_errors), int((severities == "error").sum()),
+                        int((severities == "warning").sum()), cov.scope.describe(), gaps,
+                        int(s["observable"]) if cov.has_observability else None)
+    seen = None
+    if alerts:
+        from ..alerts import load_alerts
+        from ..analysis.observed import observed
+
+        seen = observed(ruleset, load_alerts(*alerts, since=since, until=until).alerts)
+    linted = lint(ruleset, config=cfg)
+    findings = pd.concat([found, linted], ignore_index=True) if len(linted) else found
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    summary = build_summary(ruleset, attack_data, cov, findings, name=name, generated=generated,
+                            rule_files=rule_files, observed=seen)
+    return headline, summary
+
+
+def _trend(runs: list[dict[str, Any]]) -> Trend:
+    """The landing page's history section from a name's runs, oldest first."""
+    moved = changes(runs[-2], runs[-1]) if len(runs) > 1 else {"gained": [], "lost": []}
+    rows = [(d["generated"], coverage_share(d), int(d.get("load_errors", 0))
+             + int(d.get("findings", {}).get("by_severity", {}).get("error", 0)),
+             int(d.get("findings", {}).get("by_severity", {}).get("warning", 0))) for d in runs]
+    return Trend(rows, moved["gained"], moved["lost"])
 
 
 def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list[str] | None,
@@ -304,7 +355,7 @@ def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list
 
 #: what a run writes into the output directory, beside index.html
 PRODUCTS = (*(n.replace(".ipynb", ".html") for n in NOTEBOOKS.values()), "coverage-layer.json",
-            "coverage-states-layer.json")
+            "coverage-states-layer.json", "summary.json")
 
 
 def _publish(result: ReportResult, work: Path) -> None:
@@ -346,5 +397,5 @@ def write_index(result: ReportResult, rule_paths: list[str], attack_version: str
                                + (f" ({Path(attack_origin).name if '/' in attack_origin else attack_origin})"
                                   if attack_origin else ""),
                         rule_files=[rel(p) for p in rule_paths], compare_with=[rel(p) for p in compare_with or []],
-                        example=result.example, load_errors=result.load_errors)
+                        example=result.example, load_errors=result.load_errors, trend=result.trend)
     atomic_write(result.index, page.encode("utf-8"))

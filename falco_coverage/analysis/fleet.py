@@ -1,0 +1,106 @@
+"""Many runs' summaries merged into one fleet view: which cluster covers what, and where rule sets differ.
+
+Each summary (:mod:`.summary`) is one cluster or rule set, named at report time. The merge keeps the
+newest summary of each name, then gives per cluster its coverage and per tactic covered/applicable,
+per technique the clusters that detect it (everywhere, somewhere, nowhere), and the rules that not
+every cluster runs the same way. The scheduler that ran the reports (a CI matrix, Argo, Airflow) is
+the user's; this module only reads what they wrote.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import FalcoCoverageError
+from .summary import coverage_share, read_summary
+
+FLEET_SCHEMA = "falco-coverage/fleet"
+FLEET_SCHEMA_VERSION = 1
+
+
+def summary_paths(given: Iterable[str | Path]) -> list[Path]:
+    """The summary files of ``given``: files as they are, directories searched for ``summary.json``."""
+    out: list[Path] = []
+    for g in given:
+        p = Path(g)
+        if p.is_dir():
+            found = sorted(p.rglob("summary.json"))
+            if not found:
+                raise FalcoCoverageError("no summary.json below this directory", file=p)
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FalcoCoverageError("no such summary file or directory", file=p)
+    return out
+
+
+def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
+    """The fleet of the summaries at ``paths`` (the newest per name); links are relative to ``out_dir``."""
+    newest: dict[str, tuple[dict[str, Any], Path]] = {}
+    replaced = 0
+    for path in paths:
+        doc = read_summary(path)
+        name = doc["name"]
+        if name in newest:
+            replaced += 1
+            if newest[name][0]["generated"] >= doc["generated"]:
+                continue
+        newest[name] = (doc, path)
+    names = sorted(newest)
+    docs = [newest[n][0] for n in names]
+    clusters = []
+    for name, doc in zip(names, docs):
+        path = newest[name][1]
+        report = path.parent / "index.html"
+        link = os.path.relpath(report, out_dir) if out_dir is not None and report.is_file() else None
+        sev = doc.get("findings", {}).get("by_severity", {})
+        top = [t for t in doc["tactics"] if isinstance(t, dict)]
+        clusters.append({
+            "name": name, "generated": doc["generated"], "attack_version": doc.get("attack", {}).get("version"),
+            "coverage": round(coverage_share(doc), 6), "rules": doc.get("scope", {}).get("rules"),
+            "fingerprint": doc["rules"].get("fingerprint"), "load_errors": doc.get("load_errors", 0),
+            "errors": sev.get("error", 0), "warnings": sev.get("warning", 0), "report": link,
+            "tactics": {t["tactic"]: [t["covered"], t["applicable"]] for t in top},
+        })
+    tactic_order: list[tuple[str, str]] = []
+    for doc in docs:
+        for t in doc["tactics"]:
+            if (t["tactic"], t["name"]) not in tactic_order:
+                tactic_order.append((t["tactic"], t["name"]))
+    detected_by: dict[str, list[str]] = {}
+    applicable_in: dict[str, int] = {}
+    technique_names: dict[str, str] = {}
+    for name, doc in zip(names, docs):
+        for tid, state in doc["techniques"].items():
+            applicable_in[tid] = applicable_in.get(tid, 0) + 1
+            technique_names.setdefault(tid, str(state.get("name", "")))
+            if state.get("detected"):
+                detected_by.setdefault(tid, []).append(name)
+    n = len(names)
+    everywhere = sorted(t for t, c in detected_by.items() if len(c) == n)
+    somewhere = sorted(t for t, c in detected_by.items() if 0 < len(c) < n)
+    nowhere = sorted(t for t in applicable_in if t not in detected_by)
+    has: dict[str, dict[str, list[str]]] = {}  # rule -> digest -> clusters
+    for name, doc in zip(names, docs):
+        for rule, digest in doc["rules"].get("digests", {}).items():
+            has.setdefault(rule, {}).setdefault(digest, []).append(name)
+    differ = []
+    for rule in sorted(has):
+        versions = has[rule]
+        holders = sorted(c for cs in versions.values() for c in cs)
+        if len(holders) < n or len(versions) > 1:
+            differ.append({"rule": rule, "clusters": holders, "missing_in": sorted(set(names) - set(holders)),
+                           "variants": len(versions)})
+    return {
+        "schema": FLEET_SCHEMA, "schema_version": FLEET_SCHEMA_VERSION, "clusters": clusters,
+        "tactics": [{"tactic": s, "name": nm} for s, nm in tactic_order],
+        "attack_versions": sorted({str(c["attack_version"]) for c in clusters}),
+        "techniques": {"everywhere": everywhere, "somewhere": {t: sorted(detected_by[t]) for t in somewhere},
+                       "nowhere": nowhere},
+        "technique_names": {t: technique_names[t] for t in sorted(set(everywhere) | set(somewhere))},
+        "rules_differ": differ, "summaries_read": len(paths), "older_summaries_ignored": replaced,
+    }
