@@ -141,7 +141,7 @@ def test_history_shows_techniques_gained_and_lost_with_their_rules(tmp_path: Pat
     assert trend.gained == [("T1053", ["Cron"]), ("T1053.003", ["Cron"])] and trend.lost == []
     page = landing_page(headline=None, links=[], layer=None, generated="now", version="0", attack="ATT&CK 2.1",
                         rule_files=[], compare_with=[], example=False, trend=trend)
-    assert "Over time" in page and "T1053.003 <small>(Cron)</small>" in page and "<svg" in page
+    assert "Over time" in page and "T1053.003 Cron <small>(Cron)</small>" in page and "<svg" in page
 
 
 def _fleet(tmp_path: Path) -> dict[str, Any]:

@@ -100,10 +100,7 @@ class TechniqueIndex:
 
     @classmethod
     def of(cls, attack: AttackData) -> TechniqueIndex:
-        idx = attack.memo.get("suggest_index")
-        if not isinstance(idx, cls):
-            idx = attack.memo["suggest_index"] = cls(attack)
-        return idx
+        return attack.memoised("suggest_index", cls, lambda: cls(attack))
 
     def similarities(self, text: list[list[str]], with_condition: list[list[str]]) -> dict[str, np.ndarray]:
         """Per field, the (rules x techniques) cosine between the rules' tokens and the field's documents."""

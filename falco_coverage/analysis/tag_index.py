@@ -105,10 +105,7 @@ class AttackIndex:
     @classmethod
     def of(cls, attack: AttackData) -> AttackIndex:
         """The index of ``attack``, built once per release object."""
-        idx = attack.memo.get("tag_index")
-        if not isinstance(idx, cls):
-            idx = attack.memo["tag_index"] = cls(attack)
-        return idx
+        return attack.memoised("tag_index", cls, lambda: cls(attack))
 
     def mentioned(self, text: str) -> list[str]:
         """IDs of the techniques whose whole name (two words or more) appears in ``text``, first first."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from ..columns import columns, conform
 
+
+T = TypeVar("T")
 
 #: the frames of ATT&CK's detection model (:mod:`falco_coverage.attack.detection`)
 DETECTION_FRAMES = ("detection_strategies", "analytics", "data_components", "detections")
@@ -58,6 +60,14 @@ class AttackData:
     use_cache: bool = field(default=True, repr=False, compare=False)
     #: derived lookups that analyses build once per release (see ``AttackIndex.of``)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def memoised(self, key: str, kind: type[T], build: Callable[[], T]) -> T:
+        """``memo[key]`` when it holds a ``kind``, else ``build()`` kept there: what an analysis derives
+        once per release."""
+        value = self.memo.get(key)
+        if not isinstance(value, kind):
+            value = self.memo[key] = build()
+        return value
 
     def detection_frames(self) -> dict[str, pd.DataFrame]:
         """The detection model's frames, built (or read from the cache) on first use."""

@@ -79,7 +79,8 @@ white-space:nowrap;height:9rem;vertical-align:bottom}}.fc-heat td{{text-align:ce
 {mixed}<div class="fc-numbers">{"".join(f"<div><b>{e(v)}</b><span>{e(k)}</span></div>" for v, k in numbers)}</div>
 <h2>Clusters by tactic</h2>
 <p>Each cell is the techniques a cluster's rules detect out of those that apply, per tactic (darker: more).
-The cluster name links to its own report; the last column counts load errors / tag errors / tag warnings.</p>
+The cluster name links to its own report; the last column counts load errors / errors / warnings (of the
+tag checks and lints).</p>
 <div class="fc-scroll"><table class="fc-heat"><thead><tr><th>cluster</th><th>coverage</th>{head}
 <th>errors</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>
 <h2>Detected somewhere, not everywhere</h2>

@@ -55,14 +55,17 @@ class Trend:
     gained: list[tuple[str, list[str]]] = field(default_factory=list)
     #: (technique ID, the rules that detected it before) lost since the previous run
     lost: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: technique ID -> name, for the two lists
+    names: dict[str, str] = field(default_factory=dict)
 
 
 def _sparkline(values: list[float], width: int = 240, height: int = 40) -> str:
-    """An inline SVG line of ``values`` (0 to 1), no script."""
+    """An inline SVG line of ``values`` (shares), from 0 to their largest, no script."""
     if len(values) < 2:
         return ""
     step = width / (len(values) - 1)
-    points = " ".join(f"{i * step:.1f},{height - v * height:.1f}" for i, v in enumerate(values))
+    top = max(values) or 1.0
+    points = " ".join(f"{i * step:.1f},{height - 2 - v / top * (height - 4):.1f}" for i, v in enumerate(values))
     return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="coverage over the runs"><polyline fill="none" stroke="#0b5cad" stroke-width="2" '
             f'points="{points}"/></svg>')
@@ -78,7 +81,8 @@ def trend_html(trend: Trend) -> str:
         if not items:
             return f"<p>No technique {verb} since the previous run.</p>"
         return f"<p>{verb.capitalize()} since the previous run:</p><ul>" + "".join(
-            f"<li>{e(tid)} <small>({e(', '.join(rules[:5]) + (' ...' if len(rules) > 5 else ''))})</small></li>"
+            f"<li>{e(tid)} {e(trend.names.get(tid, ''))} "
+            f"<small>({e(', '.join(rules[:5]) + (' ...' if len(rules) > 5 else ''))})</small></li>"
             for tid, rules in items[:20]) + "</ul>"
 
     change = ""
@@ -87,7 +91,8 @@ def trend_html(trend: Trend) -> str:
         change = f" ({'+' if delta >= 0 else ''}{delta * 100:.1f} points since the previous run)"
     return (f"<h2>Over time</h2><p>Coverage over the last {len(trend.runs)} run(s){e(change)}.</p>"
             f"{_sparkline([c for _, c, _, _ in trend.runs])}"
-            "<table class='fc-trend'><tr><th>run</th><th>coverage</th><th>errors</th><th>warnings</th></tr>"
+            "<table class='fc-trend'><tr><th>run</th><th>coverage</th><th>errors (load, tags, lint)</th>"
+            "<th>warnings (tags, lint)</th></tr>"
             f"{rows}</table>{moved(trend.gained, 'gained')}{moved(trend.lost, 'lost')}")
 
 

@@ -255,7 +255,8 @@ def _trend(runs: list[dict[str, Any]]) -> Trend:
     rows = [(d["generated"], coverage_share(d), int(d.get("load_errors", 0))
              + int(d.get("findings", {}).get("by_severity", {}).get("error", 0)),
              int(d.get("findings", {}).get("by_severity", {}).get("warning", 0))) for d in runs]
-    return Trend(rows, moved["gained"], moved["lost"])
+    names = {tid: str(t.get("name", "")) for d in runs[-2:] for tid, t in d["techniques"].items()}
+    return Trend(rows, moved["gained"], moved["lost"], names)
 
 
 def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list[str] | None,
