@@ -279,3 +279,16 @@ def test_recipes_parse_and_their_commands_exist() -> None:
     call = re.search(r"run_report\((.*?)\)\n", dag, re.S)
     assert call is not None
     assert set(re.findall(r"(\w+)=", call.group(1))) <= accepted
+
+
+def test_report_history_and_summary_bad_input(tmp_path: Path) -> None:
+    rules = _rules(tmp_path, "a")
+    not_dir = tmp_path / "history.txt"
+    not_dir.write_text("x")
+    r = _cli("report", str(rules), "--summary-only", "--out", str(tmp_path / "o"), "--history", str(not_dir),
+             "--attack", str(MINI_21))
+    assert r.returncode == 2 and "not a directory for the run history" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o" / "summary.json").exists()
+    r = _cli("report", str(rules), "--summary-only", "--out", str(tmp_path / "o"), "--platform", "Amiga",
+             "--attack", str(MINI_21))
+    assert r.returncode == 2 and "Amiga" in r.stderr and len(r.stderr.strip().splitlines()) == 1
