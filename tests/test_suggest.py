@@ -157,6 +157,7 @@ def test_neighbours_and_attack_text_rank_the_right_technique(queries: Any, attac
     assert first.loc["Cron file edited", "technique_id"] == "T1053.003"
     evidence = " | ".join(first.loc["Cron file edited", "evidence"])
     assert "similar rule 'Crontab modified'" in evidence and "crontab" in evidence
+    assert "both test cron, fd.name" in evidence  # what the two conditions share (not evt.type: every rule has it)
     # tactics are the technique's own kill-chain phases in this release
     phases = dict(zip(attack.techniques["technique_id"], attack.techniques["tactics"]))
     assert all(list(t) == list(phases[tid]) for tid, t in zip(found["technique_id"], found["tactics"]))

@@ -99,7 +99,7 @@ def rank(model: Model, records: list[dict[str, Any]], attack: AttackData, *, top
             tid = idx.ids[j]
             rows.append((names[i], rank_, tid, idx.names[tid], list(idx.tactics[j]), float(scores[i, j]),
                          bool(rank_ == 1 and known and scores[i, j] >= CONFIDENT),
-                         _evidence(model, i, j, text[i] + conds[i], said, sim)))
+                         _evidence(model, i, j, text[i] + conds[i], said, sim, set(sigs[i]), set(conds[i]))))
     return conform(pd.DataFrame(rows, columns=columns("suggest.suggestions")), "suggest.suggestions")
 
 
@@ -122,15 +122,35 @@ def _tactic_mask(rule: dict[str, Any], attack: AttackData, model: Model) -> np.n
     return np.array([bool(wanted.intersection(ts)) for ts in model.index.tactics])
 
 
-def _evidence(model: Model, i: int, j: int, query: list[str], said: dict[str, str], sim: np.ndarray) -> list[str]:
-    """What supports technique ``j`` for rule ``i``: the neighbours that carry it, the words shared with ATT&CK."""
+#: a signature token in more than about half the corpus (``evt.type``) says nothing about two rules
+_COMMON_IDF = 1.7
+
+
+def _shared(model: Model, signature: set[str], conditions: set[str], other: tuple[str, ...],
+            said: dict[str, str]) -> str:
+    """What two rules' conditions have in common: values tested, macros and lists, fields (at most 5)."""
+    index = model.signatures
+    both = {w for w in signature.intersection(other)
+            if w in index.column and float(index.idf[index.column[w]]) >= _COMMON_IDF}
+    values = sorted(said.get(w, w) for w in both & conditions)
+    names = sorted(w[2:] for w in both if w.startswith("m:"))
+    fields = sorted(w[2:] for w in both if w.startswith("f:"))
+    picked = (values + names + fields)[:5]
+    return f"; both test {', '.join(picked)}" if picked else ""
+
+
+def _evidence(model: Model, i: int, j: int, query: list[str], said: dict[str, str], sim: np.ndarray,
+              signature: set[str], conditions: set[str]) -> list[str]:
+    """What supports technique ``j`` for rule ``i``: the neighbours that carry it (and what their
+    conditions share), the words shared with ATT&CK."""
     idx, corpus = model.index, model.corpus
     out = []
     family = idx.family[j]
     near = [k for k in np.argsort(-sim[i])[:5] if sim[i, k] > 0 and
             any(idx.pos.get(t) is not None and idx.family[idx.pos[t]] == family for t in corpus.techniques[k])]
     for k in near[:3]:
-        out.append(f"similar rule '{corpus.names[k]}' ({sim[i, k]:.2f}) is tagged {', '.join(corpus.techniques[k])}")
+        out.append(f"similar rule '{corpus.names[k]}' ({sim[i, k]:.2f}) is tagged {', '.join(corpus.techniques[k])}"
+                   + _shared(model, signature, conditions, corpus.signatures[k], said))
     q = set(query)
     for f in ("name", "description", "analytics", "procedures"):
         terms = idx.fields[f]
