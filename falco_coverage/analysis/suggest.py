@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..codes import SUGGESTED_CODES
 from ..columns import columns, conform
 from ..config import DEFAULT_SOURCE_PLATFORMS
 from ..rules.tags import parse_attack_tag, tactic_tag
 from .suggest_model import Corpus, Model, builtin_corpus, model_for
-from .suggest_text import TECHNIQUE_FIELDS, condition_words, rule_signature, rule_text, surface, tokens
+from .suggest_text import TECHNIQUE_FIELDS, rule_words, surface
 
 if TYPE_CHECKING:
     from ..attack import AttackData
@@ -72,9 +73,10 @@ def suggest(rules: RuleSet | pd.DataFrame, attack: AttackData, *, top: int = 3, 
 def rank(model: Model, records: list[dict[str, Any]], attack: AttackData, *, top: int = 3) -> pd.DataFrame:
     """The suggestions ``model`` makes for rule ``records`` (rows of the rules frame)."""
     idx = model.index
-    text = [rule_text(r) for r in records]
-    conds = [tokens(" ".join(condition_words(r))) for r in records]
-    sigs = [rule_signature(r) for r in records]
+    words_of = [rule_words(r) for r in records]
+    text = [w.text for w in words_of]
+    conds = [w.conditions for w in words_of]
+    sigs = [w.signature for w in words_of]
     names = [str(r["name"]) for r in records]
     sources = [str(r.get("source") or "") for r in records]
     masks = model.masks(sources)
@@ -94,7 +96,7 @@ def rank(model: Model, records: list[dict[str, Any]], attack: AttackData, *, top
         order = [j for j in np.argsort(-s, kind="stable")[:top] if s[j] >= 0]
         known = model.platforms(sources[i]) is not None and model.fitted
         said = surface(" ".join(str(r.get(k) or "") for k in ("name", "desc", "output"))
-                       + " " + " ".join(condition_words(r)))
+                       + " " + " ".join(words_of[i].values))
         for rank_, j in enumerate(order, 1):
             tid = idx.ids[j]
             rows.append((names[i], rank_, tid, idx.names[tid], list(idx.tactics[j]), float(scores[i, j]),
@@ -178,7 +180,7 @@ def attach_suggestions(findings: pd.DataFrame, ruleset: RuleSet, attack: AttackD
     """``findings`` with each ``no-mitre-tags``/``tactic-only`` finding's ``suggestion`` set to the tags
     of the rule's confident suggestion (``T1611, mitre_privilege_escalation``) and its message saying
     why, when the rule has one."""
-    mask = findings["code"].isin(("no-mitre-tags", "tactic-only"))
+    mask = findings["code"].isin(SUGGESTED_CODES)
     names = set(findings.loc[mask, "rule"])
     if not names:
         return findings

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..attack import cache as frames_cache
-from .suggest_text import TECHNIQUE_FIELDS, condition_words, rule_signature, rule_text, technique_documents, tokens
+from .suggest_text import TECHNIQUE_FIELDS, rule_words, technique_documents
 from .term_index import TermIndex
 
 if TYPE_CHECKING:
@@ -152,8 +152,9 @@ class Corpus:
         for r in rules.to_dict("records"):
             techs = tuple(sorted({t.upper() for t in r.get("technique_tags") or []}))
             if techs:
-                rows.append((r["name"], r.get("source") or "", tuple(rule_text(r)),
-                             tuple(tokens(" ".join(condition_words(r)))), tuple(rule_signature(r)), techs))
+                w = rule_words(r)
+                rows.append((r["name"], r.get("source") or "", tuple(w.text), tuple(w.conditions),
+                             tuple(w.signature), techs))
         return cls._of(rows)
 
     @classmethod
@@ -217,11 +218,12 @@ class Model:
         cache = attack.use_cache and bool(attack.sha256) and bool(key)
         doc = frames_cache.read_derived(str(attack.sha256), f"suggest-model-{key}") if cache else None
         try:
-            assert doc is not None and doc["names"] == list(corpus.names)
+            if doc is None or doc["names"] != list(corpus.names):
+                raise ValueError("not this corpus")
             self.signatures = TermIndex.from_json(doc["signatures"])
             self.weights, self.bias, self.fitted = np.asarray(doc["weights"], dtype=float), float(doc["bias"]), \
                 bool(doc["fitted"])
-        except (AssertionError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             self.signatures = TermIndex.fit([list(s) for s in corpus.signatures])
             self.weights, self.bias = self._fit()
             if cache:
@@ -266,10 +268,6 @@ class Model:
         for f, s in sims.items():
             cols[f"attack_{f}"] = s
             cols[f"attack_{f}_rel"] = _relative(s, masks)
-        alone = 1.0 - (sim.max(axis=1, keepdims=True) if sim.size else np.zeros((n, 1)))
-        cols["attack_alone"] = cols["attack_all_rel"] * alone
-        cols["attack_analytics_alone"] = cols["attack_analytics_rel"] * alone
-        cols["neighbours_close"] = votes * (1.0 - alone)
         return np.stack([np.broadcast_to(cols[f], votes.shape) for f in self.features], axis=-1), sim
 
     def masks(self, sources: list[str]) -> np.ndarray:

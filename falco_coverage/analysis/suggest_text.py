@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .detection_fit import GENERIC_EVT_TYPES, rule_terms
 
@@ -81,14 +81,30 @@ def rule_text(rule: dict[str, Any]) -> list[str]:
     return tokens(" ".join([_text(rule.get("name"))] * 3 + [_text(rule.get("desc")), output]))
 
 
-def rule_signature(rule: dict[str, Any]) -> list[str]:
-    """A rule's text tokens, its condition's words, and its fields, macros and lists as tokens of their own."""
+class RuleWords(NamedTuple):
+    """A rule's tokens, each worked out once (the condition is parsed once)."""
+
+    #: name (three times), description, output
+    text: list[str]
+    #: the condition's values and specific event types, as written
+    values: list[str]
+    #: ``values`` as tokens
+    conditions: list[str]
+    #: text, conditions, ``f:field`` and ``m:macro_or_list`` tokens: what neighbours compare
+    signature: list[str]
+
+
+def rule_words(rule: dict[str, Any]) -> RuleWords:
+    """The tokens of a rule (a row of the rules frame)."""
     def as_list(v: Any) -> list[str]:
         return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
 
-    return (rule_text(rule) + tokens(" ".join(condition_words(rule)))
-            + [f"f:{f}" for f in as_list(rule.get("fields"))]
-            + [f"m:{m}" for m in as_list(rule.get("macros_used")) + as_list(rule.get("lists_used"))])
+    text = rule_text(rule)
+    values = condition_words(rule)
+    conditions = tokens(" ".join(values))
+    signature = (text + conditions + [f"f:{f}" for f in as_list(rule.get("fields"))]
+                 + [f"m:{m}" for m in as_list(rule.get("macros_used")) + as_list(rule.get("lists_used"))])
+    return RuleWords(text, values, conditions, signature)
 
 
 #: the fields of a technique's documents the ranker weighs apart

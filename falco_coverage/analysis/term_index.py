@@ -35,8 +35,7 @@ class TermIndex:
 
     def __post_init__(self) -> None:
         self.column = {t: k for k, t in enumerate(self.terms)}
-        #: the term of each entry of ``docs``
-        self._term_of = np.repeat(np.arange(len(self.terms)), np.diff(self.starts))
+        self._by_doc: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def fit(cls, documents: list[list[str]]) -> TermIndex:
@@ -74,7 +73,13 @@ class TermIndex:
 
     def document_terms(self, j: int) -> set[str]:
         """The terms of document ``j`` (for the evidence: what a query shares with it)."""
-        return {self.terms[k] for k in self._term_of[self.docs == j]}
+        if self._by_doc is None:  # built once (vectorised): evidence asks for several documents per rule
+            order = np.argsort(self.docs, kind="stable")
+            term_of = np.repeat(np.arange(len(self.terms)), np.diff(self.starts))[order]
+            bounds = np.searchsorted(self.docs[order], np.arange(self.n_docs + 1))
+            self._by_doc = (term_of, bounds)
+        term_of, bounds = self._by_doc
+        return {self.terms[k] for k in term_of[bounds[j]:bounds[j + 1]].tolist()}
 
     def to_json(self) -> dict[str, Any]:
         return {"terms": self.terms, "idf": self.idf.tolist(), "starts": self.starts.tolist(),
