@@ -100,6 +100,8 @@ _d("partial-tactics", "tag", "info", "some but not all tactics of a technique ar
 _d("tactic-only", "tag", "info", "tactic tags but no technique tag")
 _d("redundant-parent", "tag", "info", "a sub-technique and its parent are both tagged")
 _d("no-mitre-tags", "tag", "info", "no ATT&CK tag at all")
+#: the findings that carry a rule's confident technique suggestion (analysis.suggest)
+SUGGESTED_CODES = ("no-mitre-tags", "tactic-only")
 _d("analytic-mismatch", "tag", "info", "the rule looks at none of what ATT&CK's analytics for a technique it tags "
    "name (the paths, programs or event types of its detection strategy)")
 _d("other-release-tag", "tag", "info", "a tag valid in the other release of a transition (--also-attack), accepted")

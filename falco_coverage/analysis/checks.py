@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..attack import AttackData
-from ..codes import REGISTRY
+from ..codes import REGISTRY, SUGGESTED_CODES
 from ..config import CheckConfig, load_config
 from ..findings import Finding, Location, findings_frame
 from ..rules import RuleSet
@@ -311,10 +311,6 @@ def _redundant_parent(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
 def _no_mitre(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
     if not any(e.parsed for e in rt.entries):
         yield rt.finding("no-mitre-tags", "the rule has no ATT&CK tag", tag=None)
-
-
-#: the findings that carry a technique suggestion
-SUGGESTED_CODES = ("no-mitre-tags", "tactic-only")
 
 
 # --- running them ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..attack import AttackData
-from ..codes import DEFAULT_FIXES, FIXABLE, REGISTRY
+from ..codes import DEFAULT_FIXES, FIXABLE, REGISTRY, SUGGESTED_CODES
 from ..config import CheckConfig
 from ..errors import FalcoCoverageError
 from ..findings import Location
@@ -180,7 +180,7 @@ def _suggested(findings: pd.DataFrame, ruleset: RuleSet) -> list[Edit]:
     last = {name: (tags[-1], locs[-1]) for name, tags, locs in zip(rules["name"], rules["tags"], rules["tag_locations"])
             if tags and locs}
     edits = []
-    chosen = findings[findings["code"].isin(("no-mitre-tags", "tactic-only")) & findings["suggestion"].notna()]
+    chosen = findings[findings["code"].isin(SUGGESTED_CODES) & findings["suggestion"].notna()]
     for rule, code, suggestion in zip(chosen["rule"], chosen["code"], chosen["suggestion"]):
         if rule not in last:
             continue
