@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import subprocess
 import sys
 import tempfile
@@ -43,12 +44,8 @@ from falco_coverage.config import DEFAULT_SOURCE_PLATFORMS
 
 PLUGINS = DATA / "falco-plugin-rules"
 RELEASE_1 = DATA / "falco-rules" / "releases" / "falco_rules-1.0.0.yaml"
-ORDER = ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml", "falco-deprecated_rules.yaml")
-
-
-def rule_sets() -> list[Any]:
-    main = sorted(MAIN.glob("*.yaml"), key=lambda p: (ORDER.index(p.name) if p.name in ORDER else 99, p.name))
-    return [load_rules(*main)] + [load_rules(p) for p in sorted(PLUGINS.glob("*.yaml"))]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from build_suggest_corpus import build, rule_sets  # noqa: E402  (loads the rules the way the corpus is built)
 
 
 def hidden(record: dict[str, Any]) -> dict[str, Any]:
@@ -137,11 +134,9 @@ def run() -> None:
     ap.add_argument("--no-ablations", action="store_true")
     args = ap.parse_args()
     attack = load_attack(args.attack)
-    sets = rule_sets()
+    sets = rule_sets(MAIN, PLUGINS)
     records = [r for rs in sets for r in rs.rules.to_dict("records") if r["technique_tags"]]
-    corpus = Corpus._of([])
-    for rs in sets:
-        corpus = corpus.merged(Corpus.from_rules(rs.rules))
+    corpus = build(MAIN, PLUGINS)
     truth = [{t.upper() for t in r["technique_tags"]} for r in records]
     old = set(load_rules(RELEASE_1).rules["name"])
     new = [i for i, r in enumerate(records) if r["name"] not in old and r["file"].startswith(str(MAIN))]

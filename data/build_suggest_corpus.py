@@ -18,7 +18,7 @@ from pathlib import Path
 
 from falco_coverage.analysis.suggest_model import CORPUS_FILE, Corpus
 from falco_coverage.fsutil import atomic_write
-from falco_coverage.rules import load_rules
+from falco_coverage.rules import RuleSet, load_rules
 
 REPO = Path(__file__).resolve().parents[1]
 #: falcosecurity/rules load order: stable first, then incubating, sandbox, deprecated
@@ -26,13 +26,18 @@ MAIN_ORDER = ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_
               "falco-deprecated_rules.yaml", "application_rules.yaml")
 
 
-def build(main_dir: Path, plugin_dir: Path) -> Corpus:
-    """The corpus of the tagged rules of the main rule files and of each plugin rule file."""
+def rule_sets(main_dir: Path, plugin_dir: Path) -> list[RuleSet]:
+    """The main rule files loaded together, in falcosecurity's order, then each plugin rule file alone."""
     main = sorted(main_dir.glob("*.yaml"), key=lambda p: (MAIN_ORDER.index(p.name) if p.name in MAIN_ORDER else 99,
                                                           p.name))
-    corpus = Corpus.from_rules(load_rules(*main).rules) if main else Corpus._of([])
-    for path in sorted(plugin_dir.glob("*.yaml")):
-        corpus = corpus.merged(Corpus.from_rules(load_rules(path).rules))
+    return ([load_rules(*main)] if main else []) + [load_rules(p) for p in sorted(plugin_dir.glob("*.yaml"))]
+
+
+def build(main_dir: Path, plugin_dir: Path) -> Corpus:
+    """The corpus of the tagged rules of the main rule files and of each plugin rule file."""
+    corpus = Corpus._of([])
+    for ruleset in rule_sets(main_dir, plugin_dir):
+        corpus = corpus.merged(Corpus.from_rules(ruleset.rules))
     return corpus
 
 
