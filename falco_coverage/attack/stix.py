@@ -117,7 +117,7 @@ def _guarded(build: Callable[[], Any], path: Path | None) -> Any:
     try:
         return build()
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
-        raise AttackFormatError(f"malformed detection model ({type(exc).__name__}: {exc})", file=path) from None
+        raise AttackFormatError(f"malformed ATT&CK objects ({type(exc).__name__}: {exc})", file=path) from None
 
 
 def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None) -> dict[str, Any]:
