@@ -292,3 +292,17 @@ def test_report_history_and_summary_bad_input(tmp_path: Path) -> None:
     r = _cli("report", str(rules), "--summary-only", "--out", str(tmp_path / "o"), "--platform", "Amiga",
              "--attack", str(MINI_21))
     assert r.returncode == 2 and "Amiga" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_trend_counts_a_load_error_once(tmp_path: Path) -> None:
+    d = tmp_path / "clusters" / "broken"
+    d.mkdir(parents=True)
+    (d / "rules.yaml").write_text(SHELL + "- rule: Broken\n  desc: x\n  condition: no_such_macro\n  output: x\n"
+                                          "  priority: WARNING\n")
+    out = tmp_path / "reports"
+    run_report([str(d)], out_dir=out, attack=str(MINI_21), name="broken", summary_only=True, progress=False,
+               history=tmp_path / "history")
+    doc = read_summary(out / "summary.json")
+    assert doc["load_errors"] == 1 and doc["findings"]["by_code"]["ERROR_UNDEFINED_MACRO"] == {"error": 1}
+    trend = _trend(record_history(tmp_path / "history", doc))
+    assert trend.runs[-1][2] == doc["findings"]["by_severity"]["error"]  # not that plus load_errors

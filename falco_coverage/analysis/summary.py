@@ -69,7 +69,7 @@ FIELDS: dict[str, str] = {
     "techniques.{}.rules": "those rules, sorted",
     "techniques.{}.observable": "none, partial or full by the sensors in scope; null without a detection model",
     "techniques.{}.fired": "alerts of its rules in the window; null when the run had no alerts",
-    "findings": "check and lint findings in the user's own files",
+    "findings": "check and lint findings in the user's own files (load errors included: check reports them)",
     "findings.by_code": "code -> severity -> count",
     "findings.by_code.{}": "severity -> count for one code",
     "findings.by_severity": "severity -> count (error, warning, info)",

@@ -252,8 +252,8 @@ def _measure(ruleset: RuleSet, attack_data: AttackData, scope: dict[str, Any], c
 def _trend(runs: list[dict[str, Any]]) -> Trend:
     """The landing page's history section from a name's runs, oldest first."""
     moved = changes(runs[-2], runs[-1]) if len(runs) > 1 else {"gained": [], "lost": []}
-    rows = [(d["generated"], coverage_share(d), int(d.get("load_errors", 0))
-             + int(d.get("findings", {}).get("by_severity", {}).get("error", 0)),
+    # the findings count load errors already (check reports them as findings)
+    rows = [(d["generated"], coverage_share(d), int(d.get("findings", {}).get("by_severity", {}).get("error", 0)),
              int(d.get("findings", {}).get("by_severity", {}).get("warning", 0))) for d in runs]
     names = {tid: str(t.get("name", "")) for d in runs[-2:] for tid, t in d["techniques"].items()}
     return Trend(rows, moved["gained"], moved["lost"], names)
