@@ -17,6 +17,7 @@ from .errors import (
     AttackFormatError,
     AttackSourceError,
     FalcoCoverageError,
+    MissingExtraError,
     RulesError,
 )
 
@@ -40,8 +41,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 __all__ = [
     "AttackData", "AttackDownloadError", "AttackFormatError", "AttackSourceError", "FalcoCoverageError",
-    "RuleSet", "RulesError", "SCHEMAS", "check", "coverage", "fix", "lint", "load_attack", "load_rules",
-    "observability", "plots", "rule_detections",
+    "MissingExtraError", "RuleSet", "RulesError", "SCHEMAS", "check", "coverage", "fix", "lint", "load_attack",
+    "load_rules", "observability", "plots", "rule_detections",
 ]
 
 

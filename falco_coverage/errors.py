@@ -35,3 +35,7 @@ class AttackDownloadError(FalcoCoverageError):
 
 class RulesError(FalcoCoverageError):
     """A Falco rules file could not be loaded (raised by strict loading or unreadable input)."""
+
+
+class MissingExtraError(FalcoCoverageError):
+    """A feature needs an optional part of the package that is not installed (``pip install 'falco-coverage[X]'``)."""

@@ -1,4 +1,4 @@
-"""File-system helpers shared by the cache and the fixer."""
+"""File-system helpers shared by the caches and the fixer."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ import glob
 import os
 import tempfile
 from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """``$FALCO_COVERAGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/falco-coverage``, else ``~/.cache/falco-coverage``."""
+    if os.environ.get("FALCO_COVERAGE_CACHE_DIR"):
+        return Path(os.environ["FALCO_COVERAGE_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "falco-coverage"
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:

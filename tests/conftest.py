@@ -25,6 +25,16 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+def shared_names(*parts: str, pattern: str = "*.yaml", exclude: str | None = None) -> list[str]:
+    """File names under ../shared/data matching ``pattern``, for parametrising a test at collection.
+    Without the data one placeholder name is returned: the test's own ``shared_path`` call then
+    skips it with the reason (fails it in CI), so collection never errors."""
+    folder = SHARED.joinpath(*parts)
+    if not folder.is_dir():
+        return ["(no shared data)"]
+    return sorted(p.name for p in folder.glob(pattern) if not (exclude and exclude in p.name))
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path_factory.mktemp("cache")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+
 import pandas as pd
 import pytest
 
 from falco_coverage import load_attack
 from falco_coverage.run.cli import main
 
-from .conftest import shared_path
+from .conftest import FIXTURES, shared_path
 
 
 def _mitre_id(obj) -> str:
@@ -19,8 +23,37 @@ def _missing(x) -> bool:
     return x is None or (not isinstance(x, list) and pd.isna(x))
 
 
-@pytest.mark.parametrize("version", ["13.1", "16.1", "18.1"])
+VERSIONS = ["13.1", "16.1", "18.1"]
+GOLDEN = FIXTURES / "golden"
+
+
+def _digest(view: dict) -> str:
+    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _our_view(ours, tid: str) -> dict:
+    """What the oracle is compared on, for one technique, as our frames say it."""
+    row = ours.technique(tid)
+    return {
+        "tactics": sorted(row["tactics"]), "platforms": list(row["platforms"]),
+        "revoked": bool(row["revoked"]), "deprecated": bool(row["deprecated"]),
+        "is_subtechnique": bool(row["is_subtechnique"]),
+        "n_groups": int(row["n_groups"]), "n_software": int(row["n_software"]),
+        "parent_id": None if _missing(row["parent_id"]) else row["parent_id"],
+        "replaced_by": None if _missing(row["replaced_by"]) else row["replaced_by"],
+    }
+
+
+def _golden_file(version: str):
+    return GOLDEN / f"attack-oracle-{version}.json"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", VERSIONS)
 def test_every_technique_agrees_with_mitreattack(version: str) -> None:
+    """The oracle: mitreattack-python's reading of the bundle, technique by technique. It also
+    (re)writes the golden digests the fast test below compares against, when they are missing or when
+    FALCO_COVERAGE_REGEN_GOLDEN=1, and otherwise checks they still hold."""
     from mitreattack.stix20 import MitreAttackData
 
     path = shared_path("attack", f"enterprise-attack-{version}.json")
@@ -34,6 +67,7 @@ def test_every_technique_agrees_with_mitreattack(version: str) -> None:
     groups = mad.get_all_groups_using_all_techniques()
     software = mad.get_all_software_using_all_techniques()
     bad: list[tuple] = []
+    theirs_views: dict[str, str] = {}
     for t in techniques:
         tid = _mitre_id(t)
         row = ours.technique(tid)
@@ -64,6 +98,7 @@ def test_every_technique_agrees_with_mitreattack(version: str) -> None:
         elif not _missing(row["parent_id"]):
             assert row["is_subtechnique"] and (row["revoked"] or row["deprecated"]), tid
             assert tid.startswith(row["parent_id"] + "."), tid
+        want = None
         if row["revoked"]:
             cur, hops = t, 0
             while cur is not None and cur.get("revoked", False) and hops < 10:
@@ -73,7 +108,30 @@ def test_every_technique_agrees_with_mitreattack(version: str) -> None:
                 bad.append((tid, "replaced_by", row["replaced_by"], want))
         elif not _missing(row["replaced_by"]):
             bad.append((tid, "replaced_by on a non-revoked technique", row["replaced_by"], None))
+        # where mitreattack names no parent (a revoked or deprecated sub-technique), ours may: checked above
+        theirs_parent = _mitre_id(parent[0]["object"]) if parent else \
+            (None if _missing(row["parent_id"]) else row["parent_id"])
+        theirs_views[tid] = _digest({**expected, "tactics": sorted(theirs_tactics), "parent_id": theirs_parent,
+                                     "replaced_by": want})
     assert bad == []
+    golden = {"bundle_sha256": ours.sha256, "techniques": dict(sorted(theirs_views.items()))}
+    target = _golden_file(version)
+    if os.environ.get("FALCO_COVERAGE_REGEN_GOLDEN") or not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(golden, indent=0, sort_keys=True) + "\n")
+    assert json.loads(target.read_text()) == golden, "golden digests are stale: rerun with FALCO_COVERAGE_REGEN_GOLDEN=1"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_technique_agrees_with_the_oracles_golden_digests(version: str) -> None:
+    """Fast: our frames against the digests of mitreattack-python's reading (kept by the test above)."""
+    path = shared_path("attack", f"enterprise-attack-{version}.json")
+    golden = json.loads(_golden_file(version).read_text())
+    ours = load_attack(path)
+    assert ours.sha256 == golden["bundle_sha256"]  # the digests are of this very bundle
+    assert sorted(ours.techniques["technique_id"]) == sorted(golden["techniques"])
+    differ = [tid for tid, digest in golden["techniques"].items() if _digest(_our_view(ours, tid)) != digest]
+    assert differ == []
 
 
 def test_enterprise_18_1_headline_numbers() -> None:

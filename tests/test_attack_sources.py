@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,8 @@ import pytest
 from falco_coverage import AttackSourceError, load_attack
 from falco_coverage.attack import cache as attack_cache
 from falco_coverage.attack.builtin import builtin_versions, default_version
+
+from .conftest import REPO
 from falco_coverage.attack import sources as attack_sources
 from falco_coverage.run.cli import main
 
@@ -173,6 +176,37 @@ def test_release_list_comes_from_mitreattack() -> None:
     versions = attack_sources.known_versions()
     assert "18.1" in versions and versions[-1] == release_info.LATEST_VERSION
     assert attack_sources.expected_sha256("enterprise-attack", "18.1") == release_info.STIX21["enterprise"]["18.1"]
+
+
+def test_the_built_in_hash_list_is_what_its_script_makes() -> None:
+    import importlib.util
+
+    from falco_coverage.attack.builtin import BUILTIN_DIR
+
+    spec = importlib.util.spec_from_file_location("build_release_hashes", REPO / "data" / "build_release_hashes.py")
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert (BUILTIN_DIR / "release-hashes.json").read_text(encoding="utf-8") == script.render()
+
+
+def test_downloads_are_verified_without_mitreattack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core install has no mitreattack-python: the built-in hash list serves."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mitreattack" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "mitreattack", None)  # an import would fail
+    attack_sources._hash_tables.cache_clear()
+    try:
+        # MITRE's published SHA-256 of enterprise-attack-18.1.json (STIX 2.1)
+        assert attack_sources.expected_sha256("enterprise-attack", "18.1") == \
+            "f857d8f78f2f0c0b7db321a711a39fba98546c1e3076a657684850c83d0962fb"
+        assert "19.1" in attack_sources.known_versions() and "mobile" in attack_sources._hash_tables()["2.0"]
+        assert attack_sources.version_from_sha256(attack_sources.expected_sha256("enterprise-attack", "16.1") or "",
+                                                  "enterprise-attack") == "16.1"
+    finally:
+        attack_sources._hash_tables.cache_clear()
 
 
 def test_a_warm_load_does_not_read_the_bundle_again(mini21: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

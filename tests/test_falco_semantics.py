@@ -168,6 +168,34 @@ def test_an_exception_appended_without_values_warns_and_fails_the_schema(tmp_pat
     assert schema["line"].tolist() == [13] and schema["message"].iloc[0] == "schema: exceptions.0: unexpected key 'value'"
 
 
+def test_valid_shapes_are_remembered_and_problems_still_reported(tmp_path: Path) -> None:
+    """A warm load compiles no schema for shapes an earlier run found valid, and still reports every
+    item that breaks it; a corrupt record is ignored."""
+    from falco_coverage.rules import schema
+
+    bad = "- rule: B\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n  enabled: maybe\n"
+    text = rule("A") + bad
+    first = load(tmp_path, text)
+    assert first.diagnostics.loc[first.diagnostics["code"] == "schema", "line"].tolist() == [11]
+    assert schema._known_path().exists()
+    schema._validator.cache_clear()
+    again = load(tmp_path, rule("C") + rule("D"))  # the shape of A: known
+    assert schema._validator.cache_info().misses == 0 and again.schema_status == "ok"
+    warm = load(tmp_path, text)  # B's shape was never remembered: it is validated and reported again
+    assert warm.diagnostics.loc[warm.diagnostics["code"] == "schema", "line"].tolist() == [11]
+    schema._known_path().write_text("{not json")
+    assert load(tmp_path, text).diagnostics["code"].tolist().count("schema") == 1
+
+
+def test_shape_digests_do_not_depend_on_string_hashing() -> None:
+    code = ("from falco_coverage.rules.schema import _digest; "
+            "print(_digest(('rule', (('tags', ('[]', frozenset({'s', 'i', ('k', 's'), 'b'}))),))))")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2", "3", "4")}
+    assert len(digests) == 1
+
+
 def test_capture_keys_are_columns_and_typed_by_the_schema(tmp_path: Path) -> None:
     rs = load(tmp_path, rule("A", extra="  capture: true\n  capture_duration: 15000\n") + rule("B"))
     assert rs.rules[["name", "capture", "capture_duration"]].values.tolist() == [["A", True, 15000], ["B", False, 0]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from falco_coverage.codes import REGISTRY
 
 LINTS = REGISTRY.codes("lint")
 
-from .conftest import shared_path
+from .conftest import shared_names, shared_path
 
 RULE = "- rule: {name}\n  desc: d\n  condition: {cond}\n  output: o\n  priority: INFO\n"
 
@@ -147,15 +146,15 @@ def test_cli_lint(tmp_path: Path) -> None:
 
 # --- real data -----------------------------------------------------------------------------------
 
-def _real_files() -> list[str]:
-    return sorted(glob.glob(str(shared_path("falco-rules", "main") / "*.yaml"))
-                  + glob.glob(str(shared_path("falco-rules", "releases") / "*.yaml"))
-                  + [p for p in glob.glob(str(shared_path("falco-plugin-rules") / "*.yaml")) if "gke" not in p])
+def _real_files() -> list[tuple[str, ...]]:
+    return [("falco-rules", "main", n) for n in shared_names("falco-rules", "main")] + \
+        [("falco-rules", "releases", n) for n in shared_names("falco-rules", "releases")] + \
+        [("falco-plugin-rules", n) for n in shared_names("falco-plugin-rules", exclude="gke")]
 
 
-@pytest.mark.parametrize("path", _real_files(), ids=lambda p: Path(p).name)
-def test_every_real_condition_parses_and_expands(path: str) -> None:
-    rs = load_rules(path)
+@pytest.mark.parametrize("parts", _real_files(), ids=lambda p: "/".join(p))
+def test_every_real_condition_parses_and_expands(parts: tuple[str, ...]) -> None:
+    rs = load_rules(shared_path(*parts))
     f = lint(rs, config=CheckConfig())
     assert f[f["severity"] == "error"].empty, f.to_string()
     assert rs.rules["expanded_condition"].notna().all()

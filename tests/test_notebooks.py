@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import REPO
 
+pytestmark = pytest.mark.slow  # notebook kernels and a real JupyterLab: .ci/run runs them after the default run
+
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 

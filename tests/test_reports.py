@@ -17,6 +17,8 @@ from falco_coverage.run.report import run_report
 from .browser import dump_dom, inspect_pages
 from .conftest import REPO, shared_path
 
+pytestmark = pytest.mark.slow  # notebook kernels and Chromium: .ci/run runs them after the default run
+
 UPSTREAM = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
 #: a page: plotly.js (4.8 MB) and DataTables (1 MB) embedded once, the rest is the report itself
 MAX_BYTES = 6.5 * 1024 * 1024

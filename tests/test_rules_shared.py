@@ -9,7 +9,7 @@ import pytest
 
 from falco_coverage import load_rules
 
-from .conftest import shared_path
+from .conftest import shared_names, shared_path
 
 UPSTREAM = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
 PLUGIN_SOURCES = {
@@ -31,7 +31,7 @@ def test_three_upstream_files_give_93_rules() -> None:
     assert rs.rules["name"].is_unique
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (shared_path("falco-rules", "main")).glob("*.yaml")))
+@pytest.mark.parametrize("name", shared_names("falco-rules", "main"))
 def test_each_upstream_file_alone_has_no_errors(name: str) -> None:
     rs = load_rules(main_file(name))
     assert rs.errors.empty, rs.errors.to_string()
@@ -69,7 +69,7 @@ def test_gke_alone_gives_no_previous_errors() -> None:
     assert rs.rules.empty and rs.lists.empty
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in shared_path("falco-rules", "releases").glob("*.yaml")))
+@pytest.mark.parametrize("name", shared_names("falco-rules", "releases"))
 def test_release_files_load_and_report_constructs(name: str) -> None:
     rs = load_rules(shared_path("falco-rules", "releases", name))
     assert rs.errors.empty, rs.errors.to_string()

@@ -40,8 +40,13 @@ class Migration:
         self._new_name = dict(zip(new_t["tactic_id"], new_t["name"]))
         old_name = dict(zip(old_t["tactic_id"], old_t["name"]))
         self._order = {s: i for i, s in enumerate(new_t["shortname"])}
-        self._old_tech = self.old.techniques.set_index("technique_id")
-        self._new_tech = self.new.techniques.set_index("technique_id")
+        # plain dicts: the per-technique look-ups below run for every technique of a retired tactic
+        old_tech, new_tech = self.old.techniques, self.new.techniques
+        self._old_tactics_of = dict(zip(old_tech["technique_id"], old_tech["tactics"]))
+        self._new_tactics_of = dict(zip(new_tech["technique_id"], new_tech["tactics"]))
+        active = active_mask(new_tech)
+        self._new_fate = {tid: tid if live else (repl if isinstance(repl, str) else None)
+                          for tid, live, repl in zip(new_tech["technique_id"], active, new_tech["replaced_by"])}
         for tid, short in self._old_short.items():
             if tid in self._new_short and (self._new_short[tid] != short or self._new_name[tid] != old_name[tid]):
                 self.renamed[tid] = (short, self._new_short[tid])
@@ -66,19 +71,14 @@ class Migration:
 
     def fate(self, technique_id: str) -> str | None:
         """The active technique of the new release that ``technique_id`` is now (itself, or what revoked it)."""
-        if technique_id not in self._new_tech.index:
-            return None
-        row = self._new_tech.loc[technique_id]
-        if not row["revoked"] and not row["deprecated"]:
-            return technique_id
-        repl = row["replaced_by"]
-        return repl if isinstance(repl, str) and repl in self._new_tech.index else None
+        now = self._new_fate.get(technique_id)
+        return now if now is not None and now in self._new_fate else None
 
     def new_tactics(self, technique_id: str) -> list[str]:
-        return list(self._new_tech.loc[technique_id, "tactics"]) if technique_id in self._new_tech.index else []
+        return list(self._new_tactics_of.get(technique_id, ()))
 
     def _old_tactics(self, technique_id: str) -> list[str]:
-        return list(self._old_tech.loc[technique_id, "tactics"]) if technique_id in self._old_tech.index else []
+        return list(self._old_tactics_of.get(technique_id, ()))
 
     def _destinations(self, short: str) -> list[str]:
         """Where each old technique of ``short`` went: a new tactic it gained, or revoked/elsewhere."""

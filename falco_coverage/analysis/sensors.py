@@ -26,7 +26,8 @@ def builtin_profile() -> dict[str, Sensor]:
     """The profile shipped in the package."""
     import yaml
 
-    return parse_profile(yaml.safe_load(PROFILE_FILE.read_text()), str(PROFILE_FILE))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: a tenth of the time, on every check
+    return parse_profile(yaml.load(PROFILE_FILE.read_text(), Loader=loader), str(PROFILE_FILE))
 
 
 def sensor_profile(overrides: Mapping[str, Any] | None = None) -> dict[str, Sensor]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..attack import cache as frames_cache
+from .logistic import fit_logistic
 from .suggest_text import TECHNIQUE_FIELDS, rule_words, technique_documents
 from .term_index import TermIndex
 
@@ -42,10 +43,10 @@ if TYPE_CHECKING:
 
 CORPUS_FILE = Path(__file__).resolve().parent / "builtin" / "suggest-corpus.json.gz"
 #: the layout of the cached index and model; a change simply misses the cache
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 #: fitted models kept in the cache per release (one per corpus: the user's tagged rules change)
 KEEP_MODELS = 8
-#: inverse regularisation strength of the ranker (scikit-learn's C)
+#: inverse regularisation strength of the ranker (C in :func:`.logistic.fit_logistic`)
 REGULARISATION = 1.0
 #: neighbours that vote
 NEIGHBOURS = 20
@@ -79,11 +80,12 @@ class TechniqueIndex:
     def _cached(self, attack: AttackData) -> dict[str, TermIndex] | None:
         if not (attack.use_cache and attack.sha256):
             return None
-        doc = frames_cache.read_derived(attack.sha256, f"suggest-index-{INDEX_FORMAT}")
-        if doc is None or doc.get("ids") != self.ids:
+        entry = frames_cache.read_derived(attack.sha256, f"suggest-index-{INDEX_FORMAT}")
+        if entry is None or entry[0].get("ids") != self.ids:
             return None
+        doc, arrays = entry
         try:
-            return {f: TermIndex.from_json(doc["fields"][f]) for f in TECHNIQUE_FIELDS}
+            return {f: TermIndex.from_parts(doc["fields"][f], arrays, f) for f in TECHNIQUE_FIELDS}
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -94,8 +96,10 @@ class TechniqueIndex:
         docs = technique_documents(self.names, text, _analytics_text(attack), self.ids)
         fields = {f: TermIndex.fit(docs[f]) for f in TECHNIQUE_FIELDS}
         if attack.use_cache and attack.sha256:
+            parts = {f: i.to_parts(f) for f, i in fields.items()}
             frames_cache.write_derived(attack.sha256, f"suggest-index-{INDEX_FORMAT}",
-                                       {"ids": self.ids, "fields": {f: i.to_json() for f, i in fields.items()}})
+                                       {"ids": self.ids, "fields": {f: p[0] for f, p in parts.items()}},
+                                       {k: a for p in parts.values() for k, a in p[1].items()})
         return fields
 
     @classmethod
@@ -216,21 +220,23 @@ class Model:
         #: False when the corpus was too small to fit the ranker (fixed weights then; never confident)
         self.fitted = False
         cache = attack.use_cache and bool(attack.sha256) and bool(key)
-        doc = frames_cache.read_derived(str(attack.sha256), f"suggest-model-{key}") if cache else None
+        entry = frames_cache.read_derived(str(attack.sha256), f"suggest-model-{key}") if cache else None
         try:
-            if doc is None or doc["names"] != list(corpus.names):
+            if entry is None or entry[0]["names"] != list(corpus.names):
                 raise ValueError("not this corpus")
-            self.signatures = TermIndex.from_json(doc["signatures"])
+            doc = entry[0]
+            self.signatures = TermIndex.from_parts(doc["signatures"], entry[1], "signatures")
             self.weights, self.bias, self.fitted = np.asarray(doc["weights"], dtype=float), float(doc["bias"]), \
                 bool(doc["fitted"])
         except (KeyError, TypeError, ValueError):
             self.signatures = TermIndex.fit([list(s) for s in corpus.signatures])
             self.weights, self.bias = self._fit()
             if cache:
+                signatures, arrays = self.signatures.to_parts("signatures")
                 frames_cache.write_derived(str(attack.sha256), f"suggest-model-{key}", {
-                    "names": list(corpus.names), "signatures": self.signatures.to_json(),
+                    "names": list(corpus.names), "signatures": signatures,
                     "weights": self.weights.tolist(), "bias": self.bias, "fitted": self.fitted},
-                    keep=KEEP_MODELS)
+                    arrays, keep=KEEP_MODELS)
 
     def platforms(self, source: str) -> list[str] | None:
         """The ATT&CK platforms of a source; ``None`` when the source maps to none (then every technique is a candidate)."""
@@ -287,11 +293,9 @@ class Model:
         xs, ys = x[masks], self.labels[masks]
         if ys.min() == ys.max():
             return fallback
-        from sklearn.linear_model import LogisticRegression
-
-        lr = LogisticRegression(C=REGULARISATION, max_iter=2000).fit(xs, ys)
+        weights, bias = fit_logistic(xs, ys, REGULARISATION)
         self.fitted = True
-        return lr.coef_[0].astype(float), float(lr.intercept_[0])
+        return weights, bias
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         """Probabilities of the fitted ranker, (rules x techniques)."""

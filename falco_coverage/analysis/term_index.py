@@ -1,10 +1,10 @@
-"""A TF-IDF index of token lists that is fitted with scikit-learn and queried with numpy alone.
+"""A TF-IDF index of token lists, fitted and queried with numpy alone.
 
 Suggestions fit their indexes once (ATT&CK's text per release, the corpus's signatures per corpus)
-and keep them in the cache as JSON; ``check`` then only queries them. Querying with numpy (an
-inverted index: each term's documents and weights) spares it scikit-learn's import, which takes
-longer than the whole check. The weights are scikit-learn's: sublinear term frequency times smooth
-IDF, each document L2-normalised, so a query's cosine with every document is one sum per term.
+and keep them in the cache (terms as JSON, the arrays as raw numbers); ``check`` then only queries them (an inverted index: each term's
+documents and weights). The weighting is the usual one (scikit-learn's ``TfidfVectorizer`` with
+``sublinear_tf``, which a test holds it to): sublinear term frequency times smooth IDF, each
+document L2-normalised, so a query's cosine with every document is one sum per term.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-
-def _identity(doc: list[str]) -> list[str]:
-    return doc
 
 
 @dataclass
@@ -40,19 +36,23 @@ class TermIndex:
     @classmethod
     def fit(cls, documents: list[list[str]]) -> TermIndex:
         """The index of ``documents`` (token lists); an empty one when they hold no token at all."""
-        if not any(documents):
+        counted = [Counter(doc) for doc in documents]
+        terms = sorted({t for c in counted for t in c})
+        if not terms:
             return cls([], np.zeros(0), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
                        len(documents))
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        vec = TfidfVectorizer(analyzer=_identity, sublinear_tf=True)
-        csc = vec.fit_transform(documents).tocsc()
-        csc.sort_indices()
-        terms = [""] * len(vec.vocabulary_)
-        for term, k in vec.vocabulary_.items():
-            terms[k] = term
-        return cls(terms, np.asarray(vec.idf_, dtype=float), csc.indptr.astype(np.int64),
-                   csc.indices.astype(np.int64), csc.data.astype(float), len(documents))
+        column = {t: k for k, t in enumerate(terms)}
+        doc = np.repeat(np.arange(len(counted), dtype=np.int64), [len(c) for c in counted])
+        term = np.fromiter((column[t] for c in counted for t in c), dtype=np.int64, count=len(doc))
+        tf = 1.0 + np.log(np.fromiter((n for c in counted for n in c.values()), dtype=float, count=len(doc)))
+        df = np.bincount(term, minlength=len(terms))
+        idf = np.log((1.0 + len(documents)) / (1.0 + df)) + 1.0
+        weight = tf * idf[term]
+        norm = np.sqrt(np.bincount(doc, weights=weight * weight, minlength=len(documents)))
+        weight /= norm[doc]
+        order = np.lexsort((doc, term))  # by term, then document: each term's postings in document order
+        starts = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
+        return cls(terms, idf, starts, doc[order], weight[order], len(documents))
 
     def vector(self, tokens: list[str]) -> dict[int, float]:
         """A query's weights by column (terms the index does not know are dropped)."""
@@ -81,12 +81,21 @@ class TermIndex:
         term_of, bounds = self._by_doc
         return {self.terms[k] for k in term_of[bounds[j]:bounds[j + 1]].tolist()}
 
-    def to_json(self) -> dict[str, Any]:
-        return {"terms": self.terms, "idf": self.idf.tolist(), "starts": self.starts.tolist(),
-                "docs": self.docs.tolist(), "weights": self.weights.tolist(), "n_docs": self.n_docs}
+    def to_parts(self, prefix: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The index as a JSON part (terms, size) and arrays named ``prefix.*``, for the cache."""
+        arrays = {f"{prefix}.idf": self.idf, f"{prefix}.starts": self.starts, f"{prefix}.docs": self.docs,
+                  f"{prefix}.weights": self.weights}
+        return {"terms": self.terms, "n_docs": self.n_docs}, arrays
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> TermIndex:
-        return cls(list(doc["terms"]), np.asarray(doc["idf"], dtype=float), np.asarray(doc["starts"], dtype=np.int64),
-                   np.asarray(doc["docs"], dtype=np.int64), np.asarray(doc["weights"], dtype=float),
-                   int(doc["n_docs"]))
+    def from_parts(cls, doc: dict[str, Any], arrays: dict[str, np.ndarray], prefix: str) -> TermIndex:
+        """The index of :meth:`to_parts`; ValueError (or KeyError, TypeError) when they are not one."""
+        index = cls(list(doc["terms"]), arrays[f"{prefix}.idf"], arrays[f"{prefix}.starts"],
+                    arrays[f"{prefix}.docs"], arrays[f"{prefix}.weights"], int(doc["n_docs"]))
+        n = len(index.terms)
+        if len(index.idf) != n or len(index.starts) != n + 1 or len(index.docs) != len(index.weights) or \
+                index.starts.dtype.kind != "i" or index.docs.dtype.kind != "i" or \
+                (n and (index.starts[-1] != len(index.docs) or index.docs.max(initial=0) >= index.n_docs
+                        or index.docs.min(initial=0) < 0)):
+            raise ValueError("inconsistent term index")
+        return index

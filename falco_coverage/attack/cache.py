@@ -11,7 +11,8 @@ where it cannot be deleted (a read-only cache) the load goes on without the cach
 Each bundle has three entries: ``core`` (tactics, techniques), ``detection`` (ATT&CK's detection
 model) and ``text`` (the techniques' words, for suggestions); the last two are read only when an
 analysis asks for them. Analyses may store what they derive from a bundle beside its frames
-(:func:`read_derived`, :func:`write_derived`): suggestions keep their fitted text index there. Columns whose values repeat are stored as distinct
+(:func:`read_derived`, :func:`write_derived`: a JSON document and raw numeric arrays, checksummed):
+suggestions keep their fitted text index there. Columns whose values repeat are stored as distinct
 values and codes, which halves the bytes and the decoding time.
 
 ``frames/digests/`` records, per bundle path, the SHA-256 of the content with the file's stamp
@@ -26,14 +27,13 @@ was verified against.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, cache_dir
 
 CACHE_FORMAT = 7
 #: what a frames entry holds
@@ -48,14 +48,6 @@ _MAGIC = b"falco-coverage-frames\n"
 
 class CacheWarning(UserWarning):
     """The cache could not be used as it should (read-only, corrupt); the load went on without it."""
-
-
-def cache_dir() -> Path:
-    """``$FALCO_COVERAGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/falco-coverage``, else ``~/.cache/falco-coverage``."""
-    if os.environ.get("FALCO_COVERAGE_CACHE_DIR"):
-        return Path(os.environ["FALCO_COVERAGE_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "falco-coverage"
 
 
 def bundles_dir() -> Path:
@@ -196,35 +188,59 @@ def write_frames(entry: dict[str, Any], kind: str = "core") -> None:
 
 
 def _derived_path(sha256: str, name: str) -> Path:
-    return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}.{name}.json"
+    return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}.{name}.bin"
 
 
-def read_derived(sha256: str, name: str) -> dict[str, Any] | None:
-    """What an analysis derived from the bundle with this SHA-256 and stored under ``name`` (JSON,
-    checksummed like a frames entry), or ``None`` (missing or corrupt: then dropped)."""
+#: the array types a derived entry may hold (nothing else is read back)
+_ARRAY_DTYPES = frozenset({"<f8", "<f4", "<i8", "<i4"})
+
+
+def read_derived(sha256: str, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """What an analysis derived from the bundle with this SHA-256 and stored under ``name``: its JSON
+    document and its numeric arrays (read-only numpy views), or ``None`` (missing or corrupt: then
+    dropped). Checksummed like a frames entry; the arrays are raw little-endian numbers, never objects."""
+    import numpy as np
     import orjson
 
-    def decode(payload: bytes) -> dict[str, Any]:
-        doc = orjson.loads(payload)
-        if not isinstance(doc, dict):
-            raise ValueError("not an object")
-        return doc
+    def decode(payload: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+        size = int.from_bytes(payload[:8], "little")
+        head = orjson.loads(payload[8:8 + size])
+        if not isinstance(head, dict) or not isinstance(head.get("doc"), dict):
+            raise ValueError("not an entry")
+        base, arrays = 8 + size, {}
+        for key, dtype, count, offset in head["arrays"]:
+            if dtype not in _ARRAY_DTYPES or count < 0 or offset < 0 or \
+                    base + offset + count * np.dtype(dtype).itemsize > len(payload):
+                raise ValueError("array out of bounds")
+            arrays[str(key)] = np.frombuffer(payload, dtype=dtype, count=count, offset=base + offset)
+        return head["doc"], arrays
 
-    doc: dict[str, Any] | None = _read_checked(_derived_path(sha256, name), decode)
-    return doc
+    entry: tuple[dict[str, Any], dict[str, Any]] | None = _read_checked(_derived_path(sha256, name), decode)
+    return entry
 
 
-def write_derived(sha256: str, name: str, doc: dict[str, Any], *, keep: int | None = None) -> None:
-    """Store ``doc`` for :func:`read_derived`; failure to write is not an error. With ``keep``, only
-    the ``keep`` newest entries of the same family (``name`` up to its last ``-``) stay."""
+def write_derived(sha256: str, name: str, doc: dict[str, Any], arrays: dict[str, Any] | None = None, *,
+                  keep: int | None = None) -> None:
+    """Store ``doc`` (JSON) and ``arrays`` (1-d numpy arrays of :data:`_ARRAY_DTYPES`) for
+    :func:`read_derived`; failure to write is not an error. With ``keep``, only the ``keep`` newest
+    entries of the same family (``name`` up to its last ``-``) stay."""
+    import numpy as np
     import orjson
 
-    payload = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    specs, blobs, offset = [], [], 0
+    for key, array in (arrays or {}).items():
+        raw = np.ascontiguousarray(array)
+        dtype = raw.dtype.newbyteorder("<").str if raw.dtype.byteorder != "|" else raw.dtype.str
+        blob = raw.astype(dtype, copy=False).tobytes()
+        specs.append([key, dtype, int(raw.size), offset])
+        blobs.append(blob)
+        offset += len(blob)
+    head = orjson.dumps({"doc": doc, "arrays": specs}, option=orjson.OPT_SERIALIZE_NUMPY)
     path = _derived_path(sha256, name)
     try:
-        _write_checked(path, payload)
+        _write_checked(path, len(head).to_bytes(8, "little") + head + b"".join(blobs))
         if keep is not None:
-            family = sorted(path.parent.glob(f"{sha256}.v{CACHE_FORMAT}.{name.rsplit('-', 1)[0]}-*.json"),
+            family = sorted(path.parent.glob(f"{sha256}.v{CACHE_FORMAT}.{name.rsplit('-', 1)[0]}-*.bin"),
                             key=lambda p: p.stat().st_mtime_ns, reverse=True)
             for old in family[keep:]:
                 old.unlink(missing_ok=True)

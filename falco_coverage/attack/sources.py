@@ -1,16 +1,18 @@
 """Where an ATT&CK bundle comes from: a path, the environment, a mirror, the cache, or a download.
 
-Downloads are verified against the SHA-256 list that mitreattack-python ships
-(``mitreattack.release_info``) and land in the cache only once verified.
+Downloads are verified against the SHA-256 list MITRE publishes (as mitreattack-python ships it in
+``mitreattack.release_info``; a copy is built into the package, and mitreattack-python's own list,
+possibly newer, is read too where it is installed) and land in the cache only once verified.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
+import json
 import os
 import tempfile
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import AttackDownloadError, AttackSourceError
@@ -28,11 +30,25 @@ DOWNLOAD_STIX = "2.1"
 _SUFFIXES = (".json", ".json.gz")
 
 
-def _release_hashes(domain: str, stix: str) -> dict[str, str]:
-    from mitreattack import release_info  # heavy import: only when a hash list is needed
+@lru_cache(maxsize=1)
+def _hash_tables() -> dict[str, dict[str, dict[str, str]]]:
+    """``{stix: {domain: {version: sha256}}}``: the built-in list, with mitreattack-python's when installed."""
+    from importlib.util import find_spec
 
-    table = release_info.STIX21 if stix == "2.1" else release_info.STIX20
-    return dict(table.get(domain.removesuffix("-attack"), {}))
+    from .builtin import BUILTIN_DIR
+
+    tables: dict[str, dict[str, dict[str, str]]] = json.loads((BUILTIN_DIR / "release-hashes.json").read_text())
+    if find_spec("mitreattack") is not None:
+        from mitreattack import release_info  # heavy import: only when a hash list is needed
+
+        for stix, table in (("2.0", release_info.STIX20), ("2.1", release_info.STIX21)):
+            for domain, hashes in table.items():
+                tables.setdefault(stix, {}).setdefault(domain, {}).update(hashes)
+    return tables
+
+
+def _release_hashes(domain: str, stix: str) -> dict[str, str]:
+    return dict(_hash_tables().get(stix, {}).get(domain.removesuffix("-attack"), {}))
 
 
 def known_versions(domain: str = "enterprise-attack", stix: str = DOWNLOAD_STIX) -> list[str]:
@@ -51,7 +67,7 @@ def version_from_sha256(sha256: str, domain: str) -> str | None:
             for version, digest in _release_hashes(domain, stix).items():
                 if digest == sha256:
                     return version
-    except ImportError:
+    except (OSError, ValueError):
         return None
     return None
 
@@ -128,14 +144,14 @@ def _versions_in(directory: Path, domain: str) -> list[str]:
 
 
 def newest_known(domain: str = "enterprise-attack") -> str:
-    """The newest release mitreattack-python lists (what ``--attack-version latest`` asks for)."""
+    """The newest release with a published hash (what ``--attack-version latest`` asks for)."""
     return _newest_known(domain)
 
 
 def _newest_known(domain: str) -> str:
     versions = known_versions(domain)
     if not versions:
-        raise AttackSourceError(f"mitreattack-python lists no releases for {domain}")
+        raise AttackSourceError(f"no published releases are known for {domain}")
     return versions[-1]
 
 
@@ -146,6 +162,7 @@ def download(
 
     With ``to_cache=False`` the verified file goes to a temporary directory instead.
     """
+    import http.client  # the network stack: imported only when a download is really made
     import urllib.error
     import urllib.request
 
@@ -192,7 +209,7 @@ def download(
     finally:
         Path(tmp).unlink(missing_ok=True)
     write_provenance(dest, sha256=expected, source=url,
-                     verified_against=f"the SHA-256 mitreattack-python publishes for {domain} {version}")
+                     verified_against=f"the SHA-256 MITRE publishes for {domain} {version}")
     return dest
 
 
@@ -217,6 +234,6 @@ def verify_cached(path: Path, digest: str, domain: str) -> None:
                                 f"(got {digest[:16]}..., published {expected[:16]}...); delete it or run "
                                 f"'falco-coverage attack download --version {version}'", file=path)
     write_provenance(path, sha256=digest, source="found in the cache",
-                     verified_against=f"the SHA-256 mitreattack-python publishes for {domain} {version}")
+                     verified_against=f"the SHA-256 MITRE publishes for {domain} {version}")
 
 

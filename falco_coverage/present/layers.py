@@ -1,4 +1,4 @@
-"""ATT&CK Navigator layers (format 4.5) of a coverage, built with mitreattack-python's navlayers."""
+"""ATT&CK Navigator layers (format 4.5) of a coverage, and their SVG/Excel renderings (the ``layers`` extra)."""
 
 from __future__ import annotations
 
@@ -19,87 +19,88 @@ _NAV_PLATFORMS = {  # ATT&CK platform names -> Navigator filter names where they
 STATE_COLOURS = {"detected": "#56B4E9", "observable": "#E69F00", "not observable": "#e4e4e4"}
 
 
+def _meta(name: str, value: str) -> dict[str, str]:
+    return {"name": name, "value": value}
+
+
+def _link(label: str, url: str) -> dict[str, str]:
+    return {"label": label, "url": url}
+
+
 def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
                  description: str | None = None, states: bool = False) -> dict[str, Any]:
     """A Navigator layer: score = number of rules, comment and metadata = rule names, links to
     attack.mitre.org, a gradient and legend, ATT&CK version and platform filter from the scope.
     With ``states`` every applicable technique gets a cell coloured by its three-way state (detected,
     observable but not detected, not observable), with the state, sensors and detection strategy in
-    its metadata. Written as UTF-8 JSON to ``path`` when given; the dict is returned either way."""
-    from mitreattack.navlayers import Layer
-    from mitreattack.navlayers.core.filter import Filter
-    from mitreattack.navlayers.core.gradient import Gradient
-    from mitreattack.navlayers.core.layout import Layout
-    from mitreattack.navlayers.core.legenditem import LegendItem
-    from mitreattack.navlayers.core.metadata import Metadata
-    from mitreattack.navlayers.core.objlink import Link
-    from mitreattack.navlayers.core.technique import Technique
-    from mitreattack.navlayers.core.versions import Versions
+    its metadata. Written as UTF-8 JSON to ``path`` when given; the dict is returned either way.
 
-    layer = Layer(name=name, domain=cov.scope.domain)
-    obj = layer.layer
-    obj.description = description or f"Falco rules coverage. {cov.scope.describe()}"
-    versions = Versions(layer="4.5", navigator="5.0.0")
+    The layer is plain JSON in the Navigator's layer format 4.5 (the same dict mitreattack-python's
+    ``Layer`` writes, which a test holds it to), so no extra is needed to write it."""
+    if states and not cov.has_observability:
+        from ..errors import FalcoCoverageError
+
+        raise FalcoCoverageError(f"a layer of states needs ATT&CK's detection model, which ATT&CK "
+                                 f"{cov.scope.attack_version} does not have (use 18.0 or later)")
+    versions = {"layer": "4.5", "navigator": "5.0.0"}
     if cov.scope.attack_version:
-        versions.attack = cov.scope.attack_version.split(".")[0]
-    obj.versions = versions
-    flt = Filter(cov.scope.domain)
-    if cov.scope.platforms:  # navlayers rejects an empty list; no filter then
-        flt.platforms = [_NAV_PLATFORMS.get(p, p) for p in cov.scope.platforms]
-    obj.filters = flt
-    # navlayers' Gradient cannot interpolate 3 colours over a range below 3 (it raises), hence the floor
+        versions["attack"] = cov.scope.attack_version.split(".")[0]
+    # the Navigator's gradient interpolates 3 colours: a range below 3 would not show them, hence the floor
     top = max(int(cov.techniques["n_rules"].max()) if len(cov.techniques) else 0, len(GRADIENT))
-    obj.gradient = Gradient(colors=GRADIENT, minValue=0, maxValue=top)
-    # short labels: the SVG exporter lays the legend out in a narrow box
-    obj.legendItems = [LegendItem("no rule", GRADIENT[0]), LegendItem("1 rule", GRADIENT[1]),
-                       LegendItem(f"{top} rules", GRADIENT[2])]
-    layout = Layout()
-    layout.showID = True
-    obj.layout = layout
-    obj.metadata = [Metadata("generator", "falco-coverage"), Metadata("scope", cov.scope.describe())]
     if states:
-        if not cov.has_observability:
-            from ..errors import FalcoCoverageError
-
-            raise FalcoCoverageError(f"a layer of states needs ATT&CK's detection model, which ATT&CK "
-                                     f"{cov.scope.attack_version} does not have (use 18.0 or later)")
-        obj.legendItems = [LegendItem("detected", STATE_COLOURS["detected"]),
-                           LegendItem("observable", STATE_COLOURS["observable"]),
-                           LegendItem("not observable", STATE_COLOURS["not observable"])]
-        obj.metadata.append(Metadata("sensors", ", ".join(cov.scope.sensors) or "none"))
-    seen = dict(zip(cov.observability["technique_id"], cov.observability.to_dict("records"))) if states else {}
-    techniques = []
-    shown = cov.techniques if states else cov.techniques[cov.techniques["covered"]]
-    parents_with_subs = set(shown.loc[shown["covered"], "parent_id"].dropna())
-    for rec in shown.to_dict("records"):
-        t = Technique(rec["technique_id"])
-        t.tactic = str(rec["tactic"])
-        t.score = int(rec["n_rules"])
-        t.comment = "; ".join(rec["rules"])
-        t.enabled = True
-        t.metadata = [Metadata("rule", r) for r in rec["rules"]]
-        url = "https://attack.mitre.org/techniques/" + rec["technique_id"].replace(".", "/")
-        t.links = [Link(f"{rec['technique_id']} on attack.mitre.org", url)] if rec["covered"] or not states else []
-        t.showSubtechniques = rec["technique_id"] in parents_with_subs
-        if states:
-            t.color = STATE_COLOURS[str(rec["state"])]
-            t.metadata = [Metadata("state", str(rec["state"])), *t.metadata]
-            obs = seen.get(rec["technique_id"])
-            if obs is not None:
-                t.metadata.append(Metadata("observable", f"{obs['observable']} ({', '.join(obs['sensors']) or 'no sensor'})"))
-                for det in obs["strategy_ids"]:
-                    t.links.append(Link(f"{det} on attack.mitre.org", f"https://attack.mitre.org/detectionstrategies/{det}"))
-            if not rec["covered"]:
-                t.comment = str(rec["state"])
-        techniques.append(t)
-    obj.techniques = techniques
-    data = layer.to_dict()
-    data.setdefault("techniques", [])  # navlayers leaves the key out when nothing is covered
+        legend = [{"label": state, "color": colour} for state, colour in STATE_COLOURS.items()]
+    else:  # short labels: the SVG exporter lays the legend out in a narrow box
+        legend = [{"label": "no rule", "color": GRADIENT[0]}, {"label": "1 rule", "color": GRADIENT[1]},
+                  {"label": f"{top} rules", "color": GRADIENT[2]}]
+    metadata = [_meta("generator", "falco-coverage"), _meta("scope", cov.scope.describe())]
+    if states:
+        metadata.append(_meta("sensors", ", ".join(cov.scope.sensors) or "none"))
+    data: dict[str, Any] = {
+        "name": name, "versions": versions, "domain": cov.scope.domain,
+        "description": description or f"Falco rules coverage. {cov.scope.describe()}",
+        "filters": {"platforms": [_NAV_PLATFORMS.get(p, p) for p in cov.scope.platforms]},
+        "layout": {"aggregateFunction": "average", "showID": True},
+        "techniques": _techniques(cov, states),
+        "gradient": {"colors": GRADIENT, "minValue": 0, "maxValue": top},
+        "legendItems": legend, "metadata": metadata,
+    }
+    if not cov.scope.platforms:  # an empty filter hides every technique in the Navigator: none then
+        del data["filters"]
     if path is not None:
         # a layer of states has a cell per applicable technique: compact, it is a third of the size
         atomic_write(Path(path), json.dumps(data, indent=None if states else 1, ensure_ascii=False,
                                             separators=(",", ":") if states else None).encode("utf-8"))
     return data
+
+
+def _techniques(cov: Coverage, states: bool) -> list[dict[str, Any]]:
+    """The layer's technique cells: every applicable one with ``states``, else the covered ones."""
+    seen = dict(zip(cov.observability["technique_id"], cov.observability.to_dict("records"))) if states else {}
+    shown = cov.techniques if states else cov.techniques[cov.techniques["covered"]]
+    parents_with_subs = set(shown.loc[shown["covered"], "parent_id"].dropna())
+    out = []
+    for rec in shown.to_dict("records"):
+        tid = rec["technique_id"]
+        url = "https://attack.mitre.org/techniques/" + tid.replace(".", "/")
+        cell: dict[str, Any] = {
+            "techniqueID": tid, "tactic": str(rec["tactic"]), "comment": "; ".join(rec["rules"]),
+            "enabled": True, "score": int(rec["n_rules"]),
+            "metadata": [_meta("rule", r) for r in rec["rules"]],
+            "links": [_link(f"{tid} on attack.mitre.org", url)] if rec["covered"] or not states else [],
+            "showSubtechniques": tid in parents_with_subs,
+        }
+        if states:
+            cell["color"] = STATE_COLOURS[str(rec["state"])]
+            cell["metadata"].insert(0, _meta("state", str(rec["state"])))
+            obs = seen.get(tid)
+            if obs is not None:
+                cell["metadata"].append(_meta("observable", f"{obs['observable']} ({', '.join(obs['sensors']) or 'no sensor'})"))
+                cell["links"] += [_link(f"{det} on attack.mitre.org", f"https://attack.mitre.org/detectionstrategies/{det}")
+                                  for det in obs["strategy_ids"]]
+            if not rec["covered"]:
+                cell["comment"] = str(rec["state"])
+        out.append(cell)
+    return out
 
 
 def export(layer: dict[str, Any], attack_path: str | Path, *, svg: str | Path | None = None,

@@ -9,14 +9,17 @@ violation becomes one ``schema`` warning at the key's line.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import lru_cache
+from pathlib import Path
 from importlib import resources
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..findings import Location
+from ..fsutil import atomic_write, cache_dir
 from .diagnostics import Diagnostics
 from .reader import Item
 
@@ -29,21 +32,71 @@ class _Schema(NamedTuple):
 
 
 @lru_cache(maxsize=1)
-def _validators() -> dict[str, _Schema]:
+def _schema_doc() -> tuple[dict[str, Any], str]:
+    """The shipped schema and the digest of its text (what the valid-shapes record is kept for)."""
+    text = resources.files(__package__).joinpath("builtin", "rules-schema.json").read_bytes()
+    return json.loads(text), hashlib.sha256(text).hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str) -> _Schema:
+    """The compiled schema of one item kind (compiled when an item of a new shape needs it)."""
     import fastjsonschema  # compiles each schema to a Python function: fast to import and to run
 
-    doc = json.loads(resources.files(__package__).joinpath("builtin", "rules-schema.json").read_text())
+    doc = _schema_doc()[0]
     # Falco's schema knows one item shape: a key of another kind (priority on a list) passes it,
     # and only draws the loader's LOAD_UNKNOWN_KEY
     known: dict[str, Any] = {}
-    for kind in ("rule", "macro", "list"):
-        known.update(doc["kinds"][kind]["properties"])
-    out = {}
-    for kind, schema in doc["kinds"].items():
-        props = {**known, **schema["properties"]} if kind in ("rule", "macro", "list") else schema["properties"]
-        full = {"$schema": doc["$schema"], **schema, "properties": props, "definitions": doc["definitions"]}
-        out[kind] = _Schema(fastjsonschema.compile(full), frozenset(props))
-    return out
+    for k in ("rule", "macro", "list"):
+        known.update(doc["kinds"][k]["properties"])
+    schema = doc["kinds"][kind]
+    props = {**known, **schema["properties"]} if kind in ("rule", "macro", "list") else schema["properties"]
+    full = {"$schema": doc["$schema"], **schema, "properties": props, "definitions": doc["definitions"]}
+    return _Schema(fastjsonschema.compile(full), frozenset(props))
+
+
+#: valid shapes remembered across runs at most (the record is data: digests of shapes, never code)
+MAX_KNOWN_SHAPES = 20_000
+
+
+def _known_path() -> Path:
+    return cache_dir() / "schema" / f"valid-shapes-{_schema_doc()[1]}.json"
+
+
+def _known_shapes() -> set[str]:
+    """Digests of item shapes an earlier run found valid against this very schema: an item of such a
+    shape needs no validator (compiling the schema takes longer than loading a rules file)."""
+    path = _known_path()
+    try:
+        if path.stat().st_size > 64 * MAX_KNOWN_SHAPES:  # not what this module writes: ignore it
+            return set()
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return set()
+    return {d for d in doc if isinstance(d, str)} if isinstance(doc, list) else set()
+
+
+def _remember(known: set[str], new: set[str]) -> None:
+    if not new or len(known) >= MAX_KNOWN_SHAPES:
+        return
+    try:
+        atomic_write(_known_path(), json.dumps(sorted(known | new)[:MAX_KNOWN_SHAPES]).encode())
+    except OSError:  # a read-only cache: validate again next time
+        pass
+
+
+def _digest(shape: Any) -> str:
+    return hashlib.sha256(json.dumps(_canonical(shape), separators=(",", ":")).encode()).hexdigest()[:24]
+
+
+def _canonical(shape: Any) -> Any:
+    """``shape`` in a form that is the same in every process (sets sorted: their order follows the
+    process's string hashing)."""
+    if isinstance(shape, tuple):
+        return [_canonical(v) for v in shape]
+    if isinstance(shape, frozenset):
+        return ["{}", sorted((_canonical(v) for v in shape), key=lambda v: json.dumps(v))]
+    return shape
 
 
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
@@ -95,11 +148,12 @@ def _item_shape(item: Item) -> Any:
     return tuple(sorted(out))
 
 
-def check_items(items: list[Item], diags: Diagnostics) -> None:
+def check_items(items: list[Item], diags: Diagnostics, *, remember: bool = True) -> None:
     """One ``schema`` warning per item that breaks the schema (its first violation), at the line of
-    the top-level key concerned."""
-    validators = _validators()
+    the top-level key concerned. Shapes found valid are remembered in the cache (``remember``)."""
     valid_shapes: set[Any] = set()  # most items share a few shapes: validate each shape once
+    known = _known_shapes() if remember else set()
+    learned: set[str] = set()
     for item in items:
         kind = next((k for k in _KINDS if k in item.data), None)
         if kind is None:
@@ -107,14 +161,21 @@ def check_items(items: list[Item], diags: Diagnostics) -> None:
         shape = (kind, _item_shape(item))
         if shape in valid_shapes:
             continue
+        digest = _digest(shape) if remember else ""
+        if digest in known:
+            valid_shapes.add(shape)
+            continue
         name = item.data.get(kind) if kind in ("rule", "macro", "list") else None
-        problem = _violation(validators[kind], _typed(item))
+        problem = _violation(_validator(kind), _typed(item))
         if problem is None:
             valid_shapes.add(shape)
+            learned.add(digest)
             continue
         key, message = problem
         diags.add("schema", f"schema: {message}", name if isinstance(name, str) else None,
                   Location(item.file, item.line_of(key) if key else item.line), kind if isinstance(name, str) else None)
+    if remember:
+        _remember(known, learned)
 
 
 def _violation(schema: _Schema, data: dict[str, Any]) -> tuple[str | None, str] | None:

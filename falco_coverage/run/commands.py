@@ -301,6 +301,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_layer(args: argparse.Namespace) -> int:
     from ..present.layers import to_navigator
 
+    if args.svg or args.xlsx:
+        from ..extras import require
+
+        require("layers", "layer --svg/--xlsx")
     ruleset = load_readable(args)
     attack = _load_attack(args)
     cov = _coverage(args, ruleset, attack)
@@ -321,8 +325,11 @@ def cmd_layer(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ..extras import require
     from .report import run_report
 
+    if not args.summary_only:
+        require("notebooks", "report (HTML pages from notebooks; --summary-only needs no extra)")
     keys = [k.strip() for k in args.notebooks.split(",") if k.strip()]
     scope = {k: v for k, v in (("platforms", args.platform), ("maturities", args.maturity),
                                 ("min_priority", args.min_priority), ("sources", args.source),
