@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -17,6 +15,7 @@ CHECKS = REGISTRY.codes("tag")
 from falco_coverage.config import CheckConfig
 
 from .conftest import shared_path
+from .cli import run_cli
 
 UPSTREAM = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
 
@@ -81,10 +80,6 @@ def test_plugin_rules_malformed_tags() -> None:
     malformed = dict(zip(f[f["code"] == "malformed-tag"]["tag"], f[f["code"] == "malformed-tag"]["suggestion"]))
     assert malformed.get("T1562-impair-defenses") == "T1562"
     assert malformed.get("TA0005-defense-evasion") == "TA0005"
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "falco_coverage", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_cli_exit_codes_and_formats() -> None:

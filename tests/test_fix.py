@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from falco_coverage import fix, load_attack, load_rules
 from falco_coverage.analysis.checks import check
 from falco_coverage.config import CheckConfig
+from .cli import run_cli
 
 MINI = Path(__file__).parent / "fixtures" / "mini-attack-2.1.json"
 
@@ -144,13 +144,13 @@ def test_write_keeps_file_mode(tmp_path: Path, attack) -> None:
     assert not list(tmp_path.glob(".*.part"))
 
 
-def test_cli_fix_and_check(tmp_path: Path) -> None:
+def test_cli_fix_and_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p = tmp_path / "custom.yaml"
     p.write_text(SOURCE)
+    monkeypatch.chdir(tmp_path)  # the diff names files relative to where it is run
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "falco_coverage", *args, "--attack", str(MINI)],
-                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        return run_cli(*args, "--attack", str(MINI))
 
     r = cli("fix", str(p))
     assert r.returncode == 0 and r.stdout.startswith("--- a/") and p.read_text() == SOURCE

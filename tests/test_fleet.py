@@ -23,6 +23,7 @@ from falco_coverage.run.report import _trend, run_report
 from .browser import inspect_pages
 from .conftest import MINI_21
 from .detection_fixture import write_bundle
+from .cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -178,9 +179,7 @@ def test_fleet_keeps_the_newest_summary_of_a_name(tmp_path: Path) -> None:
     assert a["load_errors"] == 0 and fleet["older_summaries_ignored"] == 1 and len(fleet["clusters"]) == 3
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "falco_coverage", *args], capture_output=True, text=True,
-                          check=False)
+_cli = run_cli
 
 
 @pytest.mark.parametrize("content, needle", [

@@ -309,6 +309,9 @@ def test_navigator_states(tmp_path: Path, attack, bundle: Path, mini21: Path,
     assert [i["label"] for i in layer["legendItems"]] == ["detected", "observable", "not observable"]
     t1053 = next(t for t in layer["techniques"] if t["techniqueID"] == "T1053")
     assert any("DET0003" in link["url"] for link in t1053["links"])
+    from mitreattack.navlayers import Layer
+
+    assert Layer(init_data=layer).to_dict() == layer  # the Navigator's format, as mitreattack-python reads it
     out = tmp_path / "l.json"
     assert main(["layer", str(rules), "--attack", str(mini21), "-o", str(out), "--states"]) == 2
     err = capsys.readouterr().err

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from falco_coverage.columns import columns
 from falco_coverage.findings import Location
 
 from .conftest import shared_path
+from .cli import run_cli
 
 LINES = """\
 # a comment
@@ -303,10 +302,6 @@ def test_missing_file_and_no_paths(tmp_path: Path) -> None:
     assert rs.errors.loc[0, "code"] == "LOAD_ERR_FILE_READ"
     with pytest.raises(RulesError):
         load_rules()
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "falco_coverage", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_cli_rules_formats_and_exit_codes(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,10 +125,36 @@ def test_command_line_import_stays_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.slow
 def test_mypy_is_clean() -> None:
     from mypy import api
 
     stdout, stderr, status = api.run(["--config-file", str(REPO / "pyproject.toml"), "--no-incremental",
                                       str(PACKAGE)])
     assert status == 0, stdout + stderr
+
+
+def _readme_commands() -> list[str]:
+    readme = (REPO / "README.md").read_text()
+    quick = readme[readme.index("## Quick start"):readme.index("### What to install")]
+    return re.findall(r"```sh\n(.+?)\n```", quick)
+
+
+def test_ci_runs_exactly_readmes_test_command_then_the_slow_tests() -> None:
+    main_job, tests = _readme_commands()
+    assert "falco-coverage report" in main_job and '".[notebooks]"' in main_job
+    assert tests.endswith("python -m pytest -q")
+    lines = [ln for ln in (REPO / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert tests in lines and lines.index(tests) < lines.index(".venv/bin/python -m pytest -q -m slow")
+
+
+def test_the_core_dependencies_are_the_light_ones() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    core = {re.split(r"[<>=\[ ]", d)[0].lower() for d in project["dependencies"]}
+    assert core == {"pandas", "numpy", "pyyaml", "fastjsonschema", "orjson", "tqdm"}
+    from falco_coverage.extras import EXTRAS
+
+    extras = project["optional-dependencies"]
+    assert set(EXTRAS) <= set(extras)  # every extra the code names is one pip knows
+    assert "falco-coverage[notebooks,layers]" in extras["dev"]

@@ -20,6 +20,7 @@ from falco_coverage.attack.text import plain
 from falco_coverage.config import CheckConfig
 
 from .conftest import MINI_21, shared_path
+from .cli import run_cli
 
 DESCRIPTIONS = {
     "T1059": "Adversaries may abuse command and script interpreters to execute commands, scripts, or binaries.",
@@ -258,8 +259,7 @@ def test_check_finding_carries_the_confident_suggestion_and_fix_writes_it(tmp_pa
     assert "Privileged container started" not in set(again.loc[again["code"] == "no-mitre-tags", "rule"])
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "falco_coverage", *args], capture_output=True, text=True, check=False)
+_cli = run_cli
 
 
 def test_cli_suggest_json_and_table(tmp_path: Path) -> None:
