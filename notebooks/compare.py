@@ -20,53 +20,36 @@
 # gained and lost, coverage change per tactic, and the tags that go wrong when ATT&CK moves.
 
 # %% tags=["parameters"]
-rules = []  # the rule set (the "after" side when comparing rule sets)
-base_rules = []  # files loaded first under both rule sets (e.g. upstream rules)
-compare_rules = None  # the other rule set (the "before" side)
-falco_version = None  # the Falco release fields are checked against; None: the built-in catalogue's
-attack = None
-attack_version = None
-compare_attack = None  # another ATT&CK release (the "before" side) for the same rules
-compare_attack_version = None
-platforms = None  # the coverage scope, the same on both sides
-maturities = None
-min_priority = None
-sources = None
-sensors = None  # Falco event sources you run; None: the rules' sources
-include_disabled = False
-config = None
-example_rules = False
-output_dir = "."
+# What to analyse (a falco_coverage.request.Request as a dict); the report runner replaces it whole.
+request = {
+    "rules": [],  # rule files or directories in load order; empty: /etc/falco's rules, else the example set
+    "base": [],  # files loaded first (upstream's): findings and "own" cover only the others
+    "attack_version": None,  # None: the built-in release; or "attack": a STIX bundle path
+    "scope": {"platforms": None, "maturities": None, "min_priority": None, "sources": None, "sensors": None,
+              "include_disabled": False},
+    "config": None,  # .falco-coverage.yaml or pyproject.toml; None: the one in this folder, if any
+    # the other side (BEFORE): another rule set, and/or another ATT&CK release for the same rules
+    "compare_rules": [],
+    "compare_attack_version": None,  # or "compare_attack": a STIX bundle path
+}
 
 # %%
-from falco_coverage import load_attack, load_rules, plots
+from falco_coverage import plots
 from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_moves, technique_change
-from falco_coverage.analysis.coverage import coverage
-from falco_coverage.config import load_config
+from falco_coverage.analysis.session import Session
 from falco_coverage.present.notebook import header, numbers, print_notes, rules_root, setup_notebook, table
-from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
-attack_new = load_attack(attack, version=attack_version)
-if compare_rules:
-    other_rules = load_rules(*compare_rules, base=base_rules, falco_version=falco_version)
-    attack_old = attack_new
-elif compare_attack or compare_attack_version:
-    other_rules, attack_old = ruleset, load_attack(compare_attack, version=compare_attack_version)
-else:
-    raise ValueError("nothing to compare: set compare_rules, compare_attack or compare_attack_version")
-scope = dict(platforms=platforms, maturities=maturities, min_priority=min_priority, sources=sources,
-             enabled_only=not include_disabled, source_platforms=load_config(config).source_platforms,
-             sensors=sensors, sensor_profile=load_config(config).sensors)
-before = coverage(other_rules, attack_old, **scope)
-after = coverage(ruleset, attack_new, **scope)
+session = Session(request)
+earlier = session.compare_side()  # raises, naming what to set, when the request compares nothing
+ruleset, attack_new, other_rules, attack_old = session.ruleset, session.attack, earlier.ruleset, earlier.attack
+before, after = earlier.coverage(), session.coverage()
 header("Before and after", ruleset, attack_new, after)
-print_notes(ruleset, after, example_rules)
+print_notes(ruleset, after, session.example)
 
 # %% [markdown]
 # ## What is compared
-# BEFORE is the other rule set (`compare_rules`) or the older release (`compare_attack`); AFTER is
+# BEFORE is the other rule set (`compare_rules`) or the older release (`compare_attack_version`); AFTER is
 # `rules` under `attack`.
 
 # %%

@@ -20,42 +20,31 @@
 # covers. Only valid tags of active techniques count; a sub-technique tag also covers its parent.
 
 # %% tags=["parameters"]
-rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
-base_rules = []  # files loaded first (e.g. upstream rules); the report tells their rules apart
-falco_version = None  # the Falco release fields are checked against; None: the built-in catalogue's
-attack = None  # ATT&CK bundle; None: $FALCO_COVERAGE_ATTACK(_DIR), the cache, or a download
-attack_version = None
-platforms = None  # None: what the rules' sources can observe
-maturities = None  # e.g. ["stable"]
-min_priority = None
-sources = None  # e.g. ["syscall"]
-sensors = None  # Falco event sources you run, e.g. ["syscall", "k8s_audit"]; None: the rules' sources
-include_disabled = False
-config = None  # a .falco-coverage.yaml or pyproject.toml (source_platforms, ...); None: the defaults
-example_rules = False  # set by the report runner when it fell back to the example rule set
-output_dir = "."
+# What to analyse (a falco_coverage.request.Request as a dict); the report runner replaces it whole.
+request = {
+    "rules": [],  # rule files or directories in load order; empty: /etc/falco's rules, else the example set
+    "base": [],  # files loaded first (upstream's): findings and "own" cover only the others
+    "attack_version": None,  # None: the built-in release; or "attack": a STIX bundle path
+    "scope": {"platforms": None, "maturities": None, "min_priority": None, "sources": None, "sensors": None,
+              "include_disabled": False},
+    "config": None,  # .falco-coverage.yaml or pyproject.toml; None: the one in this folder, if any
+}
+output_dir = None  # where the report runner writes the Navigator layers; None: nowhere (Lab)
 
 # %%
 from pathlib import Path
 
-from falco_coverage import load_attack, load_rules, plots
-from falco_coverage.analysis.coverage import coverage
+from falco_coverage import plots
+from falco_coverage.analysis.session import Session
 from falco_coverage.analysis.suggest import coverage_suggestions
-from falco_coverage.config import load_config
 from falco_coverage.present.layers import to_navigator
-from falco_coverage.present.notebook import (
-    header, numbers, observable_gaps, print_notes, setup_notebook, table,
-)
-from falco_coverage.rules.paths import resolve_rules
+from falco_coverage.present.notebook import header, numbers, observable_gaps, print_notes, setup_notebook, table
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
-attack_data = load_attack(attack, version=attack_version)
-cov = coverage(ruleset, attack_data, platforms=platforms, maturities=maturities, min_priority=min_priority,
-               sources=sources, enabled_only=not include_disabled, sensors=sensors,
-               source_platforms=load_config(config).source_platforms, sensor_profile=load_config(config).sensors)
+session = Session(request)
+ruleset, attack_data, cov = session.ruleset, session.attack, session.coverage()
 header("ATT&CK coverage of Falco rules", ruleset, attack_data, cov)
-print_notes(ruleset, cov, example_rules)
+print_notes(ruleset, cov, session.example)
 
 # %% [markdown]
 # ## Headline numbers
@@ -125,7 +114,7 @@ table(cov.tactic_only.groupby("tactic", observed=True)["rule"].nunique().rename(
 # here is counted above: the per-tactic table says what the confident ones *would* add.
 
 # %%
-suggested, would_add = coverage_suggestions(cov, ruleset, attack_data, load_config(config).source_platforms)
+suggested, would_add = coverage_suggestions(cov, ruleset, attack_data, session.config.source_platforms)
 numbers({"rules with no technique tag": str(suggested["rule"].nunique()),
          "confident suggestions": str(int(suggested["confident"].sum())),
          "techniques they would add (not counted)": str(int(would_add["would_add"].sum()))})
@@ -173,11 +162,11 @@ table(cov.tactics[["tactic_id", "name", "applicable", "covered", "coverage", "n_
 
 # %% [markdown]
 # ## Navigator layer
-# Written beside this report as `coverage-layer.json`: open it at https://mitre-attack.github.io/attack-navigator/
-# with "Open Existing Layer" → "Upload from local".
+# Written beside this report as `coverage-layer.json` (in JupyterLab: only where `output_dir` says):
+# open it at https://mitre-attack.github.io/attack-navigator/ with "Open Existing Layer" → "Upload from local".
 
 # %%
-layer = to_navigator(cov, "Falco rules coverage", Path(output_dir) / "coverage-layer.json")
+layer = to_navigator(cov, "Falco rules coverage", Path(output_dir) / "coverage-layer.json" if output_dir else None)
 numbers({"technique cells in the layer": str(len(layer["techniques"]))})
 
 # %% [markdown]
@@ -187,5 +176,5 @@ numbers({"technique cells in the layer": str(len(layer["techniques"]))})
 # %%
 if cov.has_observability:
     states = to_navigator(cov, "Falco rules: detected, observable, not observable",
-                          Path(output_dir) / "coverage-states-layer.json", states=True)
+                          Path(output_dir) / "coverage-states-layer.json" if output_dir else None, states=True)
     numbers({"technique cells in the states layer": str(len(states["techniques"]))})

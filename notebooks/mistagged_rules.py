@@ -20,31 +20,30 @@
 # rules included), each with the file and line where the tag is written and the fix when there is one.
 
 # %% tags=["parameters"]
-rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
-base_rules = []  # files loaded first (e.g. upstream rules); only findings in `rules` are shown
-falco_version = None  # the Falco release fields are checked against; None: the built-in catalogue's
-attack = None
-attack_version = None
-config = None  # a .falco-coverage.yaml or pyproject.toml; None: the defaults
-example_rules = False  # set by the report runner when it fell back to the example rule set
-output_dir = "."
+# What to analyse (a falco_coverage.request.Request as a dict); the report runner replaces it whole.
+request = {
+    "rules": [],  # rule files or directories in load order; empty: /etc/falco's rules, else the example set
+    "base": [],  # files loaded first (upstream's): findings and "own" cover only the others
+    "attack_version": None,  # None: the built-in release; or "attack": a STIX bundle path
+    "scope": {"platforms": None, "maturities": None, "min_priority": None, "sources": None, "sensors": None,
+              "include_disabled": False},
+    "config": None,  # .falco-coverage.yaml or pyproject.toml; None: the one in this folder, if any
+}
 
 # %%
-from falco_coverage import fix, load_attack, load_rules
-from falco_coverage.analysis.checks import check
-from falco_coverage.analysis.lint import lint
+from falco_coverage import fix
 from falco_coverage.analysis.load_findings import load_findings
+from falco_coverage.analysis.session import Session
 from falco_coverage.findings import overview
 from falco_coverage.present.notebook import header, print_notes, rules_root, setup_notebook, table, where
-from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
-attack_data = load_attack(attack, version=attack_version)
+session = Session(request)
+ruleset, attack_data = session.ruleset, session.attack
 header("Mis-tagged rules", ruleset, attack_data)
-print_notes(ruleset, None, example_rules)
-findings = check(ruleset, attack_data, config=config)
-lint_findings = lint(ruleset, config=config)
+print_notes(ruleset, None, session.example)
+findings = session.check()
+lint_findings = session.lint()
 root = rules_root(ruleset)
 
 # %% [markdown]
@@ -84,5 +83,5 @@ table(where(lint_findings).sort_values(["severity", "rule"])[
 # What Falco itself would report when loading these files (errors stop Falco from starting).
 
 # %%
-table(where(load_findings(ruleset, config=config)).sort_values("severity")[
+table(where(load_findings(ruleset, config=session.config)).sort_values("severity")[
     ["severity", "rule", "code", "message", "where"]], root=root, empty="Falco loads these files without a word.")

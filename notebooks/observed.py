@@ -20,45 +20,32 @@
 # do, which drown the others, and which ATT&CK techniques were actually seen.
 
 # %% tags=["parameters"]
-rules = []  # rule files or directories, in load order; empty: installed Falco rules or the example
-base_rules = []  # files loaded first (e.g. upstream rules)
-alerts = []  # Falco JSON alerts, falcosidekick (webhook, Elasticsearch, Loki) or Prometheus text: files or directories
-since = None  # e.g. "2026-11-01"; None: everything in the files
-until = None
-falco_version = None
-attack = None
-attack_version = None
-platforms = None
-maturities = None
-min_priority = None
-sources = None
-sensors = None
-include_disabled = False
-config = None
-example_rules = False
-output_dir = "."
+# What to analyse (a falco_coverage.request.Request as a dict); the report runner replaces it whole.
+request = {
+    "rules": [],  # rule files or directories in load order; empty: /etc/falco's rules, else the example set
+    "base": [],  # files loaded first (upstream's): findings and "own" cover only the others
+    "attack_version": None,  # None: the built-in release; or "attack": a STIX bundle path
+    "scope": {"platforms": None, "maturities": None, "min_priority": None, "sources": None, "sensors": None,
+              "include_disabled": False},
+    "config": None,  # .falco-coverage.yaml or pyproject.toml; None: the one in this folder, if any
+    "alerts": [],  # Falco JSON alerts, falcosidekick (webhook, Elasticsearch, Loki) or Prometheus text
+    "since": None,  # e.g. "2026-11-01"; None: everything in the files
+    "until": None,
+}
 
 # %%
-from falco_coverage import load_attack, load_rules, plots
-from falco_coverage.alerts import load_alerts
-from falco_coverage.analysis.coverage import coverage
-from falco_coverage.analysis.observed import observed, observed_techniques, timeline
-from falco_coverage.config import load_config
+from falco_coverage import plots
+from falco_coverage.analysis.observed import observed_techniques, timeline
+from falco_coverage.analysis.session import Session
 from falco_coverage.present.notebook import header, numbers, print_notes, setup_notebook, table
-from falco_coverage.rules.paths import resolve_rules
 
 setup_notebook()
-ruleset = load_rules(*resolve_rules(rules), base=base_rules, falco_version=falco_version)
-attack_data = load_attack(attack, version=attack_version)
-cfg = load_config(config)
-cov = coverage(ruleset, attack_data, platforms=platforms, maturities=maturities, min_priority=min_priority,
-               sources=sources, enabled_only=not include_disabled, sensors=sensors,
-               source_platforms=cfg.source_platforms, sensor_profile=cfg.sensors)
-seen = load_alerts(*alerts, since=since, until=until)
-obs = observed(ruleset, seen.alerts)
+session = Session(request)
+ruleset, attack_data, cov = session.ruleset, session.attack, session.coverage()
+seen, obs = session.alerts(), session.observed()
 fired = observed_techniques(cov, obs)
 header("What fired", ruleset, attack_data, cov)
-print_notes(ruleset, cov, example_rules)
+print_notes(ruleset, cov, session.example)
 
 # %% [markdown]
 # ## Headline numbers

@@ -100,7 +100,7 @@ def test_parent_tag_alone(attack, ruleset) -> None:
 
 
 def test_disabled_and_source_filters(attack, ruleset) -> None:
-    cov = coverage(ruleset, attack, enabled_only=False)
+    cov = coverage(ruleset, attack, include_disabled=True)
     assert cell(cov, "impact", "T1529")["rules"] == ["C", "F"]
     cov = coverage(ruleset, attack, sources=["syscall"])
     assert cov.scope.platforms == ("Containers", "Linux")

@@ -64,8 +64,9 @@ def _rules(root: Path, variant: str) -> Path:
 
 def _summary(root: Path, variant: str, **kw: Any) -> dict[str, Any]:
     out = root / "reports" / variant
-    run_report([str(_rules(root, variant))], out_dir=out, attack=str(MINI_21), name=f"cluster-{variant}",
-               summary_only=True, progress=False, **kw)
+    options = {k: kw.pop(k) for k in ("history",) if k in kw}  # the rest is the request's
+    run_report({"rules": [str(_rules(root, variant))], "attack": str(MINI_21), **kw}, out_dir=out,
+               name=f"cluster-{variant}", summary_only=True, progress=False, **options)
     return json.loads((out / "summary.json").read_text())
 
 
@@ -105,8 +106,8 @@ def test_every_summary_field_is_documented_and_present(tmp_path: Path) -> None:
 def test_observable_where_the_release_has_a_detection_model(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "enterprise-attack-18.9.json")
     out = tmp_path / "reports"
-    run_report([str(_rules(tmp_path, "a"))], out_dir=out, attack=str(bundle), name="x", summary_only=True,
-               progress=False)
+    run_report({"rules": [str(_rules(tmp_path, "a"))], "attack": str(bundle)}, out_dir=out, name="x",
+               summary_only=True, progress=False)
     doc = json.loads((out / "summary.json").read_text())
     assert doc["techniques"]["T1059.004"]["observable"] == "full"
     assert doc["techniques"]["T1053"]["observable"] == "partial"
@@ -235,8 +236,8 @@ def test_full_report_writes_the_summary_and_shows_the_trend(tmp_path: Path) -> N
     history = tmp_path / "history"
     for variant in ("c", "a"):
         out = tmp_path / "reports"
-        result = run_report([str(_rules(tmp_path, variant))], out_dir=out, attack=str(MINI_21), name="prod",
-                            notebooks=["mistagged"], history=history, progress=False)
+        result = run_report({"rules": [str(_rules(tmp_path, variant))], "attack": str(MINI_21)}, out_dir=out,
+                            name="prod", notebooks=["mistagged"], history=history, progress=False)
         assert result.failed == []
     assert read_summary(out / "summary.json")["rules"]["digests"].keys() == {"Shell", "Cron"}
     seen = inspect_pages([out / "index.html"], tmp_path)["index.html"]
@@ -274,7 +275,11 @@ def test_recipes_parse_and_their_commands_exist() -> None:
         assert args.command in ("report", "fleet")
     import inspect as _inspect
 
-    accepted = set(_inspect.signature(run_report).parameters)
+    from dataclasses import fields as _fields
+
+    from falco_coverage.run.report import ReportOptions
+
+    accepted = set(_inspect.signature(run_report).parameters) | {f.name for f in _fields(ReportOptions)}
     call = re.search(r"run_report\((.*?)\)\n", dag, re.S)
     assert call is not None
     assert set(re.findall(r"(\w+)=", call.group(1))) <= accepted
@@ -299,8 +304,8 @@ def test_trend_counts_a_load_error_once(tmp_path: Path) -> None:
     (d / "rules.yaml").write_text(SHELL + "- rule: Broken\n  desc: x\n  condition: no_such_macro\n  output: x\n"
                                           "  priority: WARNING\n")
     out = tmp_path / "reports"
-    run_report([str(d)], out_dir=out, attack=str(MINI_21), name="broken", summary_only=True, progress=False,
-               history=tmp_path / "history")
+    run_report({"rules": [str(d)], "attack": str(MINI_21)}, out_dir=out, name="broken", summary_only=True,
+               progress=False, history=tmp_path / "history")
     doc = read_summary(out / "summary.json")
     assert doc["load_errors"] == 1 and doc["findings"]["by_code"]["ERROR_UNDEFINED_MACRO"] == {"error": 1}
     trend = _trend(record_history(tmp_path / "history", doc))

@@ -448,7 +448,8 @@ def test_18_a_failed_rerun_does_not_link_stale_files(tmp_path: Path, monkeypatch
     rules = tmp_path / "r.yaml"
     rules.write_text(RULE.format(name="R", tags="[mitre_execution, T1059]"))
     out = tmp_path / "out"
-    first = report.run_report([str(rules)], attack=str(MINI_21), out_dir=out, notebooks=["coverage"], progress=False)
+    first = report.run_report({"rules": [str(rules)], "attack": str(MINI_21)}, out_dir=out, notebooks=["coverage"],
+                              progress=False)
     assert not first.failed and (out / "coverage-layer.json").exists()
     broken = tmp_path / "nb"
     broken.mkdir()
@@ -457,7 +458,7 @@ def test_18_a_failed_rerun_does_not_link_stale_files(tmp_path: Path, monkeypatch
                            "source": "raise RuntimeError('broken on purpose')"})
     (broken / "coverage.ipynb").write_text(json.dumps(nb))
     monkeypatch.setattr(report, "notebooks_dir", lambda: broken)
-    second = report.run_report([str(rules)], attack=str(MINI_21), out_dir=out, notebooks=["coverage"],
+    second = report.run_report({"rules": [str(rules)], "attack": str(MINI_21)}, out_dir=out, notebooks=["coverage"],
                                progress=False)
     assert second.failed
     index = (out / "index.html").read_text()

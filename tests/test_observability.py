@@ -227,7 +227,9 @@ def test_sensors_widen_what_counts(tmp_path: Path, attack) -> None:  # type: ign
     obs = cov.observability.set_index("technique_id")
     assert obs.loc["T1053", "observable"] == "full"
     profile = {"syscall": {"log_sources": [], "data_components": []}}
-    cov = coverage(load_rules(rules), attack, sensor_profile=profile)
+    from falco_coverage.config import CheckConfig, parse_profile
+
+    cov = coverage(load_rules(rules), attack, config=CheckConfig(sensors=parse_profile(profile, "test")))
     assert set(cov.observability["observable"].astype(str)) == {"none"}
 
 

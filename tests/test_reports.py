@@ -48,10 +48,10 @@ def upstream_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                           "source": "syscall", "hostname": f"node-{i % 3}", "tags": []}) + "\n"
                               for i, rule in enumerate(["Terminal shell in container"] * 6
                                                        + ["Read sensitive file untrusted"] * 3 + ["Not ours"])))
-    result = run_report([str(shared_path("falco-rules", "main", n)) for n in UPSTREAM], out_dir=out,
-                        attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
-                        compare_attack=str(shared_path("attack", "enterprise-attack-13.1.json")), progress=False,
-                        keep_notebooks=True, alerts=[str(alerts)])
+    result = run_report({"rules": [str(shared_path("falco-rules", "main", n)) for n in UPSTREAM],
+                         "attack": str(shared_path("attack", "enterprise-attack-18.1.json")),
+                         "compare_attack": str(shared_path("attack", "enterprise-attack-13.1.json")),
+                         "alerts": [str(alerts)]}, out_dir=out, progress=False, keep_notebooks=True)
     assert result.failed == [], [r.error for r in result.failed]
     return out
 
@@ -99,8 +99,8 @@ def test_rule_text_is_never_executed(tmp_path: Path) -> None:
     rules = tmp_path / "evil.yaml"
     rules.write_text(XSS_RULES)
     out = tmp_path / "reports"
-    result = run_report([str(rules)], out_dir=out, attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
-                        notebooks=["coverage", "mistagged"], progress=False)
+    result = run_report({"rules": [str(rules)], "attack": str(shared_path("attack", "enterprise-attack-18.1.json"))},
+                        out_dir=out, notebooks=["coverage", "mistagged"], progress=False)
     assert result.failed == [], [r.error for r in result.failed]
     for name in ("coverage.html", "mistagged_rules.html", "index.html"):
         dom = dump_dom(out / name)
@@ -114,9 +114,10 @@ def test_rule_text_is_never_executed(tmp_path: Path) -> None:
 
 def test_failing_notebook_is_named_and_others_still_written(tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    result = run_report([str(REPO / "data" / "examples")], out_dir=out,
-                        attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
-                        notebooks=["coverage", "mistagged"], scope={"min_priority": "LOUD"}, progress=False)
+    result = run_report({"rules": [str(REPO / "data" / "examples")],
+                         "attack": str(shared_path("attack", "enterprise-attack-18.1.json")),
+                         "scope": {"min_priority": "LOUD"}}, out_dir=out, notebooks=["coverage", "mistagged"],
+                        progress=False)
     (failed,) = result.failed
     assert failed.key == "coverage" and failed.error.startswith("coverage.ipynb: cell ")
     assert "unknown priority 'LOUD'" in failed.error
@@ -145,9 +146,9 @@ def test_newcomer_command_uses_the_example_rules(tmp_path: Path) -> None:
 
 def test_compare_report_shows_where_defense_evasion_went(tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    result = run_report([str(shared_path("falco-rules", "main", n)) for n in UPSTREAM], out_dir=out,
-                        attack=str(shared_path("attack", "enterprise-attack-19.1.json")),
-                        compare_attack_version="18.1", notebooks=["compare"], progress=False)
+    result = run_report({"rules": [str(shared_path("falco-rules", "main", n)) for n in UPSTREAM],
+                         "attack": str(shared_path("attack", "enterprise-attack-19.1.json")),
+                         "compare_attack_version": "18.1"}, out_dir=out, notebooks=["compare"], progress=False)
     assert result.failed == [], [r.error for r in result.failed]
     dom = dump_dom(out / "compare.html")
     assert "Where the techniques of retired tactics went" in dom
@@ -199,8 +200,9 @@ def test_pages_read_well_at_1400_px_offline(upstream_reports: Path, tmp_path: Pa
 
 def test_default_bundle_is_small_and_keeps_no_notebooks(tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    result = run_report([str(shared_path("falco-rules", "main", n)) for n in UPSTREAM], out_dir=out,
-                        attack=str(shared_path("attack", "enterprise-attack-18.1.json")), progress=False)
+    result = run_report({"rules": [str(shared_path("falco-rules", "main", n)) for n in UPSTREAM],
+                         "attack": str(shared_path("attack", "enterprise-attack-18.1.json"))}, out_dir=out,
+                        progress=False)
     assert result.failed == []
     assert not (out / "notebooks").exists()
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -212,8 +214,8 @@ def test_empty_results_say_so(tmp_path: Path) -> None:
     rules.write_text("- rule: Shell\n  desc: a shell\n  condition: evt.type = execve and proc.name = bash\n"
                      "  output: shell %proc.name\n  priority: WARNING\n  tags: [mitre_execution, T1059.004]\n")
     out = tmp_path / "reports"
-    result = run_report([str(rules)], out_dir=out, attack=str(shared_path("attack", "enterprise-attack-18.1.json")),
-                        notebooks=["mistagged"], progress=False)
+    result = run_report({"rules": [str(rules)], "attack": str(shared_path("attack", "enterprise-attack-18.1.json"))},
+                        out_dir=out, notebooks=["mistagged"], progress=False)
     assert result.failed == []
     text = str(inspect_pages([out / "mistagged_rules.html"], tmp_path)["mistagged_rules.html"]["text"])
     assert "No tag findings" in text and "No lint findings" in text and "Nothing to fix" in text

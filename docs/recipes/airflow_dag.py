@@ -26,7 +26,7 @@ def falco_coverage_nightly() -> None:
     def report(cluster: str) -> str:
         from falco_coverage.run.report import run_report
 
-        result = run_report([os.path.join(RULES_ROOT, cluster)], name=cluster,
+        result = run_report({"rules": [os.path.join(RULES_ROOT, cluster)]}, name=cluster,
                             out_dir=os.path.join(REPORTS, cluster), history=os.path.join(REPORTS, "history"),
                             progress=False)
         if result.failed:

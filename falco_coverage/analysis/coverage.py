@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from ..attack import AttackData, active_mask
 from ..columns import columns, conform
-from ..config import DEFAULT_SOURCE_PLATFORMS
+from ..config import DEFAULT_SOURCE_PLATFORMS, CheckConfig
+from ..request import Scope
 from ..rules import RuleSet
 from ..rules.decode import PRIORITIES
 from ..rules.tags import parse_attack_tag
@@ -31,8 +33,8 @@ from .scope import check_maturities, check_platforms, check_priority, check_sour
 
 
 @dataclass(frozen=True)
-class Scope:
-    """The filters and the ATT&CK release a coverage was computed with."""
+class AppliedScope:
+    """The filters and the ATT&CK release a coverage was computed with (validated, canonical)."""
 
     attack_version: str | None
     domain: str
@@ -78,7 +80,7 @@ class Coverage:
     tactics: pd.DataFrame
     gaps: pd.DataFrame
     rule_tactics: pd.DataFrame
-    scope: Scope
+    scope: AppliedScope
     tactic_names: dict[str, str] = field(default_factory=dict)
     #: rules in scope with tactic tags but no valid technique tag: one row per (rule, tactic)
     tactic_only: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -140,63 +142,84 @@ def _tactic_only(rules: pd.DataFrame, attack: AttackData, order: dict[str, int])
 STATES = ("detected", "observable", "not observable")
 
 
-def coverage(
-    ruleset: RuleSet, attack: AttackData, *, platforms: Iterable[str] | None = None, enabled_only: bool = True,
-    maturities: Iterable[str] | None = None, min_priority: str | None = None, sources: Iterable[str] | None = None,
-    source_platforms: dict[str, list[str]] | None = None, sensors: Iterable[str] | None = None,
-    sensor_profile: Mapping[str, object] | None = None,
-) -> Coverage:
-    """Tactic and technique coverage of ``ruleset`` against ``attack`` in the given scope.
+def coverage(ruleset: RuleSet, attack: AttackData, scope: Scope | None = None, *,
+             config: CheckConfig | None = None, **scope_values: Any) -> Coverage:
+    """Tactic and technique coverage of ``ruleset`` against ``attack`` in ``scope``
+    (:class:`falco_coverage.request.Scope`, or its fields as keywords: ``platforms``, ``maturities``,
+    ``min_priority``, ``sources``, ``sensors``, ``include_disabled``).
 
     Scope values are validated and canonicalised (:mod:`falco_coverage.analysis.scope`): an unknown
     platform, maturity, priority or source raises :class:`FalcoCoverageError` naming the choices.
     ``sensors`` are the Falco event sources whose observability counts (default: the sources of the
-    rules in scope); ``sensor_profile`` replaces or adds entries of the built-in sensor profile (the
-    configuration's ``sensors``).
+    rules in scope). The configuration's ``source_platforms`` and ``sensors`` say which platforms each
+    source observes and what it records.
     """
+    sc = Scope.of(scope, **scope_values)
+    cfg = config or CheckConfig()
+    source_platforms = dict(cfg.source_platforms)
     all_rules = ruleset.rules
-    maturities = check_maturities(maturities, all_rules) if maturities is not None else None
-    min_priority = check_priority(min_priority) if min_priority is not None else None
-    sources = check_sources(sources, all_rules, source_platforms or {}) if sources is not None else None
+    maturities = check_maturities(sc.maturities, all_rules) if sc.maturities is not None else None
+    min_priority = check_priority(sc.min_priority) if sc.min_priority is not None else None
+    sources = check_sources(sc.sources, all_rules, source_platforms) if sc.sources is not None else None
+    enabled_only = not sc.include_disabled
     rules = scope_rules(all_rules, enabled_only, maturities, min_priority, sources)
     notes: list[str] = []
-    if platforms is None:
+    if sc.platforms is None:
         plats, notes = source_platforms_of(rules["source"], source_platforms)
         if rules.empty:
             plats = list(DEFAULT_SOURCE_PLATFORMS["syscall"])
     else:
-        plats = list(check_platforms(platforms, attack))
+        plats = list(check_platforms(sc.platforms, attack))
 
     tech = attack.techniques
     applicable = tech[active_mask(tech, plats)]
-    app_ids = set(applicable["technique_id"])
     # no rule in scope: the syscall source, as for the platforms above, so the view is not all grey
-    sensor_list = (check_sources(sensors, all_rules, source_platforms or {}) if sensors is not None
+    sensor_list = (check_sources(sc.sensors, all_rules, source_platforms) if sc.sensors is not None
                    else tuple(sorted(set(rules["source"]))) or ("syscall",))
-    obs = _observability(attack, sensor_list, plats, app_ids, source_platforms, sensor_profile)
-
-    # rule -> valid active technique IDs it tags (canonicalised)
-    tagged: dict[str, set[str]] = defaultdict(set)  # technique -> rules tagging it directly
-    rule_techs: dict[str, set[str]] = {}
-    active_ids = set(tech.loc[active_mask(tech), "technique_id"])
-    off_platform: set[str] = set()  # valid, active, tagged, but on no platform in scope
-    for name, tags in zip(rules["name"], rules["tags"]):
-        ids = set()
-        for tag in tags:
-            parsed = parse_attack_tag(tag)
-            if parsed and parsed.kind == "technique" and parsed.value in app_ids:
-                ids.add(parsed.value)
-                tagged[parsed.value].add(name)
-            elif parsed and parsed.kind == "technique" and parsed.value in active_ids:
-                off_platform.add(parsed.value)
-        rule_techs[name] = ids
-
+    obs = _observability(attack, sensor_list, plats, set(applicable["technique_id"]), source_platforms,
+                         cfg.sensors)
+    tagged, off_platform = _tagged(rules, tech, set(applicable["technique_id"]))
     subs_of: dict[str, list[str]] = defaultdict(list)
     for tid, parent in zip(applicable["technique_id"], applicable["parent_id"]):
         if isinstance(parent, str):
             subs_of[parent].append(tid)
-
     order = {s: i for i, s in enumerate(attack.tactics["shortname"])}
+    techniques = _techniques(applicable, tagged, subs_of, order, obs)
+    tactics, rule_tactics = _tactics(techniques, rules, attack, order)
+    gaps = _gaps(applicable, techniques, subs_of, obs)
+    tactic_only = _tactic_only(rules, attack, order)
+    notes += _notes(rules, attack, tactic_only, off_platform, plats)
+    applied = AppliedScope(
+        attack_version=attack.version, domain=attack.domain, platforms=tuple(plats), enabled_only=enabled_only,
+        maturities=maturities, min_priority=min_priority, sources=sources, n_rules=len(rules),
+        n_rules_total=len(ruleset.rules), notes=tuple(notes),
+        n_own_rules=int((rules["origin"] == "own").sum()), sensors=tuple(sensor_list),
+    )
+    return Coverage(techniques, tactics, gaps, rule_tactics, applied, attack.tactic_names(), tactic_only, obs,
+                    has_detection_model(attack))
+
+
+def _tagged(rules: pd.DataFrame, tech: pd.DataFrame, app_ids: set[str]) -> tuple[dict[str, set[str]], set[str]]:
+    """Per applicable technique, the rules in scope that tag it directly; and the valid, active
+    techniques the rules tag that apply to no platform in scope."""
+    tagged: dict[str, set[str]] = defaultdict(set)
+    active_ids = set(tech.loc[active_mask(tech), "technique_id"])
+    off_platform: set[str] = set()
+    for name, tags in zip(rules["name"], rules["tags"]):
+        for tag in tags:
+            parsed = parse_attack_tag(tag)
+            if parsed is None or parsed.kind != "technique":
+                continue
+            if parsed.value in app_ids:
+                tagged[parsed.value].add(name)
+            elif parsed.value in active_ids:
+                off_platform.add(parsed.value)
+    return tagged, off_platform
+
+
+def _techniques(applicable: pd.DataFrame, tagged: dict[str, set[str]], subs_of: dict[str, list[str]],
+                order: dict[str, int], obs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (tactic, applicable technique): the rules that cover it and how."""
     rows = []
     for rec in applicable.to_dict("records"):
         tid = rec["technique_id"]
@@ -210,9 +233,13 @@ def coverage(
     techniques = pd.DataFrame(rows, columns=[c for c in columns("coverage.techniques") if c not in _VIEW])
     techniques["tactic"] = pd.Categorical(techniques["tactic"], categories=list(order), ordered=True)
     techniques = _with_states(techniques, obs)
-    techniques = conform(techniques.sort_values(["tactic", "technique_id"], kind="stable", ignore_index=True),
-                         "coverage.techniques")
+    return conform(techniques.sort_values(["tactic", "technique_id"], kind="stable", ignore_index=True),
+                   "coverage.techniques")
 
+
+def _tactics(techniques: pd.DataFrame, rules: pd.DataFrame, attack: AttackData,
+             order: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per tactic: applicable and covered top-level techniques, rules; and one row per (rule, tactic)."""
     top = techniques[techniques["parent_id"].isna()]
     trows = []
     rule_tactic_rows = []
@@ -230,8 +257,13 @@ def coverage(
     tactics = conform(pd.DataFrame(trows, columns=columns("coverage.tactics")), "coverage.tactics")
     rule_tactics = pd.DataFrame(rule_tactic_rows, columns=columns("coverage.rule_tactics"))
     rule_tactics["tactic"] = pd.Categorical(rule_tactics["tactic"], categories=list(order), ordered=True)
-    rule_tactics = conform(rule_tactics, "coverage.rule_tactics")
+    return tactics, conform(rule_tactics, "coverage.rule_tactics")
 
+
+def _gaps(applicable: pd.DataFrame, techniques: pd.DataFrame, subs_of: dict[str, list[str]],
+          obs: pd.DataFrame) -> pd.DataFrame:
+    """Uncovered top-level techniques: observable ones first (where a new rule pays off), then by threat use."""
+    top = techniques[techniques["parent_id"].isna()]
     uncovered = applicable[~applicable["is_subtechnique"]
                            & ~applicable["technique_id"].isin(set(top.loc[top["covered"], "technique_id"]))]
     level = dict(zip(obs["technique_id"], obs["observable"])) if len(obs) else {}
@@ -242,13 +274,16 @@ def coverage(
             dict(zip(obs["technique_id"], obs["strategy_ids"])) if len(obs) else {}).map(
             lambda v: v if isinstance(v, list) else []),
     )
-    # observable gaps first (where a new rule pays off), then by threat usage
     gaps = gaps.assign(_tier=gaps["observable"].isin(["partial", "full"]).map({True: 0, False: 1}))
     gaps = gaps.sort_values(["_tier", "n_groups", "n_software", "technique_id"],
                             ascending=[True, False, False, True], kind="stable", ignore_index=True)
-    gaps = conform(gaps, "coverage.gaps")
+    return conform(gaps, "coverage.gaps")
 
-    tactic_only = _tactic_only(rules, attack, order)
+
+def _notes(rules: pd.DataFrame, attack: AttackData, tactic_only: pd.DataFrame, off_platform: set[str],
+           plats: list[str]) -> list[str]:
+    """What the reader must know about the scope."""
+    notes = []
     n_tactic_only = tactic_only["rule"].nunique()
     if n_tactic_only:
         notes.append(f"{n_tactic_only} of {len(rules)} rules carry only tactic tags (no valid technique tag), so "
@@ -264,14 +299,7 @@ def coverage(
     if not plats:
         notes.append("no ATT&CK platform is in scope, so no technique applies; pass --platform or map the "
                      "rules' sources with source_platforms")
-    scope = Scope(
-        attack_version=attack.version, domain=attack.domain, platforms=tuple(plats), enabled_only=enabled_only,
-        maturities=maturities, min_priority=min_priority, sources=sources, n_rules=len(rules),
-        n_rules_total=len(ruleset.rules), notes=tuple(notes),
-        n_own_rules=int((rules["origin"] == "own").sum()), sensors=tuple(sensor_list),
-    )
-    return Coverage(techniques, tactics, gaps, rule_tactics, scope, attack.tactic_names(), tactic_only, obs,
-                    has_detection_model(attack))
+    return notes
 
 
 #: the columns of ``coverage.techniques`` the three-way view adds

@@ -18,31 +18,44 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..analysis.coverage import Coverage
+    from ..analysis.session import Session
     from ..attack import AttackData
-    from ..config import CheckConfig
-    from ..rules import RuleSet
+    from ..request import Request
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 #: --fail-on level -> the severities that make the exit code 1
 FAIL_LEVELS = {level: set(SEVERITIES[:i + 1]) for i, level in enumerate(SEVERITIES)} | {"never": set()}
 
 
-def _load_attack(args: argparse.Namespace) -> AttackData:
-    from ..attack import load_attack
+def request_of(args: argparse.Namespace) -> Request:
+    """The one request a command's arguments describe (what ``report`` and the notebooks use too)."""
+    from ..request import Request, Scope
 
-    return load_attack(args.attack, version=args.attack_version, cache=not args.no_cache)
+    scope = Scope.of(platforms=getattr(args, "platform", None), maturities=getattr(args, "maturity", None),
+                     min_priority=getattr(args, "min_priority", None), sources=getattr(args, "source", None),
+                     sensors=getattr(args, "sensor", None),
+                     include_disabled=bool(getattr(args, "include_disabled", False)))
+    return Request.build(
+        rules=getattr(args, "rules", None) or [], base=getattr(args, "base", None) or [],
+        attack=getattr(args, "attack", None), attack_version=getattr(args, "attack_version", None),
+        config=getattr(args, "config", None), falco_version=getattr(args, "falco_version", None), scope=scope,
+        alerts=getattr(args, "alerts", None) or [], since=getattr(args, "since", None),
+        until=getattr(args, "until", None), compare_rules=getattr(args, "compare_with", None) or [],
+        compare_attack=getattr(args, "compare_attack", None),
+        compare_attack_version=getattr(args, "compare_attack_version", None),
+        cache=not getattr(args, "no_cache", False))
 
 
-def _config(args: argparse.Namespace) -> CheckConfig:
-    from ..config import load_config
+def session_of(args: argparse.Namespace) -> Session:
+    from ..analysis.session import Session
 
-    return load_config(getattr(args, "config", None))
+    return Session(request_of(args))
 
 
 def cmd_attack_info(args: argparse.Namespace) -> int:
     from ..attack import active_mask
 
-    attack = _load_attack(args)
+    attack = session_of(args).attack
     t = attack.techniques
     active = t[active_mask(t)]
     print(f"ATT&CK {attack.domain} {attack.version or '(unknown version)'}")
@@ -66,29 +79,9 @@ def cmd_attack_download(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def load_readable(args: argparse.Namespace) -> RuleSet:
-    """The rules of ``args`` (``--base`` files first). A file that is no readable rules file at all is
-    an input error (its diagnostics printed, exit 2); so is a directory holding no rules file."""
-    from ..rules import load_rules
-    from ..rules.load import expand_paths
-
-    base = getattr(args, "base", None) or []
-    for given in [*base, *args.rules]:
-        path = Path(given).expanduser()
-        if path.is_dir() and not expand_paths([path]):
-            raise FalcoCoverageError("no rule files found (*.yaml, *.yml) in this directory", file=path)
-    ruleset = load_rules(*args.rules, base=base, falco_version=getattr(args, "falco_version", None))
-    if ruleset.unreadable:
-        d = ruleset.diagnostics
-        fatal = d[d["file"].isin(ruleset.unreadable) & (d["severity"] == "error")].iloc[0]
-        more = f" (and {len(ruleset.unreadable) - 1} more unreadable file(s))" if len(ruleset.unreadable) > 1 else ""
-        raise FalcoCoverageError(f"not a readable Falco rules file: {fatal['sub_code']}: {fatal['message']}{more}",
-                                 file=fatal["file"], line=int(fatal["line"]) or None)
-    return ruleset
-
-
-def refused(ruleset: RuleSet, args: argparse.Namespace) -> bool:
-    """Say on stderr when Falco would refuse to start with these rules; True then."""
+def refused(session: Session) -> bool:
+    """Say on stderr when Falco would refuse to start with the session's rules; True then."""
+    ruleset = session.ruleset
     errors = ruleset.own_errors
     if errors.empty:
         return False
@@ -96,7 +89,8 @@ def refused(ruleset: RuleSet, args: argparse.Namespace) -> bool:
     places = list(dict.fromkeys(f"{f}:{ln}" for f, ln in zip(errors["file"], errors["line"])))
     where = ", ".join(places[:3]) + (f" and {len(places) - 3} more places" if len(places) > 3 else "")
     print(f"falco-coverage: Falco would refuse these rules: {len(errors)} load error(s) at {where}; "
-          f"{len(rejected)} rule(s) invalid or dropped (details: falco-coverage rules {' '.join(args.rules)})",
+          f"{len(rejected)} rule(s) invalid or dropped (details: falco-coverage rules "
+          f"{' '.join(session.request.rules)})",
           file=sys.stderr)
     return True
 
@@ -104,7 +98,7 @@ def refused(ruleset: RuleSet, args: argparse.Namespace) -> bool:
 def cmd_rules(args: argparse.Namespace) -> int:
     from ..present.rules_text import print_diagnostics, write_rules
 
-    ruleset = load_readable(args)
+    ruleset = session_of(args).ruleset
     write_rules(ruleset, args.format, sys.stdout)
     print_diagnostics(ruleset, sys.stderr)
     return EXIT_INPUT if ruleset.has_errors else EXIT_OK
@@ -135,10 +129,9 @@ def emit_findings(findings: pd.DataFrame, fmt: str, fail_on: str, *, kinds: tupl
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..analysis.checks import check
-
-    ruleset = load_readable(args)
-    attack = _load_attack(args)
+    session = session_of(args)
+    session.ruleset  # a bad rules file is the first error said
+    attack = session.attack
     also = None
     if args.also_attack:
         from ..attack import load_attack
@@ -147,30 +140,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         spec = args.also_attack
         also = (load_attack(version=spec, cache=not args.no_cache) if version_key(spec) != (-1,)
                 else load_attack(spec, cache=not args.no_cache))
-    findings = check(ruleset, attack, config=_config(args), also=also, suggest=not args.no_suggest)
-    refused(ruleset, args)  # the load errors are findings too, counted by --fail-on
+    findings = session.check(suggest=not args.no_suggest, also=also)
+    refused(session)  # the load errors are findings too, counted by --fail-on
     return emit_findings(findings, args.format, args.fail_on, kinds=("load", "tag"), attack=attack)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from ..analysis.lint import lint
-
-    ruleset = load_readable(args)
-    findings = lint(ruleset, config=_config(args), inline_list_min=args.inline_list_min)
-    refused(ruleset, args)
+    session = session_of(args)
+    findings = session.lint(inline_list_min=args.inline_list_min)
+    refused(session)
     return emit_findings(findings, args.format, args.fail_on, kinds=("lint",))
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
     from ..analysis import fix
-    from ..analysis.checks import check
 
-    ruleset = load_readable(args)
-    attack = _load_attack(args)
-    cfg = _config(args)
-    findings = check(ruleset, attack, config=cfg, include_load=False, suggest=args.suggest)
-    edits = fix.plan(findings, ruleset, args.codes, attack=attack, config=cfg, suggest=args.suggest)
-    status = EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+    session = session_of(args)
+    ruleset, attack = session.ruleset, session.attack
+    findings = session.check(include_load=False, suggest=args.suggest)
+    edits = fix.plan(findings, ruleset, args.codes, attack=attack, config=session.config, suggest=args.suggest)
+    status = EXIT_FINDINGS if refused(session) else EXIT_OK
     if not edits:
         print("nothing to fix", file=sys.stderr)
         return status
@@ -185,11 +174,10 @@ def cmd_fix(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from ..analysis.suggest import suggest
     from ..present.rules_text import write_suggestions
 
-    ruleset = load_readable(args)
-    attack = _load_attack(args)
+    session = session_of(args)
+    ruleset, attack = session.ruleset, session.attack
     rules = ruleset.rules
     only = set(args.rule) if args.rule else None
     if only is not None:
@@ -199,30 +187,23 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.untagged:
         untagged = set(rules.loc[rules["technique_tags"].map(len) == 0, "name"])
         only = untagged if only is None else only & untagged
-    found = suggest(ruleset, attack, top=args.top, only=only,
-                    source_platforms=dict(_config(args).source_platforms))
+    found = session.suggest(top=args.top, only=only)
     own = rules[rules["origin"].astype(str) != "base"]
     write_suggestions(found, args.format, sys.stdout, rules=own if only is None else own[own["name"].isin(only)],
                       attack=attack)
-    return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+    return EXIT_FINDINGS if refused(session) else EXIT_OK
 
 
-def _coverage(args: argparse.Namespace, ruleset: RuleSet, attack: AttackData | None = None) -> Coverage:
-    from ..analysis.coverage import coverage
-
-    attack = attack or _load_attack(args)
-    cfg = _config(args)
-    cov = coverage(ruleset, attack, platforms=args.platform,
-                   enabled_only=not args.include_disabled, maturities=args.maturity,
-                   min_priority=args.min_priority, sources=args.source,
-                   source_platforms=cfg.source_platforms, sensors=args.sensor, sensor_profile=cfg.sensors)
-    print(f"falco-coverage: {attack.describe()}", file=sys.stderr)  # which release, and where it came from
+def _coverage(session: Session) -> Coverage:
+    cov = session.coverage()
+    print(f"falco-coverage: {session.attack.describe()}", file=sys.stderr)  # which release, and where it came from
     return cov
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    ruleset = load_readable(args)
-    cov = _coverage(args, ruleset)
+    session = session_of(args)
+    session.ruleset  # a bad rules file is the first error said
+    cov = _coverage(session)
     t = cov.tactics
     if args.format == "json":
         import json
@@ -256,18 +237,16 @@ def cmd_coverage(args: argparse.Namespace) -> int:
                   + ", ".join(f"{cov.tactic_names.get(str(k), k)} {v}" for k, v in per.items()))
     for note in cov.scope.notes:
         print(f"falco-coverage: note: {note}", file=sys.stderr)
-    return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+    return EXIT_FINDINGS if refused(session) else EXIT_OK
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """What fired: per rule (fires, first and last seen, hosts, share), silent and noisy rules, alerts of
     rules not in the set. Unreadable lines are counted on stderr (the first few with file:line)."""
-    from ..alerts import load_alerts
-    from ..analysis.observed import observed
-
-    ruleset = load_readable(args)
-    aset = load_alerts(*args.alerts, since=args.since, until=args.until)
-    obs = observed(ruleset, aset.alerts, noisy_share=args.noisy_share)
+    session = session_of(args)
+    session.ruleset  # a bad rules file is the first error said
+    aset = session.alerts()
+    obs = session.observed(noisy_share=args.noisy_share)
     per = obs.rules
     if args.format == "json":
         import json
@@ -295,7 +274,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         print(f"falco-coverage: warning: {file}:{line}: {reason}", file=sys.stderr)
     if len(aset.problems) > 5:
         print(f"falco-coverage: warning: {len(aset.problems) - 5} more line(s) could not be read", file=sys.stderr)
-    return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+    return EXIT_FINDINGS if refused(session) else EXIT_OK
 
 
 def cmd_layer(args: argparse.Namespace) -> int:
@@ -305,9 +284,10 @@ def cmd_layer(args: argparse.Namespace) -> int:
         from ..extras import require
 
         require("layers", "layer --svg/--xlsx")
-    ruleset = load_readable(args)
-    attack = _load_attack(args)
-    cov = _coverage(args, ruleset, attack)
+    session = session_of(args)
+    session.ruleset  # a bad rules file is the first error said
+    attack = session.attack
+    cov = _coverage(session)
     layer = to_navigator(cov, args.name, args.output, states=args.states)
     print(f"{args.output}: Navigator layer with {len(layer['techniques'])} technique cells", file=sys.stderr)
     for note in cov.scope.notes:
@@ -321,29 +301,19 @@ def cmd_layer(args: argparse.Namespace) -> int:
         export(layer, attack.source_path, svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
         for extra in filter(None, (args.svg, args.xlsx)):
             print(f"{extra}: written", file=sys.stderr)
-    return EXIT_FINDINGS if refused(ruleset, args) else EXIT_OK
+    return EXIT_FINDINGS if refused(session) else EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..extras import require
-    from .report import run_report
+    from .report import ReportOptions, run_report
 
     if not args.summary_only:
         require("notebooks", "report (HTML pages from notebooks; --summary-only needs no extra)")
-    keys = [k.strip() for k in args.notebooks.split(",") if k.strip()]
-    scope = {k: v for k, v in (("platforms", args.platform), ("maturities", args.maturity),
-                                ("min_priority", args.min_priority), ("sources", args.source),
-                                ("sensors", args.sensor)) if v}
-    if args.include_disabled:
-        scope["include_disabled"] = True
-    result = run_report(
-        args.rules, base=args.base, out_dir=args.out, attack=args.attack, attack_version=args.attack_version,
-        notebooks=keys, compare_with=args.compare_with, compare_attack=args.compare_attack,
-        compare_attack_version=args.compare_attack_version, scope=scope or None, config=args.config,
-        cache=not args.no_cache, falco_version=args.falco_version, keep_notebooks=args.keep_notebooks,
-        alerts=args.alerts, since=args.since, until=args.until, name=args.name, history=args.history,
-        summary_only=args.summary_only,
-    )
+    options = ReportOptions.of(out_dir=args.out, notebooks=[k.strip() for k in args.notebooks.split(",") if k.strip()],
+                               name=args.name, history=args.history, summary_only=args.summary_only,
+                               keep_notebooks=args.keep_notebooks)
+    result = run_report(request_of(args), options)
     print(result.index)
     for failure in result.failed:
         print(f"falco-coverage: error: {failure.error}", file=sys.stderr)

@@ -15,20 +15,21 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..attack import AttackData
 from ..errors import FalcoCoverageError
 from ..fsutil import atomic_write
-from ..analysis.summary import build_summary, changes, coverage_share, dumps, record_history
+from ..analysis.summary import changes, coverage_share, dumps, record_history
 from ..present.landing import PAGE_CSS, Headline, Link, Trend, landing_page
 from ..present.notebook import REPORT_ENV
-from ..rules import RuleSet
-from ..rules.paths import example_rules, resolve_rules, uses_example_rules
+from ..request import Request
+
+if TYPE_CHECKING:
+    from ..analysis.session import Session
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parents[1]
@@ -117,91 +118,82 @@ def export_html(notebook: Path, target: Path, title: str = "falco-coverage repor
     atomic_write(target, body.encode("utf-8"))
 
 
-def run_report(
-    rules: list[str] | None, *, base: list[str] | None = None, out_dir: str | Path = "reports",
-    attack: str | None = None, attack_version: str | None = None, notebooks: list[str] | None = None,
-    compare_with: list[str] | None = None, compare_attack: str | None = None,
-    compare_attack_version: str | None = None, scope: dict[str, Any] | None = None,
-    config: str | None = None, cache: bool = True, progress: bool = True, falco_version: str | None = None,
-    keep_notebooks: bool = False, alerts: list[str] | None = None, since: str | None = None,
-    until: str | None = None, name: str | None = None, history: str | Path | None = None,
-    summary_only: bool = False,
-) -> ReportResult:
-    """Execute the notebooks with these parameters and write HTML reports and an index to ``out_dir``.
+@dataclass(frozen=True)
+class ReportOptions:
+    """How a report run writes (what it analyses is the :class:`Request`)."""
 
-    ``scope`` may hold ``platforms``, ``maturities``, ``min_priority``, ``sources``, ``sensors`` and
-    ``include_disabled``; it applies to every notebook, the comparison included. ``alerts`` (files or
-    directories of Falco alerts or metrics, read by :func:`falco_coverage.alerts.load_alerts`, within
-    ``since``/``until``) make the ``observed`` report.
+    out_dir: Path = Path("reports")
+    #: which notebooks (keys of :data:`NOTEBOOKS`); compare and observed run when the request has their input
+    notebooks: tuple[str, ...] = tuple(NOTEBOOKS)
+    #: the run's name in ``summary.json`` (default: the first rules file's stem)
+    name: str | None = None
+    #: a directory keeping every run's summary; the landing page then shows the trend
+    history: Path | None = None
+    #: write ``summary.json`` and nothing else (no notebooks, no HTML)
+    summary_only: bool = False
+    keep_notebooks: bool = False
+    progress: bool = True
 
-    Every run writes ``summary.json`` (:mod:`falco_coverage.analysis.summary`) named ``name`` (default:
-    the first rules file's stem); ``history`` (a directory) also keeps a copy there, and the landing
-    page then shows the trend. ``summary_only`` writes the summary and nothing else (no notebooks).
+    @classmethod
+    def of(cls, options: ReportOptions | None = None, **values: Any) -> ReportOptions:
+        if "out_dir" in values:
+            values["out_dir"] = Path(values["out_dir"])
+        if values.get("history") is not None:
+            values["history"] = Path(values["history"])
+        if values.get("notebooks") is not None:
+            values["notebooks"] = tuple(values["notebooks"])
+        elif "notebooks" in values:
+            del values["notebooks"]
+        return replace(options or cls(), **values)
+
+
+def run_report(request: Request | Mapping[str, Any], options: ReportOptions | None = None,
+               **option_values: Any) -> ReportResult:
+    """Execute the notebooks on ``request`` and write HTML reports and an index to ``options.out_dir``.
+
+    ``request`` (a :class:`Request`, or its fields as a mapping) is opened once here; the summary and
+    the landing page's numbers are computed from it, and every notebook gets the same request (its
+    paths made absolute), so the pages and ``summary.json`` agree. ``options`` (or its fields as
+    keywords: ``out_dir``, ``notebooks``, ``name``, ``history``, ``summary_only``,
+    ``keep_notebooks``, ``progress``) say how the run writes: every run writes ``summary.json``
+    (:mod:`falco_coverage.analysis.summary`); ``history`` also keeps a copy there, and the landing page
+    then shows the trend; ``summary_only`` writes the summary and nothing else.
     """
-    from ..attack import load_attack
-    from ..config import load_config
-    from ..rules import load_rules
+    from ..analysis.session import Session
 
+    opts = ReportOptions.of(options, **option_values)
+    session = request if isinstance(request, Session) else Session(request)
     logging.getLogger("papermill").setLevel(logging.ERROR)
-
-    rule_paths = resolve_rules(rules)
-    example = uses_example_rules(rules)
-    missing = [p for p in [*rule_paths, *(base or []), *(compare_with or [])] if not Path(p).exists()]
-    if missing:
-        raise FalcoCoverageError(f"no such rules file or directory: {', '.join(missing)}")
-    gone = [p for p in alerts or [] if not Path(p).exists()]
-    if gone:
-        raise FalcoCoverageError(f"no such alerts file or directory: {', '.join(gone)}")
-    if example and progress:
-        print(f"falco-coverage: note: no rules given and none installed in /etc/falco: reporting on the EXAMPLE "
-              f"rule set ({example_rules()})", file=sys.stderr)
-    if config is not None:
-        load_config(config)  # a bad configuration fails here, once, not in every notebook
-    ruleset = load_rules(*rule_paths, base=base or [], falco_version=falco_version)
-    attack_data = load_attack(attack, version=attack_version, cache=cache)  # fail early, name the release
-    keys = notebooks or list(NOTEBOOKS)
-    unknown = [k for k in keys if k not in NOTEBOOKS]
-    if unknown:
-        raise FalcoCoverageError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise FalcoCoverageError("is a file, not a directory for the reports", file=out)
-    if history is not None and Path(history).exists() and not Path(history).is_dir():
-        raise FalcoCoverageError("is a file, not a directory for the run history", file=history)
-    name = name or (Path(rule_paths[0]).stem if rule_paths else "rules")
+    _validate(session, opts)
+    ruleset = session.ruleset
+    session.attack  # fail early, name the release
+    name = opts.name or (Path(session.rule_paths[0]).stem if session.rule_paths else "rules")
     headline: Headline | None = None
     summary: dict[str, Any] | None = None
     try:
-        headline, summary = _measure(ruleset, attack_data, scope or {}, config, name=name,
-                                     rule_files=[*(base or []), *rule_paths],
-                                     alerts=alerts, since=since, until=until)
+        headline, summary = _measure(session, name)
     except FalcoCoverageError:  # a bad scope: the notebooks fail on it too, and are named
-        if summary_only:
+        if opts.summary_only:
             raise
-    trend = _trend(record_history(Path(history), summary)) if history is not None and summary else None
+    out = opts.out_dir
+    trend = _trend(record_history(opts.history, summary)) if opts.history is not None and summary else None
+    result = ReportResult(out, out / "index.html", load_errors=len(ruleset.own_errors), example=session.example,
+                          headline=headline, keep_notebooks=opts.keep_notebooks, trend=trend)
     try:  # each run works in a directory of its own, then moves its results into place
         out.mkdir(parents=True, exist_ok=True)
-        if summary_only and summary is not None:
+        if opts.summary_only and summary is not None:
             atomic_write(out / "summary.json", dumps(summary))
-            return ReportResult(out, out / "summary.json", load_errors=len(ruleset.own_errors), example=example,
-                                headline=headline)
+            result.index = out / "summary.json"
+            return result
         work = Path(tempfile.mkdtemp(prefix=".run-", dir=out))
         if summary is not None:
             atomic_write(work / "summary.json", dumps(summary))
     except OSError as exc:
         raise FalcoCoverageError(f"cannot write the reports here: {exc.strerror or exc}", file=out) from None
-    import papermill as pm
-
-    if falco_version is not None:  # a notebook parameter like the scope's
-        scope = {**(scope or {}), "falco_version": falco_version}
     saved_env = os.environ.get(REPORT_ENV)
     os.environ[REPORT_ENV] = "1"  # the kernels inherit it: figures embed plotly.js, tables go offline
     try:
-        result = ReportResult(out, out / "index.html", load_errors=len(ruleset.own_errors), example=example,
-                              headline=headline, keep_notebooks=keep_notebooks, trend=trend)
-        seen = {"alerts": [str(Path(p).resolve()) for p in alerts or []], "since": since, "until": until}
-        return _run(pm, keys, work, rule_paths, base, attack_data, compare_with, compare_attack,
-                    compare_attack_version, scope, config, progress, result, seen)
+        return _run(session, opts, work, result)
     finally:
         if saved_env is None:
             os.environ.pop(REPORT_ENV, None)
@@ -210,43 +202,40 @@ def run_report(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _measure(ruleset: RuleSet, attack_data: AttackData, scope: dict[str, Any], config: str | None, *, name: str,
-             rule_files: list[str], alerts: list[str] | None, since: str | None,
-             until: str | None) -> tuple[Headline, dict[str, Any]]:
-    """The landing page's numbers and the run's summary, in the same scope as the reports."""
-    import pandas as pd
+def _validate(session: Session, opts: ReportOptions) -> None:
+    """Every input named and every output place usable, before anything runs: one error naming it."""
+    r = session.request
+    missing = [p for p in [*session.rule_paths, *r.base, *r.compare_rules] if not Path(p).exists()]
+    if missing:
+        raise FalcoCoverageError(f"no such rules file or directory: {', '.join(missing)}")
+    gone = [p for p in r.alerts if not Path(p).exists()]
+    if gone:
+        raise FalcoCoverageError(f"no such alerts file or directory: {', '.join(gone)}")
+    unknown = [k for k in opts.notebooks if k not in NOTEBOOKS]
+    if unknown:
+        raise FalcoCoverageError(f"unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(NOTEBOOKS)}")
+    if opts.out_dir.exists() and not opts.out_dir.is_dir():
+        raise FalcoCoverageError("is a file, not a directory for the reports", file=opts.out_dir)
+    if opts.history is not None and opts.history.exists() and not opts.history.is_dir():
+        raise FalcoCoverageError("is a file, not a directory for the run history", file=opts.history)
+    if session.example and opts.progress:
+        print(f"falco-coverage: note: no rules given and none installed in /etc/falco: reporting on the EXAMPLE "
+              f"rule set ({session.rule_paths[0]})", file=sys.stderr)
+    session.config  # a bad configuration fails here, once, not in every notebook
 
-    from ..analysis.checks import check
-    from ..analysis.coverage import coverage
-    from ..analysis.lint import lint
-    from ..config import load_config
 
-    cfg = load_config(config)
-    cov = coverage(ruleset, attack_data, platforms=scope.get("platforms"), maturities=scope.get("maturities"),
-                   min_priority=scope.get("min_priority"), sources=scope.get("sources"),
-                   enabled_only=not scope.get("include_disabled", False),
-                   source_platforms=cfg.source_platforms, sensors=scope.get("sensors"), sensor_profile=cfg.sensors)
+def _measure(session: Session, name: str) -> tuple[Headline, dict[str, Any]]:
+    """The landing page's numbers and the run's summary, from the session every notebook also opens."""
+    cov = session.coverage()
     s = cov.summary()
-    found = check(ruleset, attack_data, config=cfg, suggest=False)
-    severities = found["severity"].astype(str)
+    severities = session.check(suggest=False)["severity"].astype(str)
     gaps = [(str(t), str(n), str(u), int(g)) for t, n, u, g in
             cov.gaps.head(5)[["technique_id", "name", "url", "n_groups"]].itertuples(index=False)]
     headline = Headline(int(s["covered"]), int(s["applicable"]), float(s["coverage"]), int(s["rules"]),
-                        len(ruleset.own_errors), int((severities == "error").sum()),
+                        len(session.ruleset.own_errors), int((severities == "error").sum()),
                         int((severities == "warning").sum()), cov.scope.describe(), gaps,
                         int(s["observable"]) if cov.has_observability else None)
-    seen = None
-    if alerts:
-        from ..alerts import load_alerts
-        from ..analysis.observed import observed
-
-        seen = observed(ruleset, load_alerts(*alerts, since=since, until=until).alerts)
-    linted = lint(ruleset, config=cfg)
-    findings = pd.concat([found, linted], ignore_index=True) if len(linted) else found
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    summary = build_summary(ruleset, attack_data, cov, findings, name=name, generated=generated,
-                            rule_files=rule_files, observed=seen)
-    return headline, summary
+    return headline, session.summary(name=name)
 
 
 def _trend(runs: list[dict[str, Any]]) -> Trend:
@@ -259,98 +248,91 @@ def _trend(runs: list[dict[str, Any]]) -> Trend:
     return Trend(rows, moved["gained"], moved["lost"], names)
 
 
-def _run(pm: Any, keys: list[str], work: Path, rule_paths: list[str], base: list[str] | None,
-         attack_data: AttackData, compare_with: list[str] | None, compare_attack: str | None,
-         compare_attack_version: str | None, scope: dict[str, Any] | None, config: str | None,
-         progress: bool, result: ReportResult, seen: dict[str, Any]) -> ReportResult:
-    out = result.out_dir
-    work = work.resolve()
-    executed_dir = work / "notebooks"
-    executed_dir.mkdir()
-    src_dir = notebooks_dir()
-    # notebooks run in the output directory: every path they get must be absolute
-    params: dict[str, Any] = {
-        "rules": [str(Path(p).resolve()) for p in rule_paths],
-        "base_rules": [str(Path(p).resolve()) for p in base or []],
-        "attack": str(Path(attack_data.source_path).resolve()) if attack_data.source_path else None,
-        "attack_version": attack_data.version,
-        "config": str(Path(config).resolve()) if config else None, "example_rules": result.example,
-        "output_dir": str(work.resolve()), **(scope or {}),
-    }
-    has_compare = bool(compare_with or compare_attack or compare_attack_version)
-    jobs: list[tuple[int, str, dict[str, Any]]] = []
-    skipped: list[str] = []
-    for n, key in enumerate(keys, 1):
-        if key == "compare" and not has_compare:
-            skipped.append(f"[{n}/{len(keys)}] {key}: skipped (give --compare-with or --compare-attack[-version])")
-            continue
-        if key == "observed" and not seen["alerts"]:
-            skipped.append(f"[{n}/{len(keys)}] {key}: skipped (give --alerts)")
-            continue
-        nb_params = dict(params)
-        if key == "observed":
-            nb_params.update(seen)
-        if key == "compare":
-            nb_params.update(compare_rules=[str(Path(p).resolve()) for p in compare_with] if compare_with else None,
-                             compare_attack=str(Path(compare_attack).resolve()) if compare_attack else None,
-                             compare_attack_version=compare_attack_version)
-        jobs.append((n, key, nb_params))
+def _jobs(session: Session, opts: ReportOptions, work: Path) -> tuple[list[tuple[int, str, dict[str, Any]]], list[str]]:
+    """The notebooks to run with their parameters (one request for all), and those skipped and why."""
+    # the notebooks run with another working directory: every path they get is absolute
+    request = replace(session.request, rules=tuple(session.rule_paths)).resolved().to_dict()
+    n_all = len(opts.notebooks)
+    jobs, skipped = [], []
+    for n, key in enumerate(opts.notebooks, 1):
+        if key == "compare" and not session.request.has_compare:
+            skipped.append(f"[{n}/{n_all}] {key}: skipped (give --compare-with or --compare-attack[-version])")
+        elif key == "observed" and not session.request.alerts:
+            skipped.append(f"[{n}/{n_all}] {key}: skipped (give --alerts)")
+        else:
+            params: dict[str, Any] = {"request": request}
+            if key == "coverage":
+                params["output_dir"] = str(work.resolve())
+            jobs.append((n, key, params))
+    return jobs, skipped
 
-    def execute(key: str, nb_params: dict[str, Any]) -> NotebookResult:
-        executed = executed_dir / NOTEBOOKS[key]
-        target = work / NOTEBOOKS[key].replace(".ipynb", ".html")
-        start = time.perf_counter()
-        error = None
+
+def _execute(key: str, params: dict[str, Any], work: Path) -> NotebookResult:
+    """Run one notebook with papermill and export its HTML; a failure is recorded, not raised."""
+    import papermill as pm
+
+    executed = work / "notebooks" / NOTEBOOKS[key]
+    target = work / NOTEBOOKS[key].replace(".ipynb", ".html")
+    start = time.perf_counter()
+    error = None
+    try:
+        # no cwd=: papermill would chdir the whole process, under the other thread's feet; the
+        # notebooks get absolute paths for everything they read and write
+        pm.execute_notebook(str(notebooks_dir() / NOTEBOOKS[key]), str(executed), parameters=params,
+                            kernel_name="python3", progress_bar=False, log_output=False)
+    except Exception as exc:  # a failing notebook must not stop the others
+        error = f"{NOTEBOOKS[key]}: {_describe_failure(exc)}"
+    html_path: Path | None = None
+    if executed.exists():
         try:
-            # no cwd=: papermill would chdir the whole process, under the other thread's feet; the
-            # notebooks get absolute paths for everything they read and write
-            pm.execute_notebook(str(src_dir / NOTEBOOKS[key]), str(executed), parameters=nb_params,
-                                kernel_name="python3", progress_bar=False, log_output=False)
-        except Exception as exc:  # a failing notebook must not stop the others
-            error = f"{NOTEBOOKS[key]}: {_describe_failure(exc)}"
-        html_path: Path | None = None
-        if executed.exists():
-            try:
-                export_html(executed, target, TITLES[key])
-                html_path = target
-            except Exception as exc:
-                error = error or f"{NOTEBOOKS[key]}: HTML export failed: {exc}"
-        return NotebookResult(key, TITLES[key], html_path, time.perf_counter() - start, error)
+            export_html(executed, target, TITLES[key])
+            html_path = target
+        except Exception as exc:
+            error = error or f"{NOTEBOOKS[key]}: HTML export failed: {exc}"
+    return NotebookResult(key, TITLES[key], html_path, time.perf_counter() - start, error)
 
+
+def _run(session: Session, opts: ReportOptions, work: Path, result: ReportResult) -> ReportResult:
+    """Run the notebooks side by side (one kernel per core), then publish and write the index."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm.auto import tqdm
 
+    work = work.resolve()
+    (work / "notebooks").mkdir()
+    jobs, skipped = _jobs(session, opts, work)
+    n_all, out = len(opts.notebooks), result.out_dir
     sys.stderr.flush()
     term = os.fdopen(os.dup(2), "w", buffering=1)  # the user's terminal, while fd 2 goes to the kernel log
-    bar = tqdm(total=len(jobs), desc="reports", unit="report", disable=not progress or None, leave=False, file=term)
+    bar = tqdm(total=len(jobs), desc="reports", unit="report", disable=not opts.progress or None, leave=False,
+               file=term)
+    say = bar.write if opts.progress else (lambda *a, **k: None)
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
-    # the notebooks run side by side, one kernel each (one per core); kernels share this process's stderr
+    # kernels share this process's stderr: it goes to a log, shown only when a notebook fails
     with _captured_stderr() as kernel_log, ThreadPoolExecutor(max_workers=workers) as pool:
-        if progress:
-            for n, key, _ in jobs:
-                bar.write(f"[{n}/{len(keys)}] {key}: running {NOTEBOOKS[key]} ...", file=term)
-            for line in skipped:  # after the ones that run, in their order
-                bar.write(line, file=term)
-        futures = [(n, pool.submit(execute, key, nb_params)) for n, key, nb_params in jobs]
+        for n, key, _ in jobs:
+            say(f"[{n}/{n_all}] {key}: running {NOTEBOOKS[key]} ...", file=term)
+        for line in skipped:  # after the ones that run, in their order
+            say(line, file=term)
+        futures = [(n, pool.submit(_execute, key, params, work)) for n, key, params in jobs]
         for n, future in futures:
             done = future.result()
             result.results.append(done)
             bar.update()
-            if progress:
-                status = f"FAILED: {done.error}" if done.error else f"{out / done.html.name} ({done.seconds:.1f} s)" \
-                    if done.html is not None else "no HTML"
-                bar.write(f"[{n}/{len(keys)}] {done.key}: {status}", file=term)
+            status = f"FAILED: {done.error}" if done.error else f"{out / done.html.name} ({done.seconds:.1f} s)" \
+                if done.html is not None else "no HTML"
+            say(f"[{n}/{n_all}] {done.key}: {status}", file=term)
     bar.close()
     term.close()
-    if progress and result.failed:
+    if opts.progress and result.failed:
         sys.stderr.write(kernel_log.read_text(errors="replace"))
     kernel_log.unlink(missing_ok=True)
     _publish(result, work)
-    write_index(result, rule_paths, attack_data.version, compare_with, attack_data.origin)
-    if result.load_errors and progress:
+    r = session.request
+    write_index(result, session.rule_paths, session.attack.version, list(r.compare_rules), session.attack.origin)
+    if result.load_errors and opts.progress:
         print(f"falco-coverage: Falco would refuse these rules: {result.load_errors} load error(s) (details: "
-              f"falco-coverage rules {' '.join(rule_paths)})", file=sys.stderr)
+              f"falco-coverage rules {' '.join(session.rule_paths)})", file=sys.stderr)
     return result
 
 
