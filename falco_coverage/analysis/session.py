@@ -101,6 +101,12 @@ class Session:
 
         return load_config(self.request.config) if self.request.config else CheckConfig()
 
+    def load(self) -> Session:
+        """Load the rules, then ATT&CK, then the configuration: the first bad input is the error said."""
+        for loaded in ("ruleset", "attack", "config"):
+            getattr(self, loaded)
+        return self
+
     # --- answers ------------------------------------------------------------------------------------
     def _once(self, key: tuple[Any, ...], make: Any) -> Any:
         if key not in self._memo:

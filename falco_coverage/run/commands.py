@@ -129,8 +129,7 @@ def emit_findings(findings: pd.DataFrame, fmt: str, fail_on: str, *, kinds: tupl
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    session = session_of(args)
-    session.ruleset  # a bad rules file is the first error said
+    session = session_of(args).load()
     attack = session.attack
     also = None
     if args.also_attack:
@@ -201,8 +200,7 @@ def _coverage(session: Session) -> Coverage:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    session = session_of(args)
-    session.ruleset  # a bad rules file is the first error said
+    session = session_of(args).load()
     cov = _coverage(session)
     t = cov.tactics
     if args.format == "json":
@@ -243,8 +241,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     """What fired: per rule (fires, first and last seen, hosts, share), silent and noisy rules, alerts of
     rules not in the set. Unreadable lines are counted on stderr (the first few with file:line)."""
-    session = session_of(args)
-    session.ruleset  # a bad rules file is the first error said
+    session = session_of(args).load()  # a bad rules file is the first error said
     aset = session.alerts()
     obs = session.observed(noisy_share=args.noisy_share)
     per = obs.rules
@@ -284,8 +281,7 @@ def cmd_layer(args: argparse.Namespace) -> int:
         from ..extras import require
 
         require("layers", "layer --svg/--xlsx")
-    session = session_of(args)
-    session.ruleset  # a bad rules file is the first error said
+    session = session_of(args).load()
     attack = session.attack
     cov = _coverage(session)
     layer = to_navigator(cov, args.name, args.output, states=args.states)

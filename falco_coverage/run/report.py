@@ -165,8 +165,7 @@ def run_report(request: Request | Mapping[str, Any], options: ReportOptions | No
     session = request if isinstance(request, Session) else Session(request)
     logging.getLogger("papermill").setLevel(logging.ERROR)
     _validate(session, opts)
-    ruleset = session.ruleset
-    session.attack  # fail early, name the release
+    ruleset = session.load().ruleset  # fail early, naming the file or the release
     name = opts.name or (Path(session.rule_paths[0]).stem if session.rule_paths else "rules")
     headline: Headline | None = None
     summary: dict[str, Any] | None = None
@@ -221,7 +220,7 @@ def _validate(session: Session, opts: ReportOptions) -> None:
     if session.example and opts.progress:
         print(f"falco-coverage: note: no rules given and none installed in /etc/falco: reporting on the EXAMPLE "
               f"rule set ({session.rule_paths[0]})", file=sys.stderr)
-    session.config  # a bad configuration fails here, once, not in every notebook
+    session.load()  # a bad configuration fails here, once, not in every notebook
 
 
 def _measure(session: Session, name: str) -> tuple[Headline, dict[str, Any]]:
