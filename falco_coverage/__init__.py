@@ -1,27 +1,48 @@
 """falco-coverage: MITRE ATT&CK coverage and tag checks for Falco rules, as pandas DataFrames.
 
 The package reads bottom-up: ``rules`` and ``attack`` load (Falco rule files, ATT&CK releases),
-``analysis`` works on what they load (tag checks, lints, coverage, comparisons, fixes),
-``present`` turns results into text, SARIF, figures and layers, and ``run`` (the command line and
-the report runner) sits on top. Beside them: ``findings`` and ``codes`` (the one findings model and
-catalogue), ``columns`` (every frame's columns and dtypes), ``config``, ``errors``, ``versions``,
-``fsutil``. No module imports one above its layer; importing the package loads nothing heavy.
+``analysis`` works on what they load (tag checks, lints, coverage, comparisons, fixes, suggestions,
+what fired, summaries; ``analysis.session`` answers a whole :class:`Request` at once), ``present``
+turns results into text, SARIF, figures and layers, and ``run`` (the command line and the report
+runner) sits on top. Beside them: ``request`` (what to analyse), ``findings`` and ``codes`` (the one
+findings model and catalogue), ``columns`` (every frame's columns and dtypes), ``config``,
+``errors``, ``extras``, ``display``, ``versions``, ``fsutil``. No module imports one above its layer;
+importing the package loads nothing heavy (the public names below are resolved on first use).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    AlertsError,
     AttackDownloadError,
     AttackFormatError,
     AttackSourceError,
+    ConfigError,
     FalcoCoverageError,
     MissingExtraError,
+    RequestError,
     RulesError,
 )
+from .request import Request, Scope
+from .versions import PACKAGE_VERSION as __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # what editors and mypy see; at run time each name is imported on first use
+    from types import ModuleType
+
+    from .analysis.checks import check
+    from .analysis.coverage import Coverage, coverage
+    from .analysis.detection_fit import rule_detections
+    from .analysis.lint import lint
+    from .analysis.observability import observability
+    from .analysis.session import Session
+    from .attack import AttackData, load_attack
+    from .columns import SCHEMAS
+    from .rules import RuleSet, load_rules
+
+    fix: ModuleType
+    plots: ModuleType
 
 # Public names resolved on first use, so importing the package stays cheap (no pandas, no I/O).
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -30,9 +51,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "load_rules": ("rules", "load_rules"),
     "RuleSet": ("rules", "RuleSet"),
     "SCHEMAS": ("columns", "SCHEMAS"),
+    "Session": ("analysis.session", "Session"),
     "check": ("analysis.checks", "check"),
     "lint": ("analysis.lint", "lint"),
     "coverage": ("analysis.coverage", "coverage"),
+    "Coverage": ("analysis.coverage", "Coverage"),
     "observability": ("analysis.observability", "observability"),
     "rule_detections": ("analysis.detection_fit", "rule_detections"),
     "fix": ("analysis.fix", None),
@@ -40,9 +63,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 }
 
 __all__ = [
-    "AttackData", "AttackDownloadError", "AttackFormatError", "AttackSourceError", "FalcoCoverageError",
-    "MissingExtraError", "RuleSet", "RulesError", "SCHEMAS", "check", "coverage", "fix", "lint", "load_attack",
-    "load_rules", "observability", "plots", "rule_detections",
+    "AlertsError", "AttackData", "AttackDownloadError", "AttackFormatError", "AttackSourceError", "ConfigError",
+    "Coverage", "FalcoCoverageError", "MissingExtraError", "Request", "RequestError", "RuleSet", "RulesError",
+    "SCHEMAS", "Scope", "Session", "check", "coverage", "fix", "lint", "load_attack", "load_rules",
+    "observability", "plots", "rule_detections",
 ]
 
 
@@ -52,5 +76,12 @@ def __getattr__(name: str) -> Any:
 
         module, attr = _LAZY[name]
         mod = importlib.import_module(f".{module}", __name__)
-        return mod if attr is None else getattr(mod, attr)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value  # the next look-up is a plain attribute
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """Tab completion lists the public names (and the version), loaded or not."""
+    return sorted({*__all__, "__version__"})

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import FalcoCoverageError
+from .errors import ConfigError
 from .findings import SEVERITIES, Severity
 #: What each event source can observe, as ATT&CK platforms (this project's choice; configurable with
 #: ``source_platforms``). Falco's own syscall source and every source of the public Falco plugin
@@ -52,8 +52,6 @@ DEFAULT_SOURCE_PLATFORMS: dict[str, list[str]] = {
 }
 
 
-class ConfigError(FalcoCoverageError):
-    """The configuration file is unreadable or holds an unknown key or value."""
 
 
 @dataclass(frozen=True)
@@ -219,18 +217,23 @@ def load_config(path: str | Path | None, known_codes: set[str] | None = None,
 
         known_codes = set(REGISTRY.codes())
     if path is None:
-        base = search_dir or Path.cwd()
-        for candidate in (base / ".falco-coverage.yaml", base / ".falco-coverage.yml", base / "pyproject.toml"):
-            if candidate.is_file():
-                data = _read(candidate)
-                if data is not None:
-                    return CheckConfig.from_mapping(data, known_codes, str(candidate))
-        return CheckConfig()
+        found = find_config(search_dir)
+        return load_config(found, known_codes) if found is not None else CheckConfig()
     p = Path(path)
     if not p.is_file():
         raise ConfigError("no such config file", file=p)
     data = _read(p)
     return CheckConfig.from_mapping(data or {}, known_codes, str(p))
+
+
+def find_config(search_dir: Path | None = None) -> Path | None:
+    """The configuration file of ``search_dir`` (default: the working directory): ``.falco-coverage.yaml``
+    (or ``.yml``), else a ``pyproject.toml`` holding a ``[tool.falco-coverage]`` table; else ``None``."""
+    base = search_dir or Path.cwd()
+    for candidate in (base / ".falco-coverage.yaml", base / ".falco-coverage.yml", base / "pyproject.toml"):
+        if candidate.is_file() and _read(candidate) is not None:
+            return candidate
+    return None
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -39,3 +39,15 @@ class RulesError(FalcoCoverageError):
 
 class MissingExtraError(FalcoCoverageError):
     """A feature needs an optional part of the package that is not installed (``pip install 'falco-coverage[X]'``)."""
+
+
+class ConfigError(FalcoCoverageError):
+    """The configuration file is unreadable or holds an unknown key or value."""
+
+
+class AlertsError(FalcoCoverageError):
+    """An input holds no Falco alerts or metrics at all (another kind of file), or cannot be read."""
+
+
+class RequestError(FalcoCoverageError):
+    """A request (or a notebook's ``request`` parameter) names an unknown key or holds a wrong value."""

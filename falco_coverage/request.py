@@ -14,15 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import FalcoCoverageError
-
-#: the configuration files looked for, in this order, where no configuration is named
-CONFIG_NAMES = (".falco-coverage.yaml", ".falco-coverage.yml", "pyproject.toml")
-
-
-class RequestError(FalcoCoverageError):
-    """A request (or a notebook's ``request`` parameter) names an unknown key or holds a wrong value."""
-
+from .errors import RequestError
 
 def _strings(value: Any, what: str) -> tuple[str, ...] | None:
     if value is None:
@@ -119,10 +111,11 @@ class Request:
         """A request from keyword values (lists or strings for the path fields, a mapping or
         :class:`Scope` for ``scope``); without ``config``, the configuration file found in
         ``search_dir`` (default: the working directory) is named, so every reader uses the same one."""
+        from .config import find_config
+
         request = cls.from_dict(given)
         if request.config is None:
-            where = search_dir or Path.cwd()
-            found = next((where / n for n in CONFIG_NAMES if (where / n).is_file()), None)
+            found = find_config(search_dir)
             if found is not None:
                 request = replace(request, config=str(found))
         return request

@@ -1,8 +1,11 @@
-"""Version strings as comparable tuples (Falco engine versions, ATT&CK releases)."""
+"""The package's version, and version strings as comparable tuples (Falco engine versions, ATT&CK releases)."""
 
 from __future__ import annotations
 
 import re
+
+#: this package's version (the package root re-exports it as ``falco_coverage.__version__``)
+PACKAGE_VERSION = "0.1.0"
 
 _NUMERIC = re.compile(r"\d+(?:\.\d+)*")
 

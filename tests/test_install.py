@@ -41,18 +41,25 @@ def _size_mb(path: Path) -> float:
 @pytest.fixture(scope="module")
 def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("install")
+    env = _clean_env()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(work / "dist"), str(REPO)],
-                   check=True, capture_output=True, timeout=600)
+                   check=True, capture_output=True, timeout=600, env=env)
     wheel = next((work / "dist").glob("falco_coverage-*.whl"))
     venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=env)
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], check=True,
-                   capture_output=True, timeout=900)
+                   capture_output=True, timeout=900, env=env)
     return venv
 
 
+def _clean_env() -> dict[str, str]:
+    """This environment without anything that would let the checkout's code or metadata stand in for
+    the installed wheel (``PYTHONPATH``) or point ATT&CK elsewhere."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FALCO_COVERAGE_ATTACK") and k != "PYTHONPATH"}
+
+
 def _run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FALCO_COVERAGE_ATTACK")}
+    env = _clean_env()
     env["FALCO_COVERAGE_CACHE_DIR"] = str(cwd / "cache")
     return subprocess.run([str(venv / "bin" / "falco-coverage"), *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
@@ -62,7 +69,8 @@ def test_the_core_install_is_small_and_has_no_notebook_stack(core_venv: Path) ->
     assert _size_mb(core_venv) <= CORE_BUDGET_MB
     code = "import importlib.util as u; print([m for m in ('plotly', 'jupyterlab', 'nbconvert', 'papermill', " \
            "'sklearn', 'scipy', 'mitreattack', 'itables') if u.find_spec(m)])"
-    out = subprocess.run([str(core_venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([str(core_venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True,
+                         env=_clean_env())
     assert out.stdout.strip() == "[]"
 
 

@@ -33,9 +33,15 @@ def test_paired_without_outputs_and_one_parameters_cell(path) -> None:
     assert not any(c.get("outputs") or c.get("execution_count") for c in code)
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and code[0] is params[0]
-    # papermill injects plain assignments: keep the parameters cell to `name = literal`
-    for node in ast.parse(params[0].source).body:
-        assert isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.List)), ast.dump(node)
+    # papermill injects plain assignments: keep the parameters cell to `name = literal`, the request first
+    body = ast.parse(params[0].source).body
+    for node in body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
+        ast.literal_eval(node.value)  # a literal (the request is a dict of literals), nothing computed
+    assert isinstance(body[0], ast.Assign) and ast.unparse(body[0].targets[0]) == "request"
+    from falco_coverage.request import Request
+
+    assert Request.from_dict(ast.literal_eval(body[0].value)) == Request()  # its keys are the request's
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -74,7 +80,7 @@ def test_a_notebook_saved_from_lab_stays_small(tmp_path: Path) -> None:
 
 
 def test_a_user_error_in_lab_is_one_box_not_a_traceback(tmp_path: Path) -> None:
-    nb, error = _run_in_lab_mode(tmp_path, "coverage.ipynb", attack=str(tmp_path / "missing.json"))
+    nb, error = _run_in_lab_mode(tmp_path, "coverage.ipynb", request={"attack": str(tmp_path / "missing.json")})
     assert error is not None  # the cell fails, so "Run all" stops there
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     boxes = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]

@@ -157,3 +157,33 @@ def test_the_core_dependencies_are_the_light_ones() -> None:
     extras = project["optional-dependencies"]
     assert set(EXTRAS) <= set(extras)  # every extra the code names is one pip knows
     assert "falco-coverage[notebooks,layers]" in extras["dev"]
+
+
+def test_the_public_face_is_typed_and_lists_its_names(tmp_path: Path) -> None:
+    """Editors and mypy see the real types of the lazily imported names, and tab completion lists them."""
+    from mypy import api
+
+    import falco_coverage
+
+    assert {"load_rules", "coverage", "Session", "Request", "ConfigError", "AlertsError"} <= set(dir(falco_coverage))
+    snippet = tmp_path / "use.py"
+    snippet.write_text("from falco_coverage import Session, coverage, load_rules\n"
+                       "reveal_type(load_rules)\nreveal_type(coverage)\nreveal_type(Session().coverage())\n")
+    stdout, _, _ = api.run(["--config-file", str(REPO / "pyproject.toml"), "--no-incremental", str(snippet)])
+    revealed = [line for line in stdout.splitlines() if "Revealed type" in line]
+    assert len(revealed) == 3 and not any('"Any"' in line for line in revealed), stdout
+    assert "RuleSet" in revealed[0] and "Coverage" in revealed[1] and "Coverage" in revealed[2]
+
+
+def test_objects_show_a_summary_not_a_frame_dump() -> None:
+    from falco_coverage import Session, load_attack, load_rules
+
+    fixtures = REPO / "tests" / "fixtures" / "rules"
+    rs = load_rules(fixtures / "base.yaml", fixtures / "own.yaml")
+    session = Session(rules=[str(fixtures / "base.yaml"), str(fixtures / "own.yaml")])
+    for obj, kind in ((rs, "RuleSet"), (load_attack(), "AttackData"), (session.coverage(), "Coverage"),
+                      (session, "Session")):
+        text = repr(obj)
+        assert text.startswith(f"{kind}(") and "\n" not in text and len(text) < 600, text
+        assert obj._repr_html_().startswith("<div><b>")
+    assert rs == rs and rs != load_rules(fixtures / "base.yaml", fixtures / "own.yaml")  # identity, never a raise

@@ -33,12 +33,10 @@ from typing import IO, Any
 import pandas as pd
 
 from ..columns import columns, conform
-from ..errors import FalcoCoverageError
+from ..errors import AlertsError, FalcoCoverageError
 from .rows import FALCO, SIDEKICK, Rows, resting_gc
 from .shapes import RULES_METRIC, prometheus, record
 
-class AlertsError(FalcoCoverageError):
-    """An input holds no Falco alerts or metrics at all (another kind of file), or cannot be read."""
 
 
 @dataclass

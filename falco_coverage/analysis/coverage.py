@@ -89,11 +89,22 @@ class Coverage:
     #: whether the release had a detection model, so ``state`` and ``observable`` are known
     has_observability: bool = False
 
-    def __repr__(self) -> str:
+    def _facts(self) -> list[tuple[str, str]]:
         s = self.summary()
-        seen = f", {s['observable']} more observable" if self.has_observability else ""
-        return (f"Coverage({s['covered']} of {s['applicable']} techniques, {s['coverage']:.0%}{seen}, "
-                f"{s['rules']} rules; {self.scope.describe()})")
+        facts = [("detected", f"{s['covered']} of {s['applicable']} techniques ({s['coverage']:.0%})")]
+        if self.has_observability:
+            facts.append(("observable, not detected", f"{s['observable']} (not observable: {s['not_observable']})"))
+        return facts + [("rules in scope", str(s["rules"])), ("scope", self.scope.describe())]
+
+    def __repr__(self) -> str:
+        from ..display import facts_text
+
+        return facts_text("Coverage", self._facts())
+
+    def _repr_html_(self) -> str:
+        from ..display import facts_html
+
+        return facts_html("ATT&CK coverage", self._facts())
 
     def summary(self) -> dict[str, float | int]:
         top = self.techniques.drop_duplicates("technique_id")

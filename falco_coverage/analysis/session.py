@@ -15,7 +15,6 @@ The command line, the report runner, the notebooks and the explorer all build on
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from functools import cached_property
@@ -235,9 +234,11 @@ class Session:
         return facts
 
     def __repr__(self) -> str:
-        return "Session(" + "; ".join(f"{k}: {v}" for k, v in self._facts()) + ")"
+        from ..display import facts_text
+
+        return facts_text("Session", self._facts())
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
-                       f"{html.escape(v)}</td></tr>" for k, v in self._facts())
-        return f"<b>falco-coverage session</b><table>{rows}</table>"
+        from ..display import facts_html
+
+        return facts_html("falco-coverage session", self._facts())

@@ -92,7 +92,7 @@ def rule_digests(ruleset: RuleSet) -> dict[str, str]:
 def build_summary(ruleset: RuleSet, attack: AttackData, cov: Coverage, findings: pd.DataFrame, *, name: str,
                   generated: str, rule_files: Iterable[str], observed: Observed | None = None) -> dict[str, Any]:
     """The summary of one run (see :data:`FIELDS`)."""
-    from .. import __version__
+    from ..versions import PACKAGE_VERSION as __version__
 
     digests = rule_digests(ruleset)
     t = cov.techniques.drop_duplicates("technique_id").sort_values("technique_id")

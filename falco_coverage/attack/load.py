@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import __version__
+from ..versions import PACKAGE_VERSION as __version__
 from ..errors import AttackFormatError, FalcoCoverageError
 from . import cache as frames_cache
 from . import sources

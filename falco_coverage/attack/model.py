@@ -31,9 +31,10 @@ def active_mask(techniques: pd.DataFrame, platforms: Iterable[str] | None = None
     return mask
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class AttackData:
-    """One ATT&CK release of one domain. Frames are described in :mod:`falco_coverage.columns`."""
+    """One ATT&CK release of one domain. Frames are described in :mod:`falco_coverage.columns`.
+    Two releases are equal only when they are the same object (compare ``sha256`` to compare content)."""
 
     tactics: pd.DataFrame
     techniques: pd.DataFrame
@@ -60,6 +61,26 @@ class AttackData:
     use_cache: bool = field(default=True, repr=False, compare=False)
     #: derived lookups that analyses build once per release (see ``AttackIndex.of``)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _facts(self) -> list[tuple[str, str]]:
+        active = self.techniques[active_mask(self.techniques)]
+        subs = int(active["is_subtechnique"].sum())
+        return [("release", f"{self.domain} {self.version or '(unknown version)'}"),
+                ("from", self.origin or str(self.source_path or "?")),
+                ("tactics", str(len(self.tactics))),
+                ("techniques", f"{len(active) - subs} active, {subs} sub-techniques active, "
+                               f"{len(self.techniques) - len(active)} revoked or deprecated"),
+                ("detection model", "read when first asked for" if self.detection_loader is not None else "none")]
+
+    def __repr__(self) -> str:
+        from ..display import facts_text
+
+        return facts_text("AttackData", self._facts())
+
+    def _repr_html_(self) -> str:
+        from ..display import facts_html
+
+        return facts_html("ATT&CK release", self._facts())
 
     def memoised(self, key: str, kind: type[T], build: Callable[[], T]) -> T:
         """``memo[key]`` when it holds a ``kind``, else ``build()`` kept there: what an analysis derives

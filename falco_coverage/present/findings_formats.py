@@ -54,7 +54,7 @@ def write_json(findings: pd.DataFrame, out: TextIO) -> None:
 def sarif(findings: pd.DataFrame, *, registry: Registry, codes: list[str], attack: AttackData | None = None,
           base: Path | None = None) -> dict[str, Any]:
     """A SARIF 2.1.0 log: one rule descriptor per code of ``codes`` (described by ``registry``)."""
-    from .. import __version__
+    from ..versions import PACKAGE_VERSION as __version__
 
     rules = [{
         "id": code, "name": code.replace("-", " ").title().replace(" ", ""),

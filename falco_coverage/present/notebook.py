@@ -246,7 +246,7 @@ def header(title: str, ruleset: RuleSet, attack: AttackData | None = None, cov: 
     version, ATT&CK release, rule files and scope."""
     from IPython.display import HTML, display
 
-    from .. import __version__
+    from ..versions import PACKAGE_VERSION as __version__
 
     root = rules_root(ruleset)
     files = [_cell(f, "file", root, False, False) for f in ruleset.files["file"]]

@@ -28,9 +28,10 @@ COMPILE_CODES = ("LOAD_ERR_COMPILE_CONDITION", "LOAD_ERR_COMPILE_OUTPUT", "ERROR
 ORIGINS = ("own", "base")
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class RuleSet:
-    """Resolved rules, macros and lists of several files, and the diagnostics of loading them."""
+    """Resolved rules, macros and lists of several files, and the diagnostics of loading them.
+    Two rule sets are equal only when they are the same object (compare their frames to compare content)."""
 
     rules: pd.DataFrame
     macros: pd.DataFrame
@@ -43,6 +44,30 @@ class RuleSet:
     base_files: list[str] = field(default_factory=list)
     #: ("rule" | "macro" | "list", name) -> the compiled definition (condition pieces, AST, facts)
     definitions: dict[tuple[str, str], Definition] = field(default_factory=dict, repr=False)
+
+    def _facts(self) -> list[tuple[str, str]]:
+        files = list(self.files["file"]) if "file" in self.files else []
+        shown = ", ".join(f.rsplit("/", 1)[-1] for f in files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4
+                                                                       else "")
+        enabled = int(self.rules["enabled"].sum()) if len(self.rules) else 0
+        facts = [("files", shown or "none"),
+                 ("rules", f"{len(self.rules)} ({enabled} enabled)"),
+                 ("macros, lists", f"{len(self.macros)}, {len(self.lists)}"),
+                 ("load errors", str(int((self.diagnostics["severity"] == "error").sum()))),
+                 ("warnings", str(int((self.diagnostics["severity"] == "warning").sum())))]
+        if self.base_files:
+            facts.insert(1, ("base files", str(len(self.base_files))))
+        return facts
+
+    def __repr__(self) -> str:
+        from ..display import facts_text
+
+        return facts_text("RuleSet", self._facts())
+
+    def _repr_html_(self) -> str:
+        from ..display import facts_html
+
+        return facts_html("Falco rule set", self._facts())
 
     @property
     def has_errors(self) -> bool:

@@ -78,7 +78,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..versions import PACKAGE_VERSION as __version__
 
     parser = argparse.ArgumentParser(
         prog="falco-coverage", description="MITRE ATT&CK coverage and tag checks for Falco rules."

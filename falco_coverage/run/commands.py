@@ -319,7 +319,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_fleet(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from .. import __version__
+    from ..versions import PACKAGE_VERSION as __version__
     from ..analysis.fleet import merge, summary_paths
     from ..analysis.summary import dumps
     from ..fsutil import atomic_write

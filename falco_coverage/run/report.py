@@ -364,7 +364,7 @@ def _publish(result: ReportResult, work: Path) -> None:
 def write_index(result: ReportResult, rule_paths: list[str], attack_version: str | None,
                 compare_with: list[str] | None, attack_origin: str = "") -> None:
     """``index.html``: the landing page (:mod:`falco_coverage.present.landing`)."""
-    from .. import __version__
+    from ..versions import PACKAGE_VERSION as __version__
 
     def rel(p: str) -> str:
         return os.path.relpath(Path(p).resolve(), Path.cwd()) if Path(p).is_absolute() else p
