@@ -26,7 +26,7 @@ from .errors import (
     RulesError,
 )
 from .request import Request, Scope
-from .versions import PACKAGE_VERSION as __version__
+from .versions import PACKAGE_VERSION
 
 if TYPE_CHECKING:  # what editors and mypy see; at run time each name is imported on first use
     from types import ModuleType
@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # what editors and mypy see; at run time each name is importe
 
     fix: ModuleType
     plots: ModuleType
+
+__version__ = PACKAGE_VERSION
 
 # Public names resolved on first use, so importing the package stays cheap (no pandas, no I/O).
 _LAZY: dict[str, tuple[str, str | None]] = {

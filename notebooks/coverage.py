@@ -61,7 +61,7 @@ numbers({"techniques detected": f"{s['covered']} / {s['applicable']}", "coverage
 # (grey: none). Hover a cell for the rules and the sub-techniques they cover.
 
 # %%
-plots.matrix_heatmap(cov).show()
+plots.rules_matrix(cov).show()
 
 # %% [markdown]
 # ## What Falco can see
@@ -72,7 +72,7 @@ plots.matrix_heatmap(cov).show()
 
 # %%
 if cov.has_observability:
-    plots.matrix_heatmap(cov, color="state").show()
+    plots.state_matrix(cov).show()
     plots.state_bars(cov).show()
 else:
     print(f"{attack_data.describe()} has no detection model: see the note at the top.")

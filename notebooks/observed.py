@@ -63,7 +63,7 @@ numbers({"fires": f"{counts['fires']:,}", "rules that fired": f"{counts['rules_f
 # Each cell is a technique on a platform in scope; its colour is how often the rules tagging it fired.
 
 # %%
-plots.matrix_heatmap(cov, color="fires", fires=dict(zip(fired["technique_id"], fired["fires"]))).show()
+plots.fires_matrix(cov, dict(zip(fired["technique_id"], fired["fires"]))).show()
 
 # %% [markdown]
 # ## Fired, silent, observable

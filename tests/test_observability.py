@@ -210,7 +210,7 @@ def test_coverage_three_way_view(tmp_path: Path, attack) -> None:  # type: ignor
     assert cov.gaps.set_index("technique_id").loc["T1053", "strategy_ids"] == ["DET0003"]
     t = cov.tactics.set_index("tactic")
     assert t.loc["persistence", "observable"] == 1 and t.loc["impact", "not_observable"] == 1
-    assert "more observable" in repr(cov) and cov.scope.sensors == ("syscall",)
+    assert "observable, not detected: 1" in repr(cov) and cov.scope.sensors == ("syscall",)
 
 
 def test_gaps_rank_observable_first_even_when_less_used(tmp_path: Path, attack) -> None:  # type: ignore[no-untyped-def]

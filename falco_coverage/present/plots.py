@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -82,25 +84,85 @@ ROW = 54
 
 def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None,
                    color: str = "rules", fires: dict[str, int] | None = None) -> go.Figure:
+    """The ATT&CK matrix coloured by ``color``: ``rules`` (:func:`rules_matrix`), ``state``
+    (:func:`state_matrix`) or ``fires`` (:func:`fires_matrix`, with ``fires``)."""
+    if color == "rules":
+        return rules_matrix(cov, subtechniques=subtechniques, name_width=name_width)
+    if color == "state":
+        return state_matrix(cov, subtechniques=subtechniques, name_width=name_width)
+    if color == "fires":
+        return fires_matrix(cov, fires or {}, subtechniques=subtechniques, name_width=name_width)
+    raise ValueError(f"color must be rules, state or fires, not {color!r}")
+
+
+def rules_matrix(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None) -> go.Figure:
     """The ATT&CK matrix: tactics as columns in matrix order, techniques stacked, colour = rules.
 
-    One cell per top-level technique (its hover lists the covered sub-techniques); with
-    ``subtechniques=True`` each sub-technique also gets a cell under its parent. ``color="state"``
-    colours the three-way view instead: detected, observable but not detected, not observable;
-    ``color="fires"`` the alerts seen (``fires``: technique ID -> fires, e.g. from
-    :func:`falco_coverage.analysis.observed.observed_techniques`).
-    """
-    import plotly.graph_objects as go
+    One cell per top-level technique (its hover lists the rules and the covered sub-techniques); with
+    ``subtechniques=True`` each sub-technique also gets a cell under its parent."""
+    def hover(c: dict) -> str:
+        rules = "<br>".join("• " + _esc(r) for r in c["rules"][:12])
+        more = f"<br>… and {len(c['rules']) - 12} more" if len(c["rules"]) > 12 else ""
+        sub_line = ""
+        if c["subs"] is not None and len(c["subs"]):
+            done = c["subs"][c["subs"]["covered"]]
+            sub_line = (f"<br>sub-techniques covered: {len(done)}/{len(c['subs'])}"
+                        + "".join(f"<br>  {s} {_esc(n)}" for s, n in zip(done["technique_id"], done["name"])))
+        return _hover_head(cov, c) + (f"<br>{rules}" if rules else "") + more + sub_line
 
-    if color not in ("rules", "state", "fires"):
-        raise ValueError(f"color must be rules, state or fires, not {color!r}")
-    if color == "state" and not cov.has_observability:
+    return _matrix(cov, _MatrixKind("ATT&CK coverage matrix", "rules", BINS, lambda c: _bin(int(c["n_rules"])), hover),
+                   subtechniques, name_width)
+
+
+def state_matrix(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None) -> go.Figure:
+    """The matrix of the three-way view: detected, observable but not detected, not observable (the
+    hover says how observable each technique is, and by which sensor); needs ATT&CK's detection model."""
+    if not cov.has_observability:
         raise ValueError(f"the three-way view needs ATT&CK's detection model, which ATT&CK "
                          f"{cov.scope.attack_version} does not have")
+    obs = cov.observability
+    seen = dict(zip(obs["technique_id"], obs.to_dict("records")))
+    # the three-way view leaves the rule lists to the rules matrix: a report shows both
+    kind = _MatrixKind("Detected, observable, not observable", "", [(label, 0, colour) for label, colour in STATE_COLOURS],
+                       lambda c: STATE_INDEX[str(c["state"])], lambda c: _hover_head(cov, c) + _seen_line(seen, c),
+                       cov.scope.sensors_text())
+    return _matrix(cov, kind, subtechniques, name_width)
 
-    shown, hidden = _shown_tactics(cov)
-    if name_width is None:  # names wrap to fit the columns of the narrowest window served (1000 px)
-        name_width = max(10, min(18, int(18 * (MIN_WINDOW - 160) / max(1, len(shown)) / 112)))
+
+def fires_matrix(cov: Coverage, fires: dict[str, int], *, subtechniques: bool = False,
+                 name_width: int | None = None) -> go.Figure:
+    """The matrix coloured by the alerts seen per technique (``fires``: technique ID -> fires, e.g.
+    from :func:`falco_coverage.analysis.observed.observed_techniques`), on a log scale."""
+    def level(c: dict) -> int:
+        n_fired = fires.get(c["technique_id"], 0)
+        return max(k for k, (_, low, _) in enumerate(FIRE_BINS) if n_fired >= low)
+
+    kind = _MatrixKind("What fired", "fires", FIRE_BINS, level,
+                       lambda c: _hover_head(cov, c) + f"<br>{fires.get(c['technique_id'], 0)} fire(s)")
+    return _matrix(cov, kind, subtechniques, name_width)
+
+
+@dataclass
+class _MatrixKind:
+    """What one matrix figure colours: its title, colour-bar title, bins, each cell's bin and hover."""
+
+    title: str
+    bar: str
+    bins: list[tuple[str, int, str]]
+    level: Callable[[dict], int]
+    hover: Callable[[dict], str]
+    note: str = ""
+
+
+def _hover_head(cov: Coverage, c: dict) -> str:
+    via = " via sub-techniques" if c["covered_via"] == "sub-technique" else ""
+    return (f"<b>{c['technique_id']} {_esc(c['name'])}</b><br>{cov.tactic_names.get(c['tactic'], '')}"
+            f"<br>{c['n_rules']} rule(s){via}")
+
+
+def _matrix_columns(cov: Coverage, shown: list[str], subtechniques: bool) -> list[list[dict]]:
+    """Per shown tactic, its cells top to bottom: top-level techniques by name (each followed by its
+    sub-techniques with ``subtechniques``)."""
     tech = cov.techniques
     subs = tech[tech["parent_id"].notna()]
     columns: list[list[dict]] = []
@@ -113,56 +175,44 @@ def matrix_heatmap(cov: Coverage, *, subtechniques: bool = False, name_width: in
             if subtechniques:
                 cells.extend({**s, "sub": True, "subs": None} for s in mine.sort_values("name").to_dict("records"))
         columns.append(cells)
+    return columns
+
+
+def _matrix(cov: Coverage, kind: _MatrixKind, subtechniques: bool, name_width: int | None) -> go.Figure:
+    """Draw a matrix figure of ``kind``: one column per tactic with an applicable technique."""
+    import plotly.graph_objects as go
+
+    shown, hidden = _shown_tactics(cov)
+    if name_width is None:  # names wrap to fit the columns of the narrowest window served (1000 px)
+        name_width = max(10, min(18, int(18 * (MIN_WINDOW - 160) / max(1, len(shown)) / 112)))
+    columns = _matrix_columns(cov, shown, subtechniques)
     depth = max((len(c) for c in columns), default=0)
-    obs = cov.observability
-    seen = dict(zip(obs["technique_id"], obs.to_dict("records"))) if color == "state" else {}
     z: list[list[float | None]] = [[None] * len(shown) for _ in range(depth)]
     text = [[""] * len(shown) for _ in range(depth)]
     hover = [[""] * len(shown) for _ in range(depth)]
     for j, cells in enumerate(columns):
         for i, c in enumerate(cells):
-            if color == "fires":
-                n_fired = (fires or {}).get(c["technique_id"], 0)
-                z[i][j] = max(k for k, (_, low, _) in enumerate(FIRE_BINS) if n_fired >= low)
-            else:
-                z[i][j] = _bin(int(c["n_rules"])) if color == "rules" else STATE_INDEX[str(c["state"])]
+            z[i][j] = kind.level(c)
             label = c["technique_id"] if not c["sub"] else "↳ ." + c["technique_id"].split(".")[1]
             label = f"<b>{label}</b>" if c["covered"] else label
             text[i][j] = f"{label}<br>{_wrap(c['name'], name_width)}"
-            # the three-way view leaves the rule lists to the rules matrix: a report shows both
-            rules = "<br>".join("• " + _esc(r) for r in c["rules"][:12]) if not seen else ""
-            more = f"<br>… and {len(c['rules']) - 12} more" if len(c["rules"]) > 12 and not seen else ""
-            sub_line = ""
-            if c["subs"] is not None and len(c["subs"]) and not seen:
-                done = c["subs"][c["subs"]["covered"]]
-                sub_line = (f"<br>sub-techniques covered: {len(done)}/{len(c['subs'])}"
-                            + "".join(f"<br>  {s} {_esc(n)}" for s, n in zip(done["technique_id"], done["name"])))
-            hover[i][j] = (f"<b>{c['technique_id']} {_esc(c['name'])}</b><br>{cov.tactic_names.get(c['tactic'], '')}"
-                           f"<br>{c['n_rules']} rule(s){' via sub-techniques' if c['covered_via'] == 'sub-technique' else ''}"
-                           f"{'<br>' + rules if rules else ''}{more}{sub_line}{_seen_line(seen, c) if seen else ''}")
-    bins = BINS if color == "rules" else FIRE_BINS if color == "fires" else \
-        [(label, 0, colour) for label, colour in STATE_COLOURS]
-    n = len(bins) - 1
+            hover[i][j] = kind.hover(c)
+    n = len(kind.bins) - 1
     colorscale = []
-    for k, (_, _, colour) in enumerate(bins):
+    for k, (_, _, colour) in enumerate(kind.bins):
         colorscale += [[k / (n + 1), colour], [(k + 1) / (n + 1), colour]]
     fig = go.Figure(go.Heatmap(
         z=z, x=[_wrap(cov.tactic_names.get(t, t), 12, lines=2) for t in shown], y=list(range(depth)), text=text,
         texttemplate="%{text}", textfont=dict(size=9, color="#111111"), hovertext=hover,
         hovertemplate="%{hovertext}<extra></extra>", colorscale=colorscale, zmin=-0.5, zmax=n + 0.5,
         xgap=2, ygap=2,
-        colorbar=dict(title=dict(text={"rules": "rules", "fires": "fires"}.get(color, "")), tickvals=list(range(n + 1)),
-                      ticktext=[b[0] for b in bins], thickness=12, len=min(1.0, 300 / max(300, ROW * depth))),
+        colorbar=dict(title=dict(text=kind.bar), tickvals=list(range(n + 1)),
+                      ticktext=[b[0] for b in kind.bins], thickness=12, len=min(1.0, 300 / max(300, ROW * depth))),
     ))
     note = f"not shown (nothing on these platforms): {', '.join(hidden)}" if hidden else ""
-    if color == "state":
-        note = "; ".join(filter(None, [cov.scope.sensors_text(), note]))
     fig.update_layout(
-        template=_template(),
-        title=_title({"rules": "ATT&CK coverage matrix", "state": "Detected, observable, not observable",
-                      "fires": "What fired"}[color], cov, note), font=FONT,
-        height=200 + ROW * depth, autosize=True,
-        margin=dict(l=10, r=10, t=140, b=10),
+        template=_template(), title=_title(kind.title, cov, "; ".join(filter(None, [kind.note, note]))), font=FONT,
+        height=200 + ROW * depth, autosize=True, margin=dict(l=10, r=10, t=140, b=10),
         xaxis=dict(side="top", tickangle=0, tickfont=dict(size=10), fixedrange=True),
         yaxis=dict(autorange="reversed", visible=False, fixedrange=True),
     )
