@@ -16,7 +16,7 @@ import yaml
 
 from falco_coverage.analysis.fleet import merge, summary_paths
 from falco_coverage.analysis.summary import FIELDS, changes, read_summary, record_history
-from falco_coverage.present.landing import landing_page
+from falco_coverage.present.landing import Landing, landing_page
 from falco_coverage.run.cli import build_parser
 from falco_coverage.run.report import _trend, run_report
 
@@ -141,8 +141,8 @@ def test_history_shows_techniques_gained_and_lost_with_their_rules(tmp_path: Pat
     trend = _trend(record_history(history, named))
     assert [round(r[1], 3) for r in trend.runs] == [0.333, 0.333, 0.667]  # T1059 of 3; then T1053 too
     assert trend.gained == [("T1053", ["Cron"]), ("T1053.003", ["Cron"])] and trend.lost == []
-    page = landing_page(headline=None, links=[], layer=None, generated="now", version="0", attack="ATT&CK 2.1",
-                        rule_files=[], compare_with=[], example=False, trend=trend)
+    page = landing_page(Landing(headline=None, links=[], generated="now", version="0", attack="ATT&CK 2.1",
+                                rule_files=[], trend=trend))
     assert "Over time" in page and "T1053.003 Cron <small>(Cron)</small>" in page and "<svg" in page
 
 

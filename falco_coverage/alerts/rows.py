@@ -45,18 +45,22 @@ class Rows:
     def start(self, file: str) -> None:
         self.files.append((file, len(self.rule)))
 
-    def add(self, time: Any, rule: str, priority: Any, source: Any, hostname: Any, tags: Any, count: int,
-            kind: int, shape: int, line: int) -> None:
+    def add(self, time: Any, rule: str, priority: Any, source: Any, hostname: Any, tags: Any, shape: int,
+            line: int) -> None:
+        """One alert (one fire); :meth:`counted` makes it a counter sample instead."""
         self.time.append(time)
         self.rule.append(rule)
         self.priority.append(priority)
         self.source.append(source)
         self.hostname.append(hostname)
         self.tags.append(tags)
-        if count != 1 or kind != ALERT:
-            self.special.append((len(self.line), count, kind))
         self.shape.append(shape)
         self.line.append(line)
+
+    def counted(self, count: int, kind: int) -> None:
+        """The row just added stands for ``count`` fires of ``kind`` (a counter sample), not one alert."""
+        if count != 1 or kind != ALERT:
+            self.special.append((len(self.line) - 1, count, kind))
 
     def frame(self) -> pd.DataFrame:
         import numpy as np

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from .rows import ALERT, COUNTER, ELASTIC, FALCO, LOKI, PROMETHEUS, SIDEKICK, Rows, tags_of
+from .rows import COUNTER, ELASTIC, FALCO, LOKI, PROMETHEUS, SIDEKICK, Rows, tags_of
 
 #: the metric whose samples count rule matches
 RULES_METRIC = "falcosecurity_falco_rules_matches_total"
@@ -42,7 +42,7 @@ def record(doc: dict[str, Any], rows: Rows, file: str, line: int) -> bool:
         fields = doc.get("output_fields")
         if isinstance(fields, dict) and fields and "." not in next(iter(fields)) and "_" in next(iter(fields)):
             shape = ELASTIC
-    rows.add(time, rule, doc.get("priority"), doc.get("source"), doc.get("hostname"), tags, 1, ALERT, shape, line)
+    rows.add(time, rule, doc.get("priority"), doc.get("source"), doc.get("hostname"), tags, shape, line)
     return True
 
 
@@ -53,7 +53,8 @@ def _snapshot(fields: dict[str, Any], time: Any, hostname: Any, rows: Rows, file
     for key, value in fields.items():
         if key.startswith(_SNAPSHOT_RULE_PREFIX) and isinstance(value, (int, float)) and key != "falco.rules.matches_total":
             rows.add(time, key[len(_SNAPSHOT_RULE_PREFIX):], None, None, hostname or fields.get("falco.host_name"), [],
-                     int(value), COUNTER, FALCO, line)
+                     FALCO, line)
+            rows.counted(int(value), COUNTER)
             found = True
     return found
 
@@ -67,8 +68,8 @@ def _loki(streams: list[Any], rows: Rows, file: str, line: int) -> bool:
         for value in stream.get("values") or []:
             if isinstance(value, list) and value and isinstance(value[0], str) and value[0].isdigit():
                 rows.add(pd.Timestamp(int(value[0]), unit="ns", tz="UTC").isoformat(), labels["rule"],
-                         labels.get("priority"), labels.get("source"), labels.get("hostname"), labels.get("tags"), 1,
-                         ALERT, LOKI, line)
+                         labels.get("priority"), labels.get("source"), labels.get("hostname"), labels.get("tags"),
+                         LOKI, line)
                 found = True
     return found
 
@@ -97,8 +98,8 @@ def prometheus(lines: Iterable[tuple[int, str]], rows: Rows, file: str) -> int:
         if prio is not None and prio.isdigit() and int(prio) < len(_BY_NUMBER):  # Falco's enum: 0 = Emergency
             prio = _BY_NUMBER[int(prio)]
         rows.add(when, labels["rule_name"], prio, labels.get("source"),
-                 labels.get("hostname") or labels.get("host") or labels.get("instance"), tags, int(value), COUNTER,
-                 PROMETHEUS, number)
+                 labels.get("hostname") or labels.get("host") or labels.get("instance"), tags, PROMETHEUS, number)
+        rows.counted(int(value), COUNTER)
         n += 1
     return n
 

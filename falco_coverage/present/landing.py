@@ -104,12 +104,30 @@ class Link:
     error: str | None = None
 
 
-def landing_page(*, headline: Headline | None, links: list[Link], layer: str | None, generated: str,
-                 version: str, attack: str, rule_files: list[str], compare_with: list[str],
-                 example: bool, load_errors: int = 0, states_layer: str | None = None,
-                 trend: Trend | None = None) -> str:
+@dataclass
+class Landing:
+    """What the landing page shows: the run's numbers, its reports and layers, and where it came from."""
+
+    headline: Headline | None
+    links: list[Link]
+    generated: str
+    version: str
+    attack: str
+    rule_files: list[str]
+    compare_with: list[str] = field(default_factory=list)
+    layer: str | None = None
+    states_layer: str | None = None
+    example: bool = False
+    load_errors: int = 0
+    trend: Trend | None = None
+
+
+def landing_page(page: Landing) -> str:
     """``index.html`` as one self-contained page."""
     e = html.escape
+    headline, links, layer, states_layer = page.headline, page.links, page.layer, page.states_layer
+    generated, version, attack, trend = page.generated, page.version, page.attack, page.trend
+    rule_files, compare_with, example, load_errors = page.rule_files, page.compare_with, page.example, page.load_errors
     items = []
     for link in links:
         title = f'<a href="{e(link.href)}">{e(link.title)}</a>' if link.href else e(link.title)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FalcoCoverageError
 from ..fsutil import atomic_write
 from ..analysis.summary import changes, coverage_share, dumps, record_history
-from ..present.landing import PAGE_CSS, Headline, Link, Trend, landing_page
+from ..present.landing import PAGE_CSS, Headline, Landing, Link, Trend, landing_page
 from ..present.notebook import REPORT_ENV
 from ..request import Request
 
@@ -373,11 +373,11 @@ def write_index(result: ReportResult, rule_paths: list[str], attack_version: str
                   _SUMMARIES.get(r.key, ""), r.error) for r in result.results]
     layer = "coverage-layer.json" if (result.out_dir / "coverage-layer.json").exists() else None
     states = "coverage-states-layer.json" if (result.out_dir / "coverage-states-layer.json").exists() else None
-    page = landing_page(headline=result.headline, links=links, layer=layer, states_layer=states,
-                        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
-                        attack=f"ATT&CK {attack_version or 'unknown version'}"
-                               + (f" ({Path(attack_origin).name if '/' in attack_origin else attack_origin})"
-                                  if attack_origin else ""),
-                        rule_files=[rel(p) for p in rule_paths], compare_with=[rel(p) for p in compare_with or []],
-                        example=result.example, load_errors=result.load_errors, trend=result.trend)
+    page = landing_page(Landing(
+        headline=result.headline, links=links, layer=layer, states_layer=states,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
+        attack=f"ATT&CK {attack_version or 'unknown version'}"
+               + (f" ({Path(attack_origin).name if '/' in attack_origin else attack_origin})" if attack_origin else ""),
+        rule_files=[rel(p) for p in rule_paths], compare_with=[rel(p) for p in compare_with or []],
+        example=result.example, load_errors=result.load_errors, trend=result.trend))
     atomic_write(result.index, page.encode("utf-8"))
