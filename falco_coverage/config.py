@@ -183,27 +183,25 @@ class CheckConfig:
             if code not in known_codes or level not in SEVERITIES:
                 raise ConfigError(f"severity {code} = {level!r}: unknown code or not one of {SEVERITIES}", file=origin)
         cfg.severity = dict(sev)
-        exc = data.get("exclude", {})
-        if not isinstance(exc, dict) or not all(isinstance(v, list) for v in exc.values()):
-            raise ConfigError("'exclude' must map check codes (or '*') to lists of rule names", file=origin)
+        exc = _table(data, "exclude", list, "check codes (or '*') to lists of rule names", origin)
         for code in exc:
             if code != "*" and code not in known_codes:
                 raise ConfigError(f"'exclude' names unknown code {code}", file=origin)
         cfg.exclude = {k: [str(p) for p in v] for k, v in exc.items()}
-        sp = data.get("source_platforms", {})
-        if not isinstance(sp, dict) or not all(isinstance(v, list) for v in sp.values()):
-            raise ConfigError("'source_platforms' must map sources to lists of ATT&CK platforms", file=origin)
+        sp = _table(data, "source_platforms", list, "sources to lists of ATT&CK platforms", origin)
         cfg.source_platforms.update({k: [str(p) for p in v] for k, v in sp.items()})
-        aliases = data.get("tag_aliases", {})
-        if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
-            raise ConfigError("'tag_aliases' must map tags to the tags they stand for", file=origin)
-        cfg.tag_aliases = {str(k): v for k, v in aliases.items()}
-        sensors = data.get("sensors", {})
-        if not isinstance(sensors, dict) or not all(isinstance(v, dict) for v in sensors.values()):
-            raise ConfigError("'sensors' must map sources to {log_sources = [...], data_components = [...]}",
-                              file=origin)
-        cfg.sensors = parse_profile(sensors, origin)
+        cfg.tag_aliases = _table(data, "tag_aliases", str, "tags to the tags they stand for", origin)
+        cfg.sensors = parse_profile(_table(data, "sensors", dict, "sources to {log_sources = [...], "
+                                                                  "data_components = [...]}", origin), origin)
         return cfg
+
+
+def _table(data: dict[str, Any], key: str, kind: type, what: str, origin: str) -> dict[str, Any]:
+    """``data[key]`` (default: empty), which must map names to values of ``kind``: ConfigError otherwise."""
+    value = data.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(v, kind) for v in value.values()):
+        raise ConfigError(f"'{key}' must map {what}", file=origin)
+    return {str(k): v for k, v in value.items()}
 
 
 def load_config(path: str | Path | None, known_codes: set[str] | None = None,

@@ -40,6 +40,33 @@ def summary_paths(given: Iterable[str | Path]) -> list[Path]:
 
 def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
     """The fleet of the summaries at ``paths`` (the newest per name); links are relative to ``out_dir``."""
+    newest, replaced = _newest(paths)
+    names = sorted(newest)
+    docs = [newest[n][0] for n in names]
+    clusters = [_cluster(name, doc, newest[name][1], out_dir) for name, doc in zip(names, docs)]
+    tactic_order: list[tuple[str, str]] = []
+    for doc in docs:
+        for t in doc["tactics"]:
+            if (t["tactic"], t["name"]) not in tactic_order:
+                tactic_order.append((t["tactic"], t["name"]))
+    detected_by, applicable_in, technique_names = _detections(names, docs)
+    n = len(names)
+    everywhere = sorted(t for t, c in detected_by.items() if len(c) == n)
+    somewhere = sorted(t for t, c in detected_by.items() if 0 < len(c) < n)
+    nowhere = sorted(t for t in applicable_in if t not in detected_by)
+    return {
+        "schema": FLEET_SCHEMA, "schema_version": FLEET_SCHEMA_VERSION, "clusters": clusters,
+        "tactics": [{"tactic": s, "name": nm} for s, nm in tactic_order],
+        "attack_versions": sorted({str(c["attack_version"]) for c in clusters}),
+        "techniques": {"everywhere": everywhere, "somewhere": {t: sorted(detected_by[t]) for t in somewhere},
+                       "nowhere": nowhere},
+        "technique_names": {t: technique_names[t] for t in sorted(set(everywhere) | set(somewhere))},
+        "rules_differ": _rules_differ(names, docs), "summaries_read": len(paths), "older_summaries_ignored": replaced,
+    }
+
+
+def _newest(paths: list[Path]) -> tuple[dict[str, tuple[dict[str, Any], Path]], int]:
+    """The newest summary per name (with its path), and how many older ones were passed over."""
     newest: dict[str, tuple[dict[str, Any], Path]] = {}
     replaced = 0
     for path in paths:
@@ -50,27 +77,27 @@ def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
             if newest[name][0]["generated"] >= doc["generated"]:
                 continue
         newest[name] = (doc, path)
-    names = sorted(newest)
-    docs = [newest[n][0] for n in names]
-    clusters = []
-    for name, doc in zip(names, docs):
-        path = newest[name][1]
-        report = path.parent / "index.html"
-        link = os.path.relpath(report, out_dir) if out_dir is not None and report.is_file() else None
-        sev = doc.get("findings", {}).get("by_severity", {})
-        top = [t for t in doc["tactics"] if isinstance(t, dict)]
-        clusters.append({
-            "name": name, "generated": doc["generated"], "attack_version": doc.get("attack", {}).get("version"),
-            "coverage": round(coverage_share(doc), 6), "rules": doc.get("scope", {}).get("rules"),
-            "fingerprint": doc["rules"].get("fingerprint"), "load_errors": doc.get("load_errors", 0),
-            "errors": sev.get("error", 0), "warnings": sev.get("warning", 0), "report": link,
-            "tactics": {t["tactic"]: [t["covered"], t["applicable"]] for t in top},
-        })
-    tactic_order: list[tuple[str, str]] = []
-    for doc in docs:
-        for t in doc["tactics"]:
-            if (t["tactic"], t["name"]) not in tactic_order:
-                tactic_order.append((t["tactic"], t["name"]))
+    return newest, replaced
+
+
+def _cluster(name: str, doc: dict[str, Any], path: Path, out_dir: Path | None) -> dict[str, Any]:
+    """One cluster's row of the fleet."""
+    report = path.parent / "index.html"
+    link = os.path.relpath(report, out_dir) if out_dir is not None and report.is_file() else None
+    sev = doc.get("findings", {}).get("by_severity", {})
+    top = [t for t in doc["tactics"] if isinstance(t, dict)]
+    return {
+        "name": name, "generated": doc["generated"], "attack_version": doc.get("attack", {}).get("version"),
+        "coverage": round(coverage_share(doc), 6), "rules": doc.get("scope", {}).get("rules"),
+        "fingerprint": doc["rules"].get("fingerprint"), "load_errors": doc.get("load_errors", 0),
+        "errors": sev.get("error", 0), "warnings": sev.get("warning", 0), "report": link,
+        "tactics": {t["tactic"]: [t["covered"], t["applicable"]] for t in top},
+    }
+
+
+def _detections(names: list[str], docs: list[dict[str, Any]]
+                ) -> tuple[dict[str, list[str]], dict[str, int], dict[str, str]]:
+    """Per technique: the clusters detecting it, in how many it applies, and its name."""
     detected_by: dict[str, list[str]] = {}
     applicable_in: dict[str, int] = {}
     technique_names: dict[str, str] = {}
@@ -80,10 +107,11 @@ def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
             technique_names.setdefault(tid, str(state.get("name", "")))
             if state.get("detected"):
                 detected_by.setdefault(tid, []).append(name)
-    n = len(names)
-    everywhere = sorted(t for t, c in detected_by.items() if len(c) == n)
-    somewhere = sorted(t for t, c in detected_by.items() if 0 < len(c) < n)
-    nowhere = sorted(t for t in applicable_in if t not in detected_by)
+    return detected_by, applicable_in, technique_names
+
+
+def _rules_differ(names: list[str], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rules missing from some cluster, or written differently in some."""
     has: dict[str, dict[str, list[str]]] = {}  # rule -> digest -> clusters
     for name, doc in zip(names, docs):
         for rule, digest in doc["rules"].get("digests", {}).items():
@@ -92,15 +120,7 @@ def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
     for rule in sorted(has):
         versions = has[rule]
         holders = sorted(c for cs in versions.values() for c in cs)
-        if len(holders) < n or len(versions) > 1:
+        if len(holders) < len(names) or len(versions) > 1:
             differ.append({"rule": rule, "clusters": holders, "missing_in": sorted(set(names) - set(holders)),
                            "variants": len(versions)})
-    return {
-        "schema": FLEET_SCHEMA, "schema_version": FLEET_SCHEMA_VERSION, "clusters": clusters,
-        "tactics": [{"tactic": s, "name": nm} for s, nm in tactic_order],
-        "attack_versions": sorted({str(c["attack_version"]) for c in clusters}),
-        "techniques": {"everywhere": everywhere, "somewhere": {t: sorted(detected_by[t]) for t in somewhere},
-                       "nowhere": nowhere},
-        "technique_names": {t: technique_names[t] for t in sorted(set(everywhere) | set(somewhere))},
-        "rules_differ": differ, "summaries_read": len(paths), "older_summaries_ignored": replaced,
-    }
+    return differ

@@ -12,6 +12,7 @@ Column meanings: :mod:`falco_coverage.columns` (``coverage.observability``).
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
@@ -69,45 +70,53 @@ def _observability(attack: AttackData, sensors: tuple[str, ...], platforms: tupl
     seen = {s: p for s, p in seen.items() if p}
 
     det = attack.detections
-    units: dict[str, dict[str, tuple[bool, str | None]]] = defaultdict(dict)  # tid -> unit -> (observed, dc)
-    served_dc: dict[str, set[str]] = defaultdict(set)
-    served_log: dict[str, set[str]] = defaultdict(set)
-    served_by: dict[str, set[str]] = defaultdict(set)
-    observed_analytics: dict[str, set[str]] = defaultdict(set)
-    strategies: dict[str, set[str]] = defaultdict(set)
+    served = _Served()
     for tid, strat, an, plats, comp, log in zip(det["technique_id"], det["strategy_id"], det["analytic_id"],
                                                  det["platforms"], det["data_component"], det["log_source"]):
         if isinstance(strat, str):
-            strategies[tid].add(strat)
+            served.strategies[tid].add(strat)
         row_plats = {p.casefold() for p in plats} & scope
-        if not row_plats:
-            continue
-        unit = an if isinstance(an, str) else f"dc:{comp}"
-        by = [s for s, sp in seen.items() if sp & row_plats and (prof[s].reads(log) or prof[s].records(comp))]
-        was = units[tid].get(unit, (False, None))[0]
-        units[tid][unit] = (was or bool(by), comp if isinstance(comp, str) else None)
-        if by:
-            served_by[tid].update(by)
-            if isinstance(comp, str):
-                served_dc[tid].add(comp)
-            if isinstance(log, str):
-                served_log[tid].add(log)
-            if isinstance(an, str):
-                observed_analytics[tid].add(an)
+        if row_plats:
+            by = [s for s, sp in seen.items() if sp & row_plats and (prof[s].reads(log) or prof[s].records(comp))]
+            served.add(tid, an, comp, log, by)
 
     t = attack.techniques
-    active = t[~(t["revoked"] | t["deprecated"])]
-    rows = []
-    for tid in active["technique_id"]:
-        u = units.get(tid, {})
-        n_obs = sum(1 for ok, _ in u.values() if ok)
-        level = "full" if u and n_obs == len(u) else ("partial" if n_obs else "none")
-        missing = sorted({dc for ok, dc in u.values() if not ok and dc} - served_dc.get(tid, set()))
-        rows.append((tid, level, len(u), n_obs, sorted(strategies.get(tid, ())),
-                     sorted(observed_analytics.get(tid, ())), sorted(served_dc.get(tid, ())),
-                     sorted(served_log.get(tid, ())), sorted(served_by.get(tid, ())), missing))
+    rows = [served.row(tid) for tid in t.loc[~(t["revoked"] | t["deprecated"]), "technique_id"]]
     if not rows:
         return empty_observability()
     df = pd.DataFrame(rows, columns=columns("coverage.observability"))
     df["observable"] = pd.Categorical(df["observable"], categories=list(LEVELS), ordered=True)
     return conform(df, "coverage.observability")
+
+
+class _Served:
+    """Per technique: its units (analytics, or data components before v18) and what the sensors serve."""
+
+    def __init__(self) -> None:
+        self.units: dict[str, dict[str, tuple[bool, str | None]]] = defaultdict(dict)  # tid -> unit -> (observed, dc)
+        self.dc: dict[str, set[str]] = defaultdict(set)
+        self.log: dict[str, set[str]] = defaultdict(set)
+        self.by: dict[str, set[str]] = defaultdict(set)
+        self.analytics: dict[str, set[str]] = defaultdict(set)
+        self.strategies: dict[str, set[str]] = defaultdict(set)
+
+    def add(self, tid: str, an: Any, comp: Any, log: Any, by: list[str]) -> None:
+        """One detection row of ``tid`` in scope, observed by the sensors ``by`` (none: not observed)."""
+        unit = an if isinstance(an, str) else f"dc:{comp}"
+        was = self.units[tid].get(unit, (False, None))[0]
+        self.units[tid][unit] = (was or bool(by), comp if isinstance(comp, str) else None)
+        if not by:
+            return
+        self.by[tid].update(by)
+        for store, value in ((self.dc, comp), (self.log, log), (self.analytics, an)):
+            if isinstance(value, str):
+                store[tid].add(value)
+
+    def row(self, tid: str) -> tuple[Any, ...]:
+        """The ``coverage.observability`` row of ``tid``."""
+        u = self.units.get(tid, {})
+        n_obs = sum(1 for ok, _ in u.values() if ok)
+        level = "full" if u and n_obs == len(u) else ("partial" if n_obs else "none")
+        missing = sorted({dc for ok, dc in u.values() if not ok and dc} - self.dc.get(tid, set()))
+        return (tid, level, len(u), n_obs, sorted(self.strategies.get(tid, ())), sorted(self.analytics.get(tid, ())),
+                sorted(self.dc.get(tid, ())), sorted(self.log.get(tid, ())), sorted(self.by.get(tid, ())), missing)

@@ -120,79 +120,90 @@ def _guarded(build: Callable[[], Any], path: Path | None) -> Any:
         raise AttackFormatError(f"malformed ATT&CK objects ({type(exc).__name__}: {exc})", file=path) from None
 
 
+class _Gathered:
+    """What one pass over a bundle's objects keeps, by kind."""
+
+    def __init__(self) -> None:
+        self.tactics: dict[str, dict] = {}
+        self.matrices: list[dict] = []
+        self.patterns: list[dict] = []
+        self.status: dict[str, bool] = {}  # stix id -> active, for groups, software, campaigns
+        self.revoked_by: dict[str, str] = {}
+        self.parent_of: dict[str, str] = {}
+        self.uses: list[tuple[str, str]] = []
+        self.attributed: list[tuple[str, str]] = []
+        self.collection_version: str | None = None
+        self.spec_version: str | None = None
+        self.detection = DetectionObjects()
+        self.words = TextObjects()
+
+    def add(self, obj: dict) -> None:
+        kind = obj.get("type")
+        if kind == "attack-pattern":
+            self.patterns.append(obj)
+            self.words.add_technique(obj)
+        elif kind == "relationship":
+            self._relationship(obj)
+        elif kind in ("intrusion-set", "malware", "tool", "campaign"):
+            self.status[_text(obj.get("id")) or ""] = _active(obj)
+        elif kind == "x-mitre-tactic":
+            self.tactics[_text(obj.get("id")) or ""] = obj
+        elif kind == "x-mitre-matrix":
+            self.matrices.append(obj)
+        elif kind == "x-mitre-collection":
+            self.collection_version = _text(obj.get("x_mitre_version")) or self.collection_version
+        elif kind in DETECTION_KINDS:
+            self.detection.add(kind, obj)
+        spec = _text(obj.get("x_mitre_attack_spec_version"))
+        if spec and version_key(spec) > version_key(self.spec_version or "0"):
+            self.spec_version = spec
+
+    def _relationship(self, obj: dict) -> None:
+        rtype = obj.get("relationship_type")
+        src, dst = obj.get("source_ref"), obj.get("target_ref")
+        if not isinstance(src, str) or not isinstance(dst, str):
+            return
+        if rtype == "revoked-by":
+            self.revoked_by.setdefault(src, dst)
+        elif not _active(obj):
+            return
+        elif rtype == "uses" and dst.startswith("attack-pattern--"):
+            self.uses.append((src, dst))
+            self.words.add_use(src, dst, obj)
+        elif rtype == "subtechnique-of":
+            self.parent_of[src] = dst
+        elif rtype == "attributed-to":
+            self.attributed.append((src, dst))
+        elif rtype == "detects":
+            self.detection.detects.append((src, dst))
+
+    def matrix(self, domain: str, path: Path | None) -> dict | None:
+        """The domain's matrix (a bundle may keep a deprecated one under the same ID, as mobile-attack
+        does: the live one is taken); an error when the bundle is of another domain."""
+        mine = [m for m in self.matrices if _mitre_ref(m)[0] == domain]
+        matrix = next((m for m in mine if _active(m)), mine[0] if mine else (self.matrices[0] if self.matrices else None))
+        bundle_domain = _mitre_ref(matrix)[0] if matrix else None
+        if bundle_domain and bundle_domain != domain:
+            raise AttackFormatError(f"bundle is ATT&CK '{bundle_domain}', not the requested '{domain}'", file=path)
+        return matrix
+
+
 def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None) -> dict[str, Any]:
     doc = _decode(raw, path)
     if not isinstance(doc, dict) or doc.get("type") != "bundle" or not isinstance(doc.get("objects"), list):
         raise AttackFormatError("not a STIX bundle (expected an object with type 'bundle' and 'objects')", file=path)
-
-    tactics: dict[str, dict] = {}
-    matrices: list[dict] = []
-    patterns: list[dict] = []
-    status: dict[str, bool] = {}  # stix id -> active, for groups, software, campaigns
-    revoked_by: dict[str, str] = {}
-    parent_of: dict[str, str] = {}
-    uses: list[tuple[str, str]] = []
-    attributed: list[tuple[str, str]] = []
-    collection_version: str | None = None
-    spec_version: str | None = None
-    detection = DetectionObjects()
-    words = TextObjects()
-
+    got = _Gathered()
     for obj in doc["objects"]:
-        if not isinstance(obj, dict):
-            continue
-        kind = obj.get("type")
-        if kind == "attack-pattern":
-            patterns.append(obj)
-            words.add_technique(obj)
-        elif kind == "relationship":
-            rtype = obj.get("relationship_type")
-            src, dst = obj.get("source_ref"), obj.get("target_ref")
-            if not isinstance(src, str) or not isinstance(dst, str):
-                continue
-            if rtype == "revoked-by":
-                revoked_by.setdefault(src, dst)
-            elif not _active(obj):
-                continue
-            elif rtype == "uses" and dst.startswith("attack-pattern--"):
-                uses.append((src, dst))
-                words.add_use(src, dst, obj)
-            elif rtype == "subtechnique-of":
-                parent_of[src] = dst
-            elif rtype == "attributed-to":
-                attributed.append((src, dst))
-            elif rtype == "detects":
-                detection.detects.append((src, dst))
-        elif kind in ("intrusion-set", "malware", "tool", "campaign"):
-            status[_text(obj.get("id")) or ""] = _active(obj)
-        elif kind == "x-mitre-tactic":
-            tactics[_text(obj.get("id")) or ""] = obj
-        elif kind == "x-mitre-matrix":
-            matrices.append(obj)
-        elif kind == "x-mitre-collection":
-            collection_version = _text(obj.get("x_mitre_version")) or collection_version
-        elif kind in DETECTION_KINDS:
-            detection.add(kind, obj)
-        spec = _text(obj.get("x_mitre_attack_spec_version"))
-        if spec and version_key(spec) > version_key(spec_version or "0"):
-            spec_version = spec
-
-    if not patterns or not tactics:
+        if isinstance(obj, dict):
+            got.add(obj)
+    if not got.patterns or not got.tactics:
         raise AttackFormatError(
-            f"STIX bundle holds no ATT&CK {'techniques' if not patterns else 'tactics'} "
+            f"STIX bundle holds no ATT&CK {'techniques' if not got.patterns else 'tactics'} "
             "(no attack-pattern / x-mitre-tactic objects)", file=path,
         )
-
-    # a bundle may keep a deprecated matrix under the same ID (mobile-attack does): take the live one
-    mine = [m for m in matrices if _mitre_ref(m)[0] == domain]
-    matrix = next((m for m in mine if _active(m)), mine[0] if mine else (matrices[0] if matrices else None))
-    bundle_domain = _mitre_ref(matrix)[0] if matrix else None
-    if bundle_domain and bundle_domain != domain:
-        raise AttackFormatError(f"bundle is ATT&CK '{bundle_domain}', not the requested '{domain}'", file=path)
-
-    tactics_df = _tactics_frame(tactics, matrix)
+    tactics_df = _tactics_frame(got.tactics, got.matrix(domain, path))
     order = {s: i for i, s in enumerate(tactics_df["shortname"])}
-    techniques_df = _techniques_frame(patterns, order, revoked_by, parent_of, uses, attributed, status)
+    techniques_df = _techniques_frame(got, order)
 
     active = techniques_df[active_mask(techniques_df)]
     long = active[["technique_id", "tactics"]].explode("tactics").dropna(subset=["tactics"])
@@ -202,14 +213,16 @@ def _parse_frames(raw: bytes, path: Path | None, domain: str, sha256: str | None
     })
     ids = dict(zip(techniques_df["stix_id"], techniques_df["technique_id"]))
     plats = dict(zip(techniques_df["technique_id"], techniques_df["platforms"]))
+    detection, words, status = got.detection, got.words, got.status
     return {
         "tactics": tactics_df, "techniques": techniques_df,
         "technique_tactics": conform(tt, "attack.technique_tactics"), "domain": domain,
         # the detection frames are built when first asked for (the objects are already gathered)
         "detection_loader": lambda: _guarded(lambda: detection.frames(ids, plats), path),
         "text_loader": lambda: {"technique_text": _guarded(lambda: words.frame(ids, status), path)},
-        "sha256": sha256 or sha256_hex(raw), "bundle_version": str(collection_version) if collection_version else None,
-        "spec_version": spec_version,
+        "sha256": sha256 or sha256_hex(raw),
+        "bundle_version": str(got.collection_version) if got.collection_version else None,
+        "spec_version": got.spec_version,
     }
 
 
@@ -226,20 +239,17 @@ def _tactics_frame(tactics: dict[str, dict], matrix: dict | None) -> pd.DataFram
     return conform(pd.DataFrame(rows, columns=columns("attack.tactics")), "attack.tactics")
 
 
-def _techniques_frame(
-    patterns: list[dict], order: dict[str, int], revoked_by: dict[str, str], parent_of: dict[str, str],
-    uses: list[tuple[str, str]], attributed: list[tuple[str, str]], status: dict[str, bool],
-) -> pd.DataFrame:
-    id_of = {_text(p.get("id")): _mitre_ref(p)[0] for p in patterns}
-    revoked_ids = {_text(p.get("id")) for p in patterns if p.get("revoked")}
-
+def _usage(got: _Gathered) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per technique (stix id): the active groups (directly, or through an active campaign attributed
+    to an active group) and the active software that use it."""
+    status = got.status
     groups: dict[str, set[str]] = {}
     software: dict[str, set[str]] = {}
     campaign_groups: dict[str, set[str]] = {}
-    for src, dst in attributed:
+    for src, dst in got.attributed:
         if src.startswith("campaign--") and status.get(src) and status.get(dst) and dst.startswith("intrusion-set--"):
             campaign_groups.setdefault(src, set()).add(dst)
-    for src, dst in uses:
+    for src, dst in got.uses:
         if not status.get(src):
             continue
         if src.startswith("intrusion-set--"):
@@ -248,6 +258,14 @@ def _techniques_frame(
             software.setdefault(dst, set()).add(src)
         elif src.startswith("campaign--"):
             groups.setdefault(dst, set()).update(campaign_groups.get(src, ()))
+    return groups, software
+
+
+def _techniques_frame(got: _Gathered, order: dict[str, int]) -> pd.DataFrame:
+    patterns, revoked_by, parent_of = got.patterns, got.revoked_by, got.parent_of
+    id_of = {_text(p.get("id")): _mitre_ref(p)[0] for p in patterns}
+    revoked_ids = {_text(p.get("id")) for p in patterns if p.get("revoked")}
+    groups, software = _usage(got)
 
     def final_replacement(sid: str) -> str | None:
         seen = {sid}
