@@ -20,6 +20,7 @@ import codecs
 import difflib
 import os
 from collections import defaultdict
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,61 +117,78 @@ def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: Ch
 
 
 def _plan(findings: pd.DataFrame, ruleset: RuleSet, wanted: set[str]) -> list[Edit]:
-    rules = ruleset.rules
-    tags_now = {name: list(tags) for name, tags in zip(rules["name"], rules["tags"])}
-    where: dict[str, dict[str, Location]] = {
-        name: dict(zip(tags, locs)) for name, tags, locs in zip(rules["name"], rules["tags"], rules["tag_locations"])}
-    unsupported: dict[str, list[str]] = defaultdict(list)
-    for rec in findings[findings["code"] == "unsupported-tactic"].to_dict("records"):
-        unsupported[rec["rule"]].append(rec["tag"])
-    edits: list[Edit] = []
     order = {c: i for i, c in enumerate(FIXABLE)}
     chosen = findings.loc[findings["code"].isin(wanted), ["rule", "code", "tag", "suggestion", "file", "line"]]
     cols = ("rule", "code", "tag", "suggestion", "file", "line")
     recs = sorted((dict(zip(cols, values)) for values in zip(*(chosen[c].tolist() for c in cols))),
                   key=lambda r: order[str(r["code"])])
+    planner = _Planner(findings, ruleset)
     for rec in recs:
+        planner.take(rec)
+    return planner.edits
+
+
+class _Planner:
+    """The edits for a run's findings, each planned on the tags as the edits before it left them."""
+
+    def __init__(self, findings: pd.DataFrame, ruleset: RuleSet) -> None:
+        rules = ruleset.rules
+        self.tags = {name: list(tags) for name, tags in zip(rules["name"], rules["tags"])}
+        self.where: dict[str, dict[str, Location]] = {
+            name: dict(zip(tags, locs)) for name, tags, locs in zip(rules["name"], rules["tags"], rules["tag_locations"])}
+        self.unsupported: dict[str, list[str]] = defaultdict(list)
+        for rec in findings[findings["code"] == "unsupported-tactic"].to_dict("records"):
+            self.unsupported[rec["rule"]].append(rec["tag"])
+        self.edits: list[Edit] = []
+
+    def _add(self, rec: dict[str, Any], anchor: str, new: str) -> None:
+        current = self.tags[rec["rule"]]
+        if new not in current:
+            self.edits.append(Edit("add", rec["file"], int(rec["line"]), anchor, new, rec["rule"], str(rec["code"])))
+            current.append(new)
+
+    def _remove(self, rec: dict[str, Any], tag: str) -> None:
+        self.edits.append(Edit("remove", rec["file"], int(rec["line"]), tag, None, rec["rule"], str(rec["code"])))
+        self.tags[rec["rule"]].remove(tag)
+
+    def _replace(self, rec: dict[str, Any], at: Location, old: str, new: str) -> None:
+        self.edits.append(Edit("replace", at.file, at.line, old, new, rec["rule"], str(rec["code"])))
+        current = self.tags[rec["rule"]]
+        current[current.index(old)] = new
+
+    def take(self, rec: dict[str, Any]) -> None:
+        """Plan the fix of one finding, if it still applies."""
         suggested = [s.strip() for s in rec["suggestion"].split(",")] if isinstance(rec["suggestion"], str) else []
         rule, code, tag = rec["rule"], str(rec["code"]), rec["tag"]
-        if not isinstance(tag, str) or rule not in tags_now:
-            continue
-        current = tags_now[rule]
+        if not isinstance(tag, str) or rule not in self.tags:
+            return
+        current = self.tags[rule]
         if code == "retired-tactic" and not suggested:  # its techniques moved to none of its successors
             if tag in current:
-                edits.append(Edit("remove", rec["file"], int(rec["line"]), tag, None, rule, code))
-                current.remove(tag)
-            continue
-        if not suggested:
-            continue
-        new, extra = suggested[0], suggested[1:]
-        if code == "missing-tactic":
-            if new not in current:
-                edits.append(Edit("add", rec["file"], int(rec["line"]), tag, new, rule, code))
-                current.append(new)
-            continue
-        if code == "tactic-mismatch":  # only when asked for: replace the one wrong tactic tag
-            spare = [u for u in unsupported[rule] if u in current]
-            if new in current or len(spare) != 1:
-                continue
-            old = spare[0]
-            unsupported[rule].remove(old)
-            at = where[rule].get(old) or Location(rec["file"], int(rec["line"]))
-            edits.append(Edit("replace", at.file, at.line, old, new, rule, code))
-            current[current.index(old)] = new
-            continue
-        if tag not in current:
-            continue
-        if new in current:  # the corrected tag is already there: drop the wrong one
-            edits.append(Edit("remove", rec["file"], int(rec["line"]), tag, None, rule, code))
-            current.remove(tag)
-        else:
-            edits.append(Edit("replace", rec["file"], int(rec["line"]), tag, new, rule, code))
-            current[current.index(tag)] = new
-        for more in extra:  # e.g. the tactic that goes with a technique
-            if more not in current:
-                edits.append(Edit("add", rec["file"], int(rec["line"]), tag, more, rule, code))
-                current.append(more)
-    return edits
+                self._remove(rec, tag)
+        elif not suggested:
+            return
+        elif code == "missing-tactic":
+            self._add(rec, tag, suggested[0])
+        elif code == "tactic-mismatch":  # only when asked for: replace the one wrong tactic tag
+            self._tactic_mismatch(rec, suggested[0])
+        elif tag in current:
+            new = suggested[0]
+            if new in current:  # the corrected tag is already there: drop the wrong one
+                self._remove(rec, tag)
+            else:
+                self._replace(rec, Location(rec["file"], int(rec["line"])), tag, new)
+            for more in suggested[1:]:  # e.g. the tactic that goes with a technique
+                self._add(rec, tag, more)
+
+    def _tactic_mismatch(self, rec: dict[str, Any], new: str) -> None:
+        rule = rec["rule"]
+        spare = [u for u in self.unsupported[rule] if u in self.tags[rule]]
+        if new in self.tags[rule] or len(spare) != 1:
+            return
+        old = spare[0]
+        self.unsupported[rule].remove(old)
+        self._replace(rec, self.where[rule].get(old) or Location(rec["file"], int(rec["line"])), old, new)
 
 
 def _suggested(findings: pd.DataFrame, ruleset: RuleSet) -> list[Edit]:

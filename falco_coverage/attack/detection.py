@@ -76,24 +76,8 @@ class DetectionObjects:
             det_id, url = _ref(obj)
             refs = [r for r in _items(obj.get("x_mitre_analytic_refs")) if isinstance(r, str) and r in self.analytics]
             techs = sorted(set(by_strategy.get(sid, [])))
-            analytic_ids = []
-            for ref in refs:
-                an = self.analytics[ref]
-                an_id, an_url = _ref(an)
-                if an_id is None:
-                    continue
-                analytic_ids.append(an_id)
-                platforms = [p for p in _items(an.get("x_mitre_platforms")) if isinstance(p, str)]
-                arows.append((an_id, ref, det_id, _text(an.get("name")), platforms,
-                              _text(an.get("description")) or "", an_url))
-                logs = [ls for ls in _items(an.get("x_mitre_log_source_references")) if isinstance(ls, dict)]
-                for tid in techs:
-                    if not logs:
-                        drows.append((tid, det_id, an_id, platforms, None, None, None))
-                    for ls in logs:
-                        comp = comps.get(_text(ls.get("x_mitre_data_component_ref")) or "")
-                        drows.append((tid, det_id, an_id, platforms, comp[1] if comp else None,
-                                      _text(ls.get("name")), (_text(ls.get("channel")) or "").strip() or None))
+            analytic_ids = [an_id for ref in refs
+                            if (an_id := self._analytic(ref, det_id, techs, comps, arows, drows)) is not None]
             srows.append((det_id, sid, _text(obj.get("name")), techs, analytic_ids, url))
         for src, tid in dc_detects:
             drows.append((tid, None, None, list(technique_platforms.get(tid, [])), comps[src][1], None, None))
@@ -113,6 +97,27 @@ class DetectionObjects:
                 "attack.data_components"),
             "detections": conform(detections, "attack.detections"),
         }
+
+    def _analytic(self, ref: str, det_id: str | None, techs: list[str],
+                  comps: dict[str, tuple[str | None, str, str | None]], arows: list[tuple[Any, ...]],
+                  drows: list[tuple[Any, ...]]) -> str | None:
+        """Add one analytic of a strategy to the analytics rows, and a detections row per (technique,
+        log-source reference); its ATT&CK ID, or ``None`` when it has none (then it is left out)."""
+        an = self.analytics[ref]
+        an_id, an_url = _ref(an)
+        if an_id is None:
+            return None
+        platforms = [p for p in _items(an.get("x_mitre_platforms")) if isinstance(p, str)]
+        arows.append((an_id, ref, det_id, _text(an.get("name")), platforms, _text(an.get("description")) or "", an_url))
+        logs = [ls for ls in _items(an.get("x_mitre_log_source_references")) if isinstance(ls, dict)]
+        for tid in techs:
+            if not logs:
+                drows.append((tid, det_id, an_id, platforms, None, None, None))
+            for ls in logs:
+                comp = comps.get(_text(ls.get("x_mitre_data_component_ref")) or "")
+                drows.append((tid, det_id, an_id, platforms, comp[1] if comp else None,
+                              _text(ls.get("name")), (_text(ls.get("channel")) or "").strip() or None))
+        return an_id
 
     def _components(self) -> dict[str, tuple[str | None, str, str | None]]:
         """Data component STIX ID -> (DC ID, name, data source name)."""
