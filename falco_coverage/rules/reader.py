@@ -192,50 +192,12 @@ def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list
 
 
 def _read_items(path: Path, max_bytes: int) -> tuple[list[Item], list[FileProblem]]:
-    too_big = f"rules files over {max_bytes / 2**20:.0f} MiB are refused"
-    try:
-        st = path.stat()
-        if stat.S_ISDIR(st.st_mode):
-            return [], [FileProblem("LOAD_ERR_FILE_READ", "is a directory", 0, fatal=True)]
-        if not stat.S_ISREG(st.st_mode):
-            return [], [FileProblem("LOAD_ERR_FILE_READ", "not a regular file (a device, pipe or socket)", 0,
-                                    fatal=True)]
-        if st.st_size > max_bytes:
-            return [], [FileProblem("LOAD_ERR_FILE_READ", f"file is {st.st_size / 2**20:.0f} MiB; {too_big}", 0,
-                                    fatal=True)]
-        with path.open("rb") as fh:  # a byte budget, not stat(): /proc-like files say 0 and keep going
-            raw = fh.read(max_bytes + 1)
-        if len(raw) > max_bytes:
-            return [], [FileProblem("LOAD_ERR_FILE_READ", f"file grows past the limit; {too_big}", 0, fatal=True)]
-    except OSError as exc:
-        return [], [FileProblem("LOAD_ERR_FILE_READ", f"cannot read: {exc.strerror or exc}", 0, fatal=True)]
-    if b"\x00" in raw:
-        return [], [FileProblem("LOAD_ERR_YAML_PARSE",
-                                "binary data (NUL byte); not a YAML rules file", _line_of_offset(raw, raw.index(b"\x00")), fatal=True)]
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return [], [FileProblem("LOAD_ERR_YAML_PARSE",
-                                f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); not a YAML rules file",
-                                _line_of_offset(raw, exc.start), fatal=True)]
-    deep = _too_deep(raw)
-    if deep is not None:
-        return [], [FileProblem("LOAD_ERR_YAML_PARSE", f"YAML nests deeper than {MAX_SCAN_DEPTH} levels; not a "
-                                "rules file", deep, fatal=True)]
-    try:
-        docs = list(yaml.compose_all(text, Loader=_TextLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        reason = " ".join(f"{exc.context or ''} {exc.problem or ''}".split())
-        return [], [FileProblem("LOAD_ERR_YAML_PARSE", f"invalid YAML: {reason}", line, fatal=True)]
-    except yaml.YAMLError as exc:  # reader errors: unacceptable characters
-        pos = getattr(exc, "position", 0) or 0
-        return [], [FileProblem("LOAD_ERR_YAML_PARSE", f"invalid YAML: {' '.join(str(exc).split())}",
-                                _line_of_offset(text, pos), fatal=True)]
-    except RecursionError:
-        return [], [FileProblem("LOAD_ERR_YAML_PARSE", "YAML nests too deeply", 0, fatal=True)]
-
+    raw = _read_bytes(path, max_bytes)
+    if isinstance(raw, FileProblem):
+        return [], [raw]
+    docs = _compose(raw)
+    if isinstance(docs, FileProblem):
+        return [], [docs]
     items: list[Item] = []
     problems: list[FileProblem] = []
     conv = _Converter(has_aliases=_has_alias(raw))
@@ -248,38 +210,92 @@ def _read_items(path: Path, max_bytes: int) -> tuple[list[Item], list[FileProble
                                         fatal=True))
             continue
         for node in doc.value:
-            line = node.start_mark.line + 1
-            if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
-                continue
-            if not isinstance(node, yaml.MappingNode):
-                problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE",
-                                            "Unexpected element type. Each element should be a yaml associative array.",
-                                            line))
-                continue
-            conv.bad_tag = None
             try:
-                data = conv.value(node)
+                got = _item(node, conv, path)
             except _TooBig as exc:
                 problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE", exc.message, exc.line))
                 return items, problems  # the budget is spent: stop reading this file
-            if conv.bad_tag:
-                tag, tline = conv.bad_tag
-                kind = next((k for k in ("rule", "macro", "list") if isinstance(data.get(k), str)), None)
-                problems.append(FileProblem("LOAD_ERR_YAML_VALIDATE", f"unsupported YAML tag '{tag}'; item ignored",
-                                            tline, data[kind] if kind else None, kind=kind))
-                continue
-            key_lines = {}
-            spans: list[TagSpan] = []
-            flow: bool | None = None
-            plain: set[str] = set()
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode):
-                    key_lines[k.value] = k.start_mark.line + 1
-                    if isinstance(v, yaml.ScalarNode) and not v.style:
-                        plain.add(k.value)
-                    if k.value == "tags" and isinstance(v, yaml.SequenceNode):
-                        flow = bool(v.flow_style)
-                        spans = [TagSpan(c.start_mark.line + 1, c.start_mark.index, c.end_mark.index)
-                                 for c in v.value]
-            items.append(Item(data, line, key_lines, spans, flow, str(path), frozenset(plain)))
+            if isinstance(got, Item):
+                items.append(got)
+            elif got is not None:
+                problems.append(got)
     return items, problems
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes | FileProblem:
+    """The file's bytes, read under the budget from a regular file; else the fatal problem."""
+    too_big = f"rules files over {max_bytes / 2**20:.0f} MiB are refused"
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            return FileProblem("LOAD_ERR_FILE_READ", "is a directory", 0, fatal=True)
+        if not stat.S_ISREG(st.st_mode):
+            return FileProblem("LOAD_ERR_FILE_READ", "not a regular file (a device, pipe or socket)", 0, fatal=True)
+        if st.st_size > max_bytes:
+            return FileProblem("LOAD_ERR_FILE_READ", f"file is {st.st_size / 2**20:.0f} MiB; {too_big}", 0,
+                               fatal=True)
+        with path.open("rb") as fh:  # a byte budget, not stat(): /proc-like files say 0 and keep going
+            raw = fh.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            return FileProblem("LOAD_ERR_FILE_READ", f"file grows past the limit; {too_big}", 0, fatal=True)
+    except OSError as exc:
+        return FileProblem("LOAD_ERR_FILE_READ", f"cannot read: {exc.strerror or exc}", 0, fatal=True)
+    return raw
+
+
+def _compose(raw: bytes) -> list[Any] | FileProblem:
+    """The YAML documents of ``raw`` as nodes (never constructed); else the fatal problem, at its line."""
+    if b"\x00" in raw:
+        return FileProblem("LOAD_ERR_YAML_PARSE", "binary data (NUL byte); not a YAML rules file",
+                           _line_of_offset(raw, raw.index(b"\x00")), fatal=True)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return FileProblem("LOAD_ERR_YAML_PARSE", f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); not a YAML rules file",
+                           _line_of_offset(raw, exc.start), fatal=True)
+    deep = _too_deep(raw)
+    if deep is not None:
+        return FileProblem("LOAD_ERR_YAML_PARSE", f"YAML nests deeper than {MAX_SCAN_DEPTH} levels; not a rules file",
+                           deep, fatal=True)
+    try:
+        return list(yaml.compose_all(text, Loader=_TextLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        reason = " ".join(f"{exc.context or ''} {exc.problem or ''}".split())
+        return FileProblem("LOAD_ERR_YAML_PARSE", f"invalid YAML: {reason}", mark.line + 1 if mark else 0, fatal=True)
+    except yaml.YAMLError as exc:  # reader errors: unacceptable characters
+        pos = getattr(exc, "position", 0) or 0
+        return FileProblem("LOAD_ERR_YAML_PARSE", f"invalid YAML: {' '.join(str(exc).split())}",
+                           _line_of_offset(text, pos), fatal=True)
+    except RecursionError:
+        return FileProblem("LOAD_ERR_YAML_PARSE", "YAML nests too deeply", 0, fatal=True)
+
+
+def _item(node: Any, conv: _Converter, path: Path) -> Item | FileProblem | None:
+    """One element of a rules file's top-level sequence: an item, a problem, or nothing (a null)."""
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+        return None
+    if not isinstance(node, yaml.MappingNode):
+        return FileProblem("LOAD_ERR_YAML_VALIDATE",
+                           "Unexpected element type. Each element should be a yaml associative array.", line)
+    conv.bad_tag = None
+    data = conv.value(node)  # _TooBig when the budget is spent
+    if conv.bad_tag:
+        tag, tline = conv.bad_tag
+        kind = next((k for k in ("rule", "macro", "list") if isinstance(data.get(k), str)), None)
+        return FileProblem("LOAD_ERR_YAML_VALIDATE", f"unsupported YAML tag '{tag}'; item ignored",
+                           tline, data[kind] if kind else None, kind=kind)
+    key_lines = {}
+    spans: list[TagSpan] = []
+    flow: bool | None = None
+    plain: set[str] = set()
+    for k, v in node.value:
+        if isinstance(k, yaml.ScalarNode):
+            key_lines[k.value] = k.start_mark.line + 1
+            if isinstance(v, yaml.ScalarNode) and not v.style:
+                plain.add(k.value)
+            if k.value == "tags" and isinstance(v, yaml.SequenceNode):
+                flow = bool(v.flow_style)
+                spans = [TagSpan(c.start_mark.line + 1, c.start_mark.index, c.end_mark.index) for c in v.value]
+    return Item(data, line, key_lines, spans, flow, str(path), frozenset(plain))
