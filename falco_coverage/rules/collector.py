@@ -139,15 +139,7 @@ class Collector:
     def _item(self, kind: str, item: Item, constructs: set[str]) -> None:
         d = item.data
         if kind == "required_engine_version":
-            v = engine_version(d[kind])
-            if v is None:
-                raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Unable to parse engine version '{d[kind]}' as a semver string. "
-                              'Expected "x.y.z" semver format.', item.line)
-            constructs.add("required_engine_version: integer" if str(d[kind]).strip().isdigit()
-                           else "required_engine_version: semver")
-            self.engine_requirements.append((v, Location(item.file, item.line)))
-            if self.engine_version is None or version_key(v) > version_key(self.engine_version):
-                self.engine_version = v
+            self._engine_version(d[kind], item, constructs)
             return
         if kind == "required_plugin_versions":
             self._plugin_versions(d[kind], item, constructs)
@@ -155,12 +147,7 @@ class Collector:
         name = d[kind]
         if not isinstance(name, str) or not name.strip():
             raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Mapping for key '{kind}' is empty", item.line)
-        ignored = []
-        for key in d:
-            if key not in KNOWN_KEYS[kind]:
-                where = Location(item.file, item.line_of(key))
-                self.diags.add("LOAD_UNKNOWN_KEY", f"Unknown key '{key}'. The key will be ignored.", name, where, kind)
-                ignored.append({"key": key, "value": d[key], "location": where})
+        ignored = self._unknown_keys(kind, name, item)
         if kind in ("list", "macro") and not (LIST_NAME_RE if kind == "list" else NAME_RE).fullmatch(name):
             self.diags.add(f"LOAD_INVALID_{kind.upper()}_NAME",
                            f"{kind.capitalize()} has an invalid name. {kind.capitalize()} names should match a regular "
@@ -188,6 +175,39 @@ class Collector:
             self._define(kind, name, item, constructs, warn_duplicate=True)
         if ignored and name in self.defs[kind]:
             self.defs[kind][name].ignored_keys.extend(ignored)
+
+    def _engine_version(self, value: Any, item: Item, constructs: set[str]) -> None:
+        v = engine_version(value)
+        if v is None:
+            raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Unable to parse engine version '{value}' as a semver string. "
+                          'Expected "x.y.z" semver format.', item.line)
+        constructs.add("required_engine_version: integer" if str(value).strip().isdigit()
+                       else "required_engine_version: semver")
+        self.engine_requirements.append((v, Location(item.file, item.line)))
+        if self.engine_version is None or version_key(v) > version_key(self.engine_version):
+            self.engine_version = v
+
+    def _unknown_keys(self, kind: str, name: str, item: Item) -> list[dict[str, Any]]:
+        """Keys Falco ignores (each a LOAD_UNKNOWN_KEY warning at its line), kept for the rules frame."""
+        ignored = []
+        for key in item.data:
+            if key not in KNOWN_KEYS[kind]:
+                where = Location(item.file, item.line_of(key))
+                self.diags.add("LOAD_UNKNOWN_KEY", f"Unknown key '{key}'. The key will be ignored.", name, where, kind)
+                ignored.append({"key": key, "value": item.data[key], "location": where})
+        return ignored
+
+    def _appended(self, prev: Definition, fields: dict[str, Any], key: str, value: Any, item: Item) -> Any:
+        """The value of ``key`` after ``override: {key: append}``."""
+        if key == "items":
+            return fields["items"] + value
+        if key in ("condition", "output", "desc"):
+            return fields[key] + " " + value
+        if key == "tags":
+            return fields["tags"] + [t for t in value if t not in fields["tags"]]
+        if key == "exceptions":
+            return self._merge_exceptions(prev, value, item)
+        return fields[key]
 
     def _plugin_versions(self, value: Any, item: Item, constructs: set[str]) -> None:
         if not isinstance(value, list):
@@ -320,7 +340,9 @@ class Collector:
                 by_name[exc["name"]] = exc
         return merged
 
-    def _override(self, kind: str, name: str, item: Item) -> None:
+    @staticmethod
+    def _check_override(kind: str, item: Item) -> dict[str, str]:
+        """The item's ``override`` mapping, valid for its kind and keys; Invalid (Falco's message) otherwise."""
         d = item.data
         ov = d["override"]
         ov_line = item.line_of("override")
@@ -343,6 +365,11 @@ class Collector:
             if key in (APPENDABLE[kind] | REPLACEABLE[kind]) and key not in ov:
                 raise Invalid("LOAD_ERR_YAML_VALIDATE",
                               f"Unexpected key '{key}': an 'override' entry must be specified for it", item.line_of(key))
+        return ov
+
+    def _override(self, kind: str, name: str, item: Item) -> None:
+        d = item.data
+        ov = self._check_override(kind, item)
         appends = [k for k, op in ov.items() if op == "append"]
         replaces = [k for k, op in ov.items() if op == "replace"]
         values = {k: decode(kind, k, d[k], item, append=(ov[k] == "append")) for k in ov}
@@ -359,17 +386,11 @@ class Collector:
         pieces = list(prev.pieces)
         tag_locations = dict(prev.tag_locations)
         for key in appends:  # appends first, then replaces
-            if key == "items":
-                f["items"] = f["items"] + values[key]
-            elif key in ("condition", "output", "desc"):
-                f[key] = f[key] + " " + values[key]
-                if key == "condition":
-                    pieces.append(Piece(Location(item.file, item.line_of("condition")), " " + values[key]))
+            if key == "condition":
+                pieces.append(Piece(Location(item.file, item.line_of("condition")), " " + values[key]))
             elif key == "tags":
-                f["tags"] = f["tags"] + [t for t in values[key] if t not in f["tags"]]
                 tag_locations = {**_tag_locations(item, values[key]), **tag_locations}
-            elif key == "exceptions":
-                f["exceptions"] = self._merge_exceptions(prev, values[key], item)
+            f[key] = self._appended(prev, f, key, values[key], item)
         for key in replaces:
             f[key] = values[key]
             if key == "tags":
