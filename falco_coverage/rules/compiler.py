@@ -204,6 +204,20 @@ def _parse_into(d: Definition, text: str, diags: Diagnostics) -> list[tuple[str,
 def compile_all(defs: dict[str, dict[str, Definition]], diags: Diagnostics) -> dict[str, tuple[int, list[str]]]:
     """Compile every definition in place; returns the expanded lists (name -> (order, items))."""
     lists = defs["list"]
+    expanded = _expand_lists(lists)
+    odd = odd_names(expanded)
+    macros = defs["macro"]
+    _compile_macros(macros, expanded, odd, diags)
+    for r in defs["rule"].values():
+        _compile_rule(r, macros, expanded, odd, diags)
+    for d in (*macros.values(), *defs["rule"].values()):
+        for name in d.lists_used:
+            lists[name].used = True
+    return expanded
+
+
+def _expand_lists(lists: dict[str, Definition]) -> dict[str, tuple[int, list[str]]]:
+    """Each list's items with the lists it names (defined before it) expanded, one level, raw items."""
     expanded: dict[str, tuple[int, list[str]]] = {}
     for lst in lists.values():
         lst.used = False
@@ -212,14 +226,17 @@ def compile_all(defs: dict[str, dict[str, Definition]], diags: Diagnostics) -> d
         for it in lst.fields["items"]:
             inner = lists.get(it)
             if inner is not None and inner.index < lst.visibility and inner is not lst:
-                out.extend(inner.fields["items"])  # one level, raw items
+                out.extend(inner.fields["items"])
                 inner.used = True
             else:
                 out.append(it)
         expanded[lst.name] = (lst.index, out)
+    return expanded
 
-    odd = odd_names(expanded)
-    macros = defs["macro"]
+
+def _compile_macros(macros: dict[str, Definition], expanded: dict[str, tuple[int, list[str]]], odd: list[str],
+                    diags: Diagnostics) -> None:
+    """Parse every macro; undefined references, loops, and macros that use a broken one are invalid."""
     refs: dict[str, list[tuple[str, int]]] = {}
     for m in macros.values():
         m.valid, m.in_loop, m.used, m.undefined = True, False, False, []
@@ -248,28 +265,27 @@ def compile_all(defs: dict[str, dict[str, Definition]], diags: Diagnostics) -> d
             if n in macros:
                 macros[n].used = True
 
-    for r in defs["rule"].values():
-        r.undefined = []  # validity is not reset: an error after an earlier file stands (a redefinition clears it)
-        full = "(" + r.condition + ")"
-        for exc in r.fields["exceptions"]:
-            e = exception_condition(exc)
-            if e:
-                full += " and not " + e
-        text, r.lists_used = substitute_lists(full, expanded, odd)
-        for ref, _ in _parse_into(r, text, diags):
-            if ref not in macros:
-                r.undefined.append(ref)
-                diags.add("ERROR_UNDEFINED_MACRO", f"Undefined macro '{ref}' used in filter.", r.name,
-                          _ref_location(r, ref), "rule")
+
+def _compile_rule(r: Definition, macros: dict[str, Definition], expanded: dict[str, tuple[int, list[str]]],
+                  odd: list[str], diags: Diagnostics) -> None:
+    """Parse a rule's condition with its exceptions; an undefined or broken macro makes it invalid."""
+    r.undefined = []  # validity is not reset: an error after an earlier file stands (a redefinition clears it)
+    full = "(" + r.condition + ")"
+    for exc in r.fields["exceptions"]:
+        e = exception_condition(exc)
+        if e:
+            full += " and not " + e
+    text, r.lists_used = substitute_lists(full, expanded, odd)
+    for ref, _ in _parse_into(r, text, diags):
+        if ref not in macros:
+            r.undefined.append(ref)
+            diags.add("ERROR_UNDEFINED_MACRO", f"Undefined macro '{ref}' used in filter.", r.name,
+                      _ref_location(r, ref), "rule")
+            r.valid = False
+        else:
+            macros[ref].used = True
+            if not macros[ref].valid:
                 r.valid = False
-            else:
-                macros[ref].used = True
-                if not macros[ref].valid:
-                    r.valid = False
-    for d in (*macros.values(), *defs["rule"].values()):
-        for name in d.lists_used:
-            lists[name].used = True
-    return expanded
 
 
 def _loops(refs: dict[str, list[tuple[str, int]]], macros: dict[str, Definition]) -> list[str]:
