@@ -8,6 +8,7 @@ skips the item, as Falco does.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .condition import CMP_OPS, LIST_OPS, STR_OPS
@@ -95,6 +96,28 @@ def engine_version(value: Any) -> str | None:
     return text if _SEMVER.fullmatch(text) else None
 
 
+def _check_exception_shape(name: str, fields_: Any, comps: Any, values: list[Any], line: int) -> None:
+    """Fields, comps and values agree: lists of one length, or one field with a list comparison."""
+    if isinstance(fields_, list):
+        if comps is not None and not isinstance(comps, list):
+            raise Invalid("LOAD_ERR_YAML_VALIDATE",
+                          f"Rule exception item '{name}': fields is a list so comps must be a list", line)
+        if comps is not None and len(comps) != len(fields_):
+            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Fields and comps lists must have "
+                          "equal length", line)
+        for tup in values:
+            if not isinstance(tup, list) or len(tup) != len(fields_):
+                raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Fields and values lists must "
+                              "have equal length", line)
+    elif fields_ is not None:
+        if comps is not None and comps not in LIST_COMPS:
+            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': when fields is a single value, "
+                          "comps must be one of (in, pmatch, intersects)", line)
+        if any(isinstance(v, list) for v in values):
+            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Expected values array to contain "
+                          "a list of strings", line)
+
+
 def validate_exception(exc: Any, line: int, need_fields: bool) -> dict[str, Any]:
     """One exception entry, checked as Falco checks it (``need_fields``: not an append to a named one)."""
     if not isinstance(exc, dict):
@@ -113,24 +136,7 @@ def validate_exception(exc: Any, line: int, need_fields: bool) -> dict[str, Any]
         values = []
     if not isinstance(values, list):
         raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Rule exception item '{name}': 'values' must be a list", line)
-    if isinstance(fields_, list):
-        if comps is not None and not isinstance(comps, list):
-            raise Invalid("LOAD_ERR_YAML_VALIDATE",
-                           f"Rule exception item '{name}': fields is a list so comps must be a list", line)
-        if comps is not None and len(comps) != len(fields_):
-            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Fields and comps lists must have "
-                           "equal length", line)
-        for tup in values:
-            if not isinstance(tup, list) or len(tup) != len(fields_):
-                raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Fields and values lists must "
-                               "have equal length", line)
-    elif fields_ is not None:
-        if comps is not None and comps not in LIST_COMPS:
-            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': when fields is a single value, "
-                           "comps must be one of (in, pmatch, intersects)", line)
-        if any(isinstance(v, list) for v in values):
-            raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': Expected values array to contain "
-                           "a list of strings", line)
+    _check_exception_shape(name, fields_, comps, values, line)
     for c in comps if isinstance(comps, list) else ([comps] if comps is not None else []):
         if not valid_comp(c):
             raise Invalid("LOAD_ERR_VALIDATE", f"Rule exception item '{name}': '{c}' is not a supported "
@@ -139,42 +145,66 @@ def validate_exception(exc: Any, line: int, need_fields: bool) -> dict[str, Any]
 
 
 
-def decode(kind: str, key: str, value: Any, item: Item, append: bool = False) -> Any:
-    """The value of ``key`` as Falco reads it; :class:`Invalid` when Falco would reject it."""
-    line = item.line_of(key)
-    if key == "items":
-        if value is None:
-            return []
-        if not isinstance(value, list) or any(isinstance(v, (list, dict)) for v in value):
-            raise Invalid("LOAD_ERR_YAML_VALIDATE", "List 'items' must be a sequence of scalars", line)
-        return ["" if v is None else v for v in value]
-    if key in ("condition", "output", "desc"):
+def _items(value: Any, line: int, append: bool) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or any(isinstance(v, (list, dict)) for v in value):
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", "List 'items' must be a sequence of scalars", line)
+    return ["" if v is None else v for v in value]
+
+
+def _text_of(key: str) -> Callable[[Any, int, bool], str]:
+    def text(value: Any, line: int, append: bool) -> str:
         if not isinstance(value, str) or (key == "condition" and not value.strip()):
             raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Value of '{key}' must be a non-empty string", line)
         return value
-    if key == "priority":
-        p = canonical_priority(value)
-        if p is None:
-            raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Invalid priority '{value}'", line)
-        return p
-    if key == "tags":
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-            raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'tags' must be a sequence of strings", line)
-        return list(value)
-    if key == "exceptions":
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'exceptions' must be a sequence", line)
-        return [validate_exception(e, line, need_fields=not append) for e in value]
-    if key == "source":
-        if not isinstance(value, str) or not value:
-            raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'source' must be a string", line)
-        return value
-    if key == "capture_duration":
-        if not str(value).strip().isdigit():
-            raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'capture_duration' must be an integer", line)
-        return int(str(value).strip())
+    return text
+
+
+def _priority(value: Any, line: int, append: bool) -> str:
+    p = canonical_priority(value)
+    if p is None:
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", f"Invalid priority '{value}'", line)
+    return p
+
+
+def _tags(value: Any, line: int, append: bool) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'tags' must be a sequence of strings", line)
+    return list(value)
+
+
+def _exceptions(value: Any, line: int, append: bool) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'exceptions' must be a sequence", line)
+    return [validate_exception(e, line, need_fields=not append) for e in value]
+
+
+def _source(value: Any, line: int, append: bool) -> str:
+    if not isinstance(value, str) or not value:
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'source' must be a string", line)
     return value
+
+
+def _capture_duration(value: Any, line: int, append: bool) -> int:
+    if not str(value).strip().isdigit():
+        raise Invalid("LOAD_ERR_YAML_VALIDATE", "Value of 'capture_duration' must be an integer", line)
+    return int(str(value).strip())
+
+
+#: key -> how Falco reads its value (value, line, whether it is appended); other keys are kept as written
+_DECODERS: dict[str, Callable[[Any, int, bool], Any]] = {
+    "items": _items, "condition": _text_of("condition"), "output": _text_of("output"), "desc": _text_of("desc"),
+    "priority": _priority, "tags": _tags, "exceptions": _exceptions, "source": _source,
+    "capture_duration": _capture_duration,
+}
+
+
+def decode(kind: str, key: str, value: Any, item: Item, append: bool = False) -> Any:
+    """The value of ``key`` as Falco reads it; :class:`Invalid` when Falco would reject it."""
+    reader = _DECODERS.get(key)
+    return reader(value, item.line_of(key), append) if reader is not None else value
