@@ -81,24 +81,16 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
     a_host, a_tags = rows.hostname.append, rows.tags.append
     a_shape, a_line = rows.shape.append, rows.line.append
     intern, tag_sets = rows.strings.setdefault, rows.tag_sets
-    prom_marks = (b"# HELP ", b"# TYPE ", RULES_METRIC.encode())
     good = 0
-    text_lines: list[tuple[int, str]] = []
-    metrics = False
+    text = _TextLines()
     number = 0
     try:
         for number, raw in enumerate(stream, 1):
-            if raw[:1] != b"{":
-                stripped = raw.strip()
-                if not stripped:
+            if raw[:1] != b"{":  # not the common line: blank, indented JSON, or Prometheus text
+                kept = text.take(raw, number)
+                if kept is None:
                     continue
-                if stripped[:1] != b"{":
-                    # Prometheus text by its own marks, not any '#' (a rules file's comments are not)
-                    if stripped.startswith(prom_marks):
-                        metrics = True
-                    text_lines.append((number, stripped.decode("utf-8", "replace")))
-                    continue
-                raw = stripped
+                raw = kept
             try:
                 doc = loads(raw)
             except decode_error as exc:
@@ -144,11 +136,40 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
     except (EOFError, OSError, zlib.error) as exc:
         rows.problems.append((file, number + 1, f"the compressed stream ends early or is corrupt ({exc}); the lines "
                                                 "before it were read"))
-    if text_lines:
-        good += prometheus(text_lines, rows, file) if metrics or good == 0 else 0
-        if not metrics:
-            rows.problems.extend((file, n, "neither JSON nor a Prometheus sample") for n, _ in text_lines)
-    return good
+    return good + text.finish(rows, file, good)
+
+
+class _TextLines:
+    """The lines of an input that are not JSON objects: Prometheus text, or lines no shape knows."""
+
+    #: Prometheus text is told by its own marks, not by any '#' (a rules file's comments are not)
+    MARKS = (b"# HELP ", b"# TYPE ", RULES_METRIC.encode())
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str]] = []
+        self.metrics = False
+
+    def take(self, raw: bytes, number: int) -> bytes | None:
+        """``raw`` stripped when it is a JSON object after all; else kept here (or skipped if blank)."""
+        stripped = raw.strip()
+        if not stripped:
+            return None
+        if stripped[:1] == b"{":
+            return stripped
+        if stripped.startswith(self.MARKS):
+            self.metrics = True
+        self.lines.append((number, stripped.decode("utf-8", "replace")))
+        return None
+
+    def finish(self, rows: Rows, file: str, good: int) -> int:
+        """Read the kept lines as Prometheus text (when they are, or when nothing else was); the
+        samples read. Lines of no shape are problems."""
+        if not self.lines:
+            return 0
+        n = prometheus(self.lines, rows, file) if self.metrics or good == 0 else 0
+        if not self.metrics:
+            rows.problems.extend((file, k, "neither JSON nor a Prometheus sample") for k, _ in self.lines)
+        return n
 
 
 def _inputs(paths: Iterable[str | Path]) -> Iterator[tuple[str, Path | None]]:
