@@ -187,3 +187,41 @@ def test_objects_show_a_summary_not_a_frame_dump() -> None:
         assert text.startswith(f"{kind}(") and "\n" not in text and len(text) < 600, text
         assert obj._repr_html_().startswith("<div><b>")
     assert rs == rs and rs != load_rules(fixtures / "base.yaml", fixtures / "own.yaml")  # identity, never a raise
+
+
+MAX_PARAMETERS = 8
+MAX_COMPLEXITY = 25
+
+
+def test_no_function_takes_more_than_eight_parameters() -> None:
+    wide = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
+                n = len([p for p in params if p.arg not in ("self", "cls")])
+                if n > MAX_PARAMETERS:
+                    wide.append(f"{name}.{node.name}: {n}")
+    assert wide == []
+
+
+def _blocks(blocks: list) -> list:
+    """Every function, method and closure radon measured (a class's methods are inside it)."""
+    out = []
+    for block in blocks:
+        inner = [*getattr(block, "methods", []), *getattr(block, "closures", []), *getattr(block, "inner_classes", [])]
+        if not hasattr(block, "methods"):
+            out.append(block)
+        out += _blocks(inner)
+    return out
+
+
+def test_no_function_is_over_the_complexity_budget() -> None:
+    from radon.complexity import cc_visit
+
+    measured = [(name, block) for name, path in _modules().items() for block in _blocks(cc_visit(path.read_text()))]
+    assert len(measured) > 500  # methods and closures included
+    tangled = [f"{name}.{block.name}: {block.complexity}" for name, block in measured
+               if block.complexity > MAX_COMPLEXITY]
+    assert tangled == []
