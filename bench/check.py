@@ -38,7 +38,7 @@ def main() -> None:
         t_import = median_run([sys.executable, "-c", "import falco_coverage.run.cli, pandas"], args.runs, env)
 
         from falco_coverage import load_attack, load_rules
-        from falco_coverage.analysis.checks import check
+        from falco_coverage.analysis.tags.checks import check
         from falco_coverage.config import CheckConfig
 
         rs = load_rules(*UPSTREAM)

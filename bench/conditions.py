@@ -17,7 +17,7 @@ from falco_coverage import load_rules
 from falco_coverage.rules import condition as cond
 from falco_coverage.rules import nodes
 from falco_coverage.config import CheckConfig
-from falco_coverage.analysis.lint import lint
+from falco_coverage.analysis.tags.lint import lint
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from _bench import DATA, median_time
 
 from falco_coverage import fix, load_attack, load_rules
-from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.tags.checks import check
 from falco_coverage.config import CheckConfig
 
 RULE = ("- rule: Rule {i}\n  desc: generated\n  condition: evt.type = open and proc.name = p{i}\n"

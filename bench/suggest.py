@@ -39,7 +39,7 @@ from _bench import DATA, MAIN
 
 from falco_coverage import load_attack, load_rules
 from falco_coverage.analysis.suggest import CONFIDENT, rank, suggest
-from falco_coverage.analysis.suggest_model import FEATURES, SIGNALS, Corpus, TechniqueIndex, model_for
+from falco_coverage.analysis.suggest.model import FEATURES, SIGNALS, Corpus, TechniqueIndex, model_for
 from falco_coverage.config import DEFAULT_SOURCE_PLATFORMS
 
 PLUGINS = DATA / "falco-plugin-rules"

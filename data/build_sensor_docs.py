@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from falco_coverage.analysis.sensors import builtin_profile
+from falco_coverage.analysis.coverage.sensors import builtin_profile
 from falco_coverage.config import DEFAULT_SOURCE_PLATFORMS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from falco_coverage.analysis.suggest_model import CORPUS_FILE, Corpus
+from falco_coverage.analysis.suggest.model import CORPUS_FILE, Corpus
 from falco_coverage.fsutil import atomic_write
 from falco_coverage.rules import RuleSet, load_rules
 

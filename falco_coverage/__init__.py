@@ -31,11 +31,11 @@ from .versions import PACKAGE_VERSION
 if TYPE_CHECKING:  # what editors and mypy see; at run time each name is imported on first use
     from types import ModuleType
 
-    from .analysis.checks import check
-    from .analysis.coverage import Coverage, coverage
-    from .analysis.detection_fit import rule_detections
-    from .analysis.lint import lint
-    from .analysis.observability import observability
+    from .analysis.tags.checks import check
+    from .analysis.coverage.compute import Coverage, coverage
+    from .analysis.tags.detection_fit import rule_detections
+    from .analysis.tags.lint import lint
+    from .analysis.coverage.observability import observability
     from .analysis.session import Session
     from .attack import AttackData, load_attack
     from .columns import SCHEMAS
@@ -54,13 +54,13 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "RuleSet": ("rules", "RuleSet"),
     "SCHEMAS": ("columns", "SCHEMAS"),
     "Session": ("analysis.session", "Session"),
-    "check": ("analysis.checks", "check"),
-    "lint": ("analysis.lint", "lint"),
+    "check": ("analysis.tags.checks", "check"),
+    "lint": ("analysis.tags.lint", "lint"),
     "coverage": ("analysis.coverage", "coverage"),
     "Coverage": ("analysis.coverage", "Coverage"),
-    "observability": ("analysis.observability", "observability"),
-    "rule_detections": ("analysis.detection_fit", "rule_detections"),
-    "fix": ("analysis.fix", None),
+    "observability": ("analysis.coverage.observability", "observability"),
+    "rule_detections": ("analysis.tags.detection_fit", "rule_detections"),
+    "fix": ("analysis.tags.fix", None),
     "plots": ("present.plots", None),
 }
 

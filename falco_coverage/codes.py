@@ -1,8 +1,8 @@
 """The catalogue of every finding code: rule-loading diagnostics, ATT&CK tag checks, condition lints.
 
 Codes are declared here, once, with their family, default severity and summary; the functions
-that find them attach themselves in :mod:`falco_coverage.analysis.checks` (tag) and
-:mod:`falco_coverage.analysis.lint` (lint). Load codes keep Falco's own names and are produced by
+that find them attach themselves in :mod:`falco_coverage.analysis.tags.checks` (tag) and
+:mod:`falco_coverage.analysis.tags.lint` (lint). Load codes keep Falco's own names and are produced by
 the rules loader (:mod:`falco_coverage.rules`). Configuration (:mod:`falco_coverage.config`) may
 name any code.
 """

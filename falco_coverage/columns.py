@@ -224,7 +224,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "technique_id": ("str", "an active technique it tags"),
         "strategy_ids": ("object", "list of the technique's detection strategies (DET####)"),
         "analytic_ids": ("object", "list of its analytics the rule's source serves (the ones the fit is judged on)"),
-        "fit": ("category", "match, partial or none (see falco_coverage.analysis.detection_fit); missing when the "
+        "fit": ("category", "match, partial or none (see falco_coverage.analysis.tags.detection_fit); missing when the "
                 "rule's source serves none of the technique's analytics"),
         "evidence": ("object", "list of what matched: values of the condition found in the analytics' text, and "
                      "evt.type=<type> for specific event types their channels name"),
@@ -255,7 +255,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "rule": ("str", "a rule in scope with tactic tags but no valid technique tag"),
         "tactic": ("category", "a tactic it tags (ordered categorical, matrix order)"),
     },
-    # --- the sensor profile (falco_coverage.analysis.sensors) ---------------------------------------
+    # --- the sensor profile (falco_coverage.analysis.coverage.sensors) ---------------------------------------
     "sensors.profile": {
         "source": ("str", "a Falco event source"),
         "platforms": ("object", "list of the ATT&CK platforms it observes (source_platforms)"),
@@ -309,7 +309,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "view": ("category", "the four-way view: fired, detected but silent, observable, not observable (or not "
                  "detected, without a detection model)"),
     },
-    # --- comparisons (falco_coverage.analysis.compare) -------------------------------------------------
+    # --- comparisons (falco_coverage.analysis.coverage.compare) -------------------------------------------------
     "compare.tactics": {
         "tactic_id": ("str", "TA####: tactics are matched by ID (matrix order of the second coverage)"),
         "tactic": ("str", "tactic shortname (after; before for a tactic only the first coverage has)"),

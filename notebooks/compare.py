@@ -35,7 +35,7 @@ request = {
 
 # %%
 from falco_coverage import plots
-from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_moves, technique_change
+from falco_coverage.analysis.coverage.compare import attack_drift, tactic_change, tactic_moves, technique_change
 from falco_coverage.analysis.session import Session
 from falco_coverage.present.notebook import header, numbers, print_notes, rules_root, setup_notebook, table
 

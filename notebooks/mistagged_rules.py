@@ -32,7 +32,7 @@ request = {
 
 # %%
 from falco_coverage import fix
-from falco_coverage.analysis.load_findings import load_findings
+from falco_coverage.analysis.tags.load_findings import load_findings
 from falco_coverage.analysis.session import Session
 from falco_coverage.findings import overview
 from falco_coverage.present.notebook import header, print_notes, rules_root, setup_notebook, table, where

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from falco_coverage import fix, load_attack, load_rules
-from falco_coverage.analysis.checks import check
-from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_moves
+from falco_coverage.analysis.tags.checks import check
+from falco_coverage.analysis.coverage.compare import attack_drift, tactic_change, tactic_moves
 from falco_coverage.analysis.coverage import coverage
-from falco_coverage.analysis.migrate import Migration, previous_release
+from falco_coverage.analysis.tags.migrate import Migration, previous_release
 from falco_coverage.attack import parse_bundle
 from falco_coverage.attack.builtin import BUILTIN_DIR, LICENSE_NAME, builtin_versions, default_version
 from falco_coverage.config import CheckConfig

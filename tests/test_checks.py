@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from falco_coverage import load_attack, load_rules
-from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.tags.checks import check
 from falco_coverage.codes import REGISTRY
 
 CHECKS = REGISTRY.codes("tag")
@@ -222,7 +222,7 @@ def test_pre_commit_hook_entry_is_a_real_command(tmp_path: Path) -> None:
 
 
 def test_load_diagnostics_are_findings_of_the_same_registry(tmp_path: Path) -> None:
-    from falco_coverage.analysis.load_findings import load_findings
+    from falco_coverage.analysis.tags.load_findings import load_findings
 
     p = tmp_path / "r.yaml"
     p.write_text("- macro: unused\n  condition: proc.name = x\n"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from falco_coverage import load_attack, load_rules
-from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.tags.checks import check
 from falco_coverage.codes import REGISTRY
 
 CHECKS = REGISTRY.codes("tag")

@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 
 from falco_coverage import load_attack, load_rules
-from falco_coverage.analysis.checks import check
-from falco_coverage.analysis.compare import attack_drift, tactic_change, tactic_moves, technique_change
+from falco_coverage.analysis.tags.checks import check
+from falco_coverage.analysis.coverage.compare import attack_drift, tactic_change, tactic_moves, technique_change
 from falco_coverage.analysis.coverage import coverage
-from falco_coverage.analysis.lint import lint
+from falco_coverage.analysis.tags.lint import lint
 from falco_coverage.columns import SCHEMAS, columns, conform, dtypes
 from falco_coverage.alerts.read import read_bytes
-from falco_coverage.analysis.detection_fit import rule_detections
+from falco_coverage.analysis.tags.detection_fit import rule_detections
 from falco_coverage.analysis.observed import observed, observed_techniques
-from falco_coverage.analysis.observability import observability
-from falco_coverage.analysis.sensors import profile_frame
+from falco_coverage.analysis.coverage.observability import observability
+from falco_coverage.analysis.coverage.sensors import profile_frame
 from falco_coverage.analysis.suggest import suggest
 from falco_coverage.config import CheckConfig
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from falco_coverage import RuleSet, load_rules
-from falco_coverage.analysis.load_findings import load_findings
+from falco_coverage.analysis.tags.load_findings import load_findings
 from falco_coverage.rules.catalogue import builtin, catalogue
 from falco_coverage.rules.condition import ConditionError, parse
 from falco_coverage.rules.nodes import ValRef, falco_text

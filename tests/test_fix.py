@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from falco_coverage import fix, load_attack, load_rules
-from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.tags.checks import check
 from falco_coverage.config import CheckConfig
 from .cli import run_cli
 

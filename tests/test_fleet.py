@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from falco_coverage.analysis.fleet import merge, summary_paths
+from falco_coverage.analysis.summary.fleet import merge, summary_paths
 from falco_coverage.analysis.summary import FIELDS, changes, read_summary, record_history
 from falco_coverage.present.landing import Landing, landing_page
 from falco_coverage.run.cli import build_parser

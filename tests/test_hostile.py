@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from falco_coverage import fix, load_attack, load_rules
-from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.tags.checks import check
 from falco_coverage.attack import cache as frames_cache
 from falco_coverage.attack import parse_bundle
 from falco_coverage.config import CheckConfig

@@ -14,7 +14,7 @@ from falco_coverage import load_rules
 from falco_coverage.rules.condition import parse
 from falco_coverage.rules.nodes import macro_refs
 from falco_coverage.config import CheckConfig
-from falco_coverage.analysis.lint import lint
+from falco_coverage.analysis.tags.lint import lint
 from falco_coverage.codes import REGISTRY
 
 LINTS = REGISTRY.codes("lint")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from falco_coverage.analysis.logistic import fit_logistic
-from falco_coverage.analysis.term_index import TermIndex
+from falco_coverage.analysis.suggest.logistic import fit_logistic
+from falco_coverage.analysis.suggest.term_index import TermIndex
 
 
 def _docs(seed: int) -> list[list[str]]:

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from falco_coverage import load_attack, load_rules
-from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.tags.checks import check
 from falco_coverage.analysis.coverage import coverage
-from falco_coverage.analysis.detection_fit import rule_detections, rule_terms
-from falco_coverage.analysis.observability import observability
-from falco_coverage.analysis.sensors import builtin_profile, profile_frame, sensor_profile
+from falco_coverage.analysis.tags.detection_fit import rule_detections, rule_terms
+from falco_coverage.analysis.coverage.observability import observability
+from falco_coverage.analysis.coverage.sensors import builtin_profile, profile_frame, sensor_profile
 from falco_coverage.config import DEFAULT_SOURCE_PLATFORMS, CheckConfig, ConfigError, load_config
 from falco_coverage.present.layers import to_navigator
 from falco_coverage.run.cli import main

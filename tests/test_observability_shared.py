@@ -2,7 +2,7 @@
 
 The traversal below reads the bundle with ``json`` and the sensor profile's YAML file directly and
 walks the STIX objects itself (detects relationships, x_mitre_analytic_refs, log-source references);
-it shares no code with ``falco_coverage.attack`` or ``falco_coverage.analysis.observability``.
+it shares no code with ``falco_coverage.attack`` or ``falco_coverage.analysis.coverage.observability``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from falco_coverage import load_attack
-from falco_coverage.analysis.observability import observability
+from falco_coverage.analysis.coverage.observability import observability
 
 from .conftest import REPO, shared_path
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from falco_coverage import fix, load_attack, load_rules
-from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.tags.checks import check
 from falco_coverage.analysis.coverage import coverage
 from falco_coverage.config import CheckConfig
 from falco_coverage.errors import FalcoCoverageError
@@ -360,7 +360,7 @@ def test_frames_keep_their_dtypes_with_base_files(tmp_path: Path) -> None:
 
 
 def test_lint_reports_only_own_files(tmp_path: Path) -> None:
-    from falco_coverage.analysis.lint import lint
+    from falco_coverage.analysis.tags.lint import lint
 
     inline = "proc.name in (a, b, c, d, e, f, g, h, i)"
     base = write(tmp_path, f"- macro: up\n  condition: {inline}\n", "upstream.yaml")

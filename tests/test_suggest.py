@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from falco_coverage import load_attack, load_rules
-from falco_coverage.analysis import fix
-from falco_coverage.analysis.checks import check
+from falco_coverage.analysis.tags import fix
+from falco_coverage.analysis.tags.checks import check
 from falco_coverage.analysis.suggest import suggest
-from falco_coverage.analysis.suggest_model import CORPUS_FILE, Corpus, builtin_corpus
+from falco_coverage.analysis.suggest.model import CORPUS_FILE, Corpus, builtin_corpus
 from falco_coverage.attack.text import plain
 from falco_coverage.config import CheckConfig
 

@@ -1,2 +1,4 @@
-"""What is done with loaded rules and ATT&CK: ``checks`` (tag findings, over ``tag_index``), ``lint``
-(condition findings), ``coverage``, ``compare`` (two coverages or two releases), ``fix`` (tag edits)."""
+"""The analyses, grouped by the question each answers: ``tags`` (are the tags right? checks, lints,
+fixes, migrations), ``coverage`` (what is detected, what could be seen), ``suggest`` (what should a rule
+be tagged with?), ``observed`` (what fired?), ``summary`` (a run's numbers, history and fleets), and
+``session`` (one request, every answer)."""

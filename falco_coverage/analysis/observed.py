@@ -17,7 +17,7 @@ import pandas as pd
 from ..attack import AttackData
 from ..columns import conform
 from ..rules import RuleSet
-from .coverage import Coverage
+from .coverage.compute import Coverage
 
 
 @dataclass

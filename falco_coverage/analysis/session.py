@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..attack import AttackData
     from ..config import CheckConfig
     from ..rules import RuleSet
-    from .coverage import Coverage
+    from .coverage.compute import Coverage
     from .observed import Observed
 
 
@@ -114,7 +114,7 @@ class Session:
 
     def coverage(self, scope: Scope | Mapping[str, Any] | None = None) -> Coverage:
         """Coverage in the request's scope (or ``scope``)."""
-        from .coverage import coverage
+        from .coverage.compute import coverage
 
         sc = Scope.of(scope) if scope is not None else self.request.scope
         result: Coverage = self._once(("coverage", sc), lambda: coverage(self.ruleset, self.attack, sc,
@@ -123,7 +123,7 @@ class Session:
 
     def check(self, *, suggest: bool = True, include_load: bool = True, also: AttackData | None = None) -> pd.DataFrame:
         """Tag findings (and Falco's load diagnostics) of the user's files."""
-        from .checks import check
+        from .tags.checks import check
 
         found: pd.DataFrame = self._once(
             ("check", suggest, include_load, id(also)),
@@ -133,7 +133,7 @@ class Session:
 
     def lint(self, *, inline_list_min: int | None = None) -> pd.DataFrame:
         """Condition findings of the user's files."""
-        from .lint import lint
+        from .tags.lint import lint
 
         kw = {} if inline_list_min is None else {"inline_list_min": inline_list_min}
         found: pd.DataFrame = self._once(("lint", inline_list_min), lambda: lint(self.ruleset, config=self.config, **kw))
@@ -167,7 +167,7 @@ class Session:
 
     def suggest(self, *, top: int = 3, only: Iterable[str] | None = None) -> pd.DataFrame:
         """Ranked technique suggestions for the rules (or the rules named in ``only``)."""
-        from .suggest import suggest
+        from .suggest.ranking import suggest
 
         names = tuple(sorted(only)) if only is not None else None
         found: pd.DataFrame = self._once(("suggest", top, names), lambda: suggest(
@@ -176,7 +176,7 @@ class Session:
 
     def summary(self, *, name: str | None = None, generated: str | None = None) -> dict[str, Any]:
         """The run's summary (``summary.json``): the same numbers every page of a report shows."""
-        from .summary import build_summary
+        from .summary.runs import build_summary
 
         stamp = generated or datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         label = name or (Path(self.rule_paths[0]).stem if self.rule_paths else "rules")

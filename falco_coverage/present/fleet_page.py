@@ -28,7 +28,7 @@ def _names(names: list[str]) -> str:
 
 
 def fleet_page(fleet: dict[str, Any], *, generated: str, version: str) -> str:
-    """The page of a merged fleet (:func:`falco_coverage.analysis.fleet.merge`)."""
+    """The page of a merged fleet (:func:`falco_coverage.analysis.summary.fleet.merge`)."""
     e = html.escape
     clusters = fleet["clusters"]
     tactics = fleet["tactics"]

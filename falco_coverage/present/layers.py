@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..analysis.coverage import Coverage
+from ..analysis.coverage.compute import Coverage
 from ..fsutil import atomic_write
 
 GRADIENT = ["#ffffff", "#9ecae1", "#08519c"]

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis.coverage import Coverage
+from ..analysis.coverage.compute import Coverage
 from ..attack import AttackData
 from ..errors import FalcoCoverageError
 from ..findings import Location

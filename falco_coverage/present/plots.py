@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..analysis.coverage import Coverage
+from ..analysis.coverage.compute import Coverage
 from ..rules.decode import PRIORITIES
 
 if TYPE_CHECKING:
@@ -398,7 +398,7 @@ def change_bars(changes: pd.DataFrame, title: str = "Covered techniques per tact
 
 
 def moves_bars(moves: pd.DataFrame) -> go.Figure:
-    """Where each retired tactic's techniques went, from :func:`falco_coverage.analysis.compare.tactic_moves`."""
+    """Where each retired tactic's techniques went, from :func:`falco_coverage.analysis.coverage.compare.tactic_moves`."""
     import plotly.graph_objects as go
 
     fig = go.Figure()

@@ -17,7 +17,7 @@ from ..findings import SEVERITIES
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..analysis.coverage import Coverage
+    from ..analysis.coverage.compute import Coverage
     from ..analysis.session import Session
     from ..attack import AttackData
     from ..request import Request
@@ -152,7 +152,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
-    from ..analysis import fix
+    from ..analysis.tags import fix
 
     session = session_of(args)
     ruleset, attack = session.ruleset, session.attack
@@ -320,8 +320,8 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from ..versions import PACKAGE_VERSION as __version__
-    from ..analysis.fleet import merge, summary_paths
-    from ..analysis.summary import dumps
+    from ..analysis.summary.fleet import merge, summary_paths
+    from ..analysis.summary.runs import dumps
     from ..fsutil import atomic_write
     from ..present.fleet_page import fleet_page
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FalcoCoverageError
 from ..fsutil import atomic_write
-from ..analysis.summary import changes, coverage_share, dumps, record_history
+from ..analysis.summary.runs import changes, coverage_share, dumps, record_history
 from ..present.landing import PAGE_CSS, Headline, Landing, Link, Trend, landing_page
 from ..present.notebook import REPORT_ENV
 from ..request import Request

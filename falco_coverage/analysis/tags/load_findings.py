@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..codes import REGISTRY
-from ..config import CheckConfig, load_config
-from ..findings import Finding, Location, findings_frame
-from ..rules import RuleSet
+from ...codes import REGISTRY
+from ...config import CheckConfig, load_config
+from ...findings import Finding, Location, findings_frame
+from ...rules import RuleSet
 
 
 def load_findings(ruleset: RuleSet, *, config: CheckConfig | str | Path | None = None) -> pd.DataFrame:

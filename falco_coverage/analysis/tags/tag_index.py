@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..attack import AttackData
-from ..findings import Finding, Location
-from ..rules.tags import AttackTag, parse_attack_tag, tactic_tag
+from ...attack import AttackData
+from ...findings import Finding, Location
+from ...rules.tags import AttackTag, parse_attack_tag, tactic_tag
 from .migrate import Migration
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -31,7 +31,7 @@ class TagContext:
     aliases: dict[str, str] = field(default_factory=dict)
     #: the release itself, for checks that read more than the index (its detection model)
     attack: AttackData | None = None
-    #: the configuration's sensor profile entries (see :mod:`falco_coverage.analysis.sensors`)
+    #: the configuration's sensor profile entries (see :mod:`falco_coverage.analysis.coverage.sensors`)
     sensors: dict[str, Any] = field(default_factory=dict)
     #: what checks build once per run and share (e.g. the index of the release's analytics)
     memo: dict[str, Any] = field(default_factory=dict)

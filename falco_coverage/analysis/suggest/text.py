@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .detection_fit import GENERIC_EVT_TYPES, rule_terms
+from ..tags.detection_fit import GENERIC_EVT_TYPES, rule_terms
 
 _WORD = re.compile(r"[a-z0-9]+")
 _PLACEHOLDER = re.compile(r"%[\w.\[\]]+|\b\w[\w.]*=")

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..codes import INLINE_LIST_MIN, MAX_EVT_TYPES, REGISTRY
-from ..config import CheckConfig, load_config
-from ..findings import Finding, Location, findings_frame
-from ..rules import RuleSet
-from ..rules.collector import Definition, Piece
-from ..rules.compiler import parse_cached
-from ..rules.condition import ConditionError
-from ..rules.nodes import EVT_TYPE_FIELDS, Node, checks, macro_refs
+from ...codes import INLINE_LIST_MIN, MAX_EVT_TYPES, REGISTRY
+from ...config import CheckConfig, load_config
+from ...findings import Finding, Location, findings_frame
+from ...rules import RuleSet
+from ...rules.collector import Definition, Piece
+from ...rules.compiler import parse_cached
+from ...rules.condition import ConditionError
+from ...rules.nodes import EVT_TYPE_FIELDS, Node, checks, macro_refs
 from .load_findings import own_findings
 
 _TOKEN = re.compile(r"[A-Za-z0-9_.\-/\[\]:*]+|\S")

@@ -20,13 +20,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..attack import AttackData, active_mask
-from ..columns import columns, conform
-from ..config import DEFAULT_SOURCE_PLATFORMS, CheckConfig
-from ..request import Scope
-from ..rules import RuleSet
-from ..rules.decode import PRIORITIES
-from ..rules.tags import parse_attack_tag
+from ...attack import AttackData, active_mask
+from ...columns import columns, conform
+from ...config import DEFAULT_SOURCE_PLATFORMS, CheckConfig
+from ...request import Scope
+from ...rules import RuleSet
+from ...rules.decode import PRIORITIES
+from ...rules.tags import parse_attack_tag
 from .observability import LEVELS, empty_observability, has_detection_model, observability
 from .sensors import sensor_profile as profile_with
 from .scope import check_maturities, check_platforms, check_priority, check_sources, source_platforms_of
@@ -97,12 +97,12 @@ class Coverage:
         return facts + [("rules in scope", str(s["rules"])), ("scope", self.scope.describe())]
 
     def __repr__(self) -> str:
-        from ..display import facts_text
+        from ...display import facts_text
 
         return facts_text("Coverage", self._facts())
 
     def _repr_html_(self) -> str:
-        from ..display import facts_html
+        from ...display import facts_html
 
         return facts_html("ATT&CK coverage", self._facts())
 
@@ -159,7 +159,7 @@ def coverage(ruleset: RuleSet, attack: AttackData, scope: Scope | None = None, *
     (:class:`falco_coverage.request.Scope`, or its fields as keywords: ``platforms``, ``maturities``,
     ``min_priority``, ``sources``, ``sensors``, ``include_disabled``).
 
-    Scope values are validated and canonicalised (:mod:`falco_coverage.analysis.scope`): an unknown
+    Scope values are validated and canonicalised (:mod:`falco_coverage.analysis.coverage.scope`): an unknown
     platform, maturity, priority or source raises :class:`FalcoCoverageError` naming the choices.
     ``sensors`` are the Falco event sources whose observability counts (default: the sources of the
     rules in scope). The configuration's ``source_platforms`` and ``sensors`` say which platforms each

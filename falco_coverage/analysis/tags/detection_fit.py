@@ -23,15 +23,15 @@ from typing import Any
 
 import pandas as pd
 
-from ..attack import AttackData
-from ..codes import REGISTRY
-from ..columns import columns, conform
-from ..config import DEFAULT_SOURCE_PLATFORMS
-from ..findings import Finding
-from ..rules.condition import ConditionError, parse
-from ..rules.nodes import EVT_TYPE_FIELDS, Check, Node, Not, children
-from ..config import Sensor
-from .sensors import sensor_profile
+from ...attack import AttackData
+from ...codes import REGISTRY
+from ...columns import columns, conform
+from ...config import DEFAULT_SOURCE_PLATFORMS
+from ...findings import Finding
+from ...rules.condition import ConditionError, parse
+from ...rules.nodes import EVT_TYPE_FIELDS, Check, Node, Not, children
+from ...config import Sensor
+from ..coverage.sensors import sensor_profile
 from .tag_index import RuleTags, TagContext
 
 #: fit levels, best first
@@ -225,7 +225,7 @@ def rule_detections(rules: pd.DataFrame, attack: AttackData, *, profile: Mapping
                     source_platforms: Mapping[str, list[str]] | None = None) -> pd.DataFrame:
     """One row per (rule, active technique it tags): its detection strategies and how it fits their
     analytics (``coverage.rule_detections`` in :mod:`falco_coverage.columns`)."""
-    from ..rules.tags import parse_attack_tag
+    from ...rules.tags import parse_attack_tag
 
     idx = FitIndex.of(attack, profile, source_platforms)
     t = attack.techniques

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import FalcoCoverageError
-from .summary import coverage_share, read_summary
+from ...errors import FalcoCoverageError
+from .runs import coverage_share, read_summary
 
 FLEET_SCHEMA = "falco-coverage/fleet"
 FLEET_SCHEMA_VERSION = 1

@@ -16,16 +16,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FalcoCoverageError
-from ..fsutil import atomic_write
+from ...errors import FalcoCoverageError
+from ...fsutil import atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..attack import AttackData
-    from ..rules import RuleSet
-    from .coverage import Coverage
-    from .observed import Observed
+    from ...attack import AttackData
+    from ...rules import RuleSet
+    from ..coverage.compute import Coverage
+    from ..observed import Observed
 
 SCHEMA = "falco-coverage/summary"
 SCHEMA_VERSION = 1
@@ -92,7 +92,7 @@ def rule_digests(ruleset: RuleSet) -> dict[str, str]:
 def build_summary(ruleset: RuleSet, attack: AttackData, cov: Coverage, findings: pd.DataFrame, *, name: str,
                   generated: str, rule_files: Iterable[str], observed: Observed | None = None) -> dict[str, Any]:
     """The summary of one run (see :data:`FIELDS`)."""
-    from ..versions import PACKAGE_VERSION as __version__
+    from ...versions import PACKAGE_VERSION as __version__
 
     digests = rule_digests(ruleset)
     t = cov.techniques.drop_duplicates("technique_id").sort_values("technique_id")

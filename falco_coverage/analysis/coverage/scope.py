@@ -13,10 +13,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from ..attack import AttackData, active_mask
-from ..config import DEFAULT_SOURCE_PLATFORMS
-from ..errors import FalcoCoverageError
-from ..rules.decode import PRIORITIES, canonical_priority
+from ...attack import AttackData, active_mask
+from ...config import DEFAULT_SOURCE_PLATFORMS
+from ...errors import FalcoCoverageError
+from ...rules.decode import PRIORITIES, canonical_priority
 
 #: maturity levels falcosecurity/rules uses (``none``: a rule without a maturity_* tag)
 MATURITIES = ("stable", "incubating", "sandbox", "deprecated", "none")

@@ -16,12 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from ..attack import AttackData
-from ..codes import REGISTRY, SUGGESTED_CODES
-from ..config import CheckConfig, load_config
-from ..findings import Finding, Location, findings_frame
-from ..rules import RuleSet
-from ..rules.tags import DATA_SOURCE_RE, AttackTag, tactic_tag
+from ...attack import AttackData
+from ...codes import REGISTRY, SUGGESTED_CODES
+from ...config import CheckConfig, load_config
+from ...findings import Finding, Location, findings_frame
+from ...rules import RuleSet
+from ...rules.tags import DATA_SOURCE_RE, AttackTag, tactic_tag
 from .load_findings import load_findings, own_findings
 from . import detection_fit  # noqa: F401  (registers analytic-mismatch)
 from . import migration_checks  # noqa: F401  (registers the checks of tags ATT&CK moved)
@@ -347,7 +347,7 @@ def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | P
     found = migration_checks.accept_other_release(REGISTRY.run("tag", subjects, ctx, cfg), ctx, cfg)
     df = own_findings(findings_frame(found, REGISTRY.codes("load") + REGISTRY.codes("tag")), ruleset)
     if suggest and df["code"].isin(SUGGESTED_CODES).any():
-        from .suggest import attach_suggestions
+        from ..suggest.ranking import attach_suggestions
 
         df = attach_suggestions(df, ruleset, attack, cfg)
     if include_load:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import Sensor, parse_profile
+from ...config import Sensor, parse_profile
 
-PROFILE_FILE = Path(__file__).resolve().parent / "builtin" / "sensors.yaml"
+PROFILE_FILE = Path(__file__).resolve().parents[1] / "builtin" / "sensors.yaml"
 
 
 @lru_cache(maxsize=1)
@@ -43,8 +43,8 @@ def sensor_profile(overrides: Mapping[str, Any] | None = None) -> dict[str, Sens
 def profile_frame(profile: Mapping[str, Sensor] | None = None,
                   source_platforms: Mapping[str, list[str]] | None = None) -> pd.DataFrame:
     """The profile as a table: one row per (source, log source or data component), with why."""
-    from ..columns import columns, conform
-    from ..config import DEFAULT_SOURCE_PLATFORMS
+    from ...columns import columns, conform
+    from ...config import DEFAULT_SOURCE_PLATFORMS
 
     plats = {**DEFAULT_SOURCE_PLATFORMS, **(source_platforms or {})}
     rows = []

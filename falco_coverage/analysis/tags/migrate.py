@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..attack import AttackData, active_mask
-from ..columns import columns, conform
+from ...attack import AttackData, active_mask
+from ...columns import columns, conform
 
 
 @dataclass
@@ -121,9 +121,9 @@ class Migration:
 def previous_release(attack: AttackData) -> AttackData | None:
     """The release ``attack``'s rules were most likely written for: the newest older built-in release
     with other tactics (the last move of the matrix), else the newest older one."""
-    from ..attack import load_attack
-    from ..attack.builtin import builtin_versions
-    from ..versions import version_key
+    from ...attack import load_attack
+    from ...attack.builtin import builtin_versions
+    from ...versions import version_key
 
     if not attack.version or version_key(attack.version) == (-1,):
         return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..attack import AttackData
-from ..columns import columns, conform
-from ..rules import RuleSet
-from ..rules.tags import parse_attack_tag
-from .coverage import Coverage
+from ...attack import AttackData
+from ...columns import columns, conform
+from ...rules import RuleSet
+from ...rules.tags import parse_attack_tag
+from .compute import Coverage
 
 
 def tactic_change(before: Coverage, after: Coverage) -> pd.DataFrame:
@@ -47,7 +47,7 @@ def technique_change(before: Coverage, after: Coverage) -> pd.DataFrame:
 
 def tactic_moves(old: AttackData, new: AttackData) -> pd.DataFrame:
     """Where each tactic ``new`` retired had its techniques go (empty when none was retired)."""
-    from .migrate import Migration
+    from ..tags.migrate import Migration
 
     return Migration(old, new).moves()
 
@@ -55,7 +55,7 @@ def tactic_moves(old: AttackData, new: AttackData) -> pd.DataFrame:
 def attack_drift(ruleset: RuleSet, old: AttackData, new: AttackData) -> pd.DataFrame:
     """Every tag that was fine in ``old`` and means something else in ``new``: techniques revoked,
     deprecated, gone or under other tactics; tactic tags retired; tactic IDs renamed."""
-    from .migrate import Migration
+    from ..tags.migrate import Migration
 
     m = Migration(old, new)
     rows: list[tuple[str, str, str | None, str, list[str], list[str], str | None]] = []

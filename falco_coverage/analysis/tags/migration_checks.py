@@ -1,6 +1,6 @@
 """Tag checks for when ATT&CK moves: retired tactics, renamed tactic IDs, and a transition between releases.
 
-They read the :class:`~falco_coverage.analysis.migrate.Migration` from the release the tags were
+They read the :class:`~falco_coverage.analysis.tags.migrate.Migration` from the release the tags were
 most likely written for (``--also-attack``, else the newest older built-in release) to the one
 checked, so every replacement is derived from the two releases.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..codes import REGISTRY
-from ..config import CheckConfig
-from ..findings import Finding
-from ..rules.tags import tactic_tag
+from ...codes import REGISTRY
+from ...config import CheckConfig
+from ...findings import Finding
+from ...rules.tags import tactic_tag
 from .tag_index import RuleTags, TagContext, join_words, parse_tag
 
 

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..attack import AttackData
-from ..codes import DEFAULT_FIXES, FIXABLE, REGISTRY, SUGGESTED_CODES
-from ..config import CheckConfig
-from ..errors import FalcoCoverageError
-from ..findings import Location
-from ..fsutil import atomic_write
-from ..rules import RuleSet
-from ..rules.reader import Item, read_items
+from ...attack import AttackData
+from ...codes import DEFAULT_FIXES, FIXABLE, REGISTRY, SUGGESTED_CODES
+from ...config import CheckConfig
+from ...errors import FalcoCoverageError
+from ...findings import Location
+from ...fsutil import atomic_write
+from ...rules import RuleSet
+from ...rules.reader import Item, read_items
 
 __all__ = ["DEFAULT_FIXES", "FIXABLE", "Edit", "apply", "apply_to_text", "plan", "unified_diff"]
 

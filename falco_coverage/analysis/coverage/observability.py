@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-from ..attack import AttackData
-from ..columns import columns, conform
-from ..config import DEFAULT_SOURCE_PLATFORMS
-from ..config import Sensor
+from ...attack import AttackData
+from ...columns import columns, conform
+from ...config import DEFAULT_SOURCE_PLATFORMS
+from ...config import Sensor
 from .sensors import sensor_profile
 
 #: observability levels, weakest first

@@ -31,17 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..attack import cache as frames_cache
+from ...attack import cache as frames_cache
 from .logistic import fit_logistic
-from .suggest_text import TECHNIQUE_FIELDS, rule_words, technique_documents
+from .text import TECHNIQUE_FIELDS, rule_words, technique_documents
 from .term_index import TermIndex
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..attack import AttackData
+    from ...attack import AttackData
 
-CORPUS_FILE = Path(__file__).resolve().parent / "builtin" / "suggest-corpus.json.gz"
+CORPUS_FILE = Path(__file__).resolve().parents[1] / "builtin" / "suggest-corpus.json.gz"
 #: the layout of the cached index and model; a change simply misses the cache
 INDEX_FORMAT = 3
 #: fitted models kept in the cache per release (one per corpus: the user's tagged rules change)

@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..codes import SUGGESTED_CODES
-from ..columns import columns, conform
-from ..config import DEFAULT_SOURCE_PLATFORMS
-from ..rules.tags import parse_attack_tag, tactic_tag
-from .suggest_model import Corpus, Model, builtin_corpus, model_for
-from .suggest_text import TECHNIQUE_FIELDS, rule_words, surface
+from ...codes import SUGGESTED_CODES
+from ...columns import columns, conform
+from ...config import DEFAULT_SOURCE_PLATFORMS
+from ...rules.tags import parse_attack_tag, tactic_tag
+from .model import Corpus, Model, builtin_corpus, model_for
+from .text import TECHNIQUE_FIELDS, rule_words, surface
 
 if TYPE_CHECKING:
-    from ..attack import AttackData
-    from ..config import CheckConfig
-    from .coverage import Coverage
-    from ..rules import RuleSet
+    from ...attack import AttackData
+    from ...config import CheckConfig
+    from ..coverage.compute import Coverage
+    from ...rules import RuleSet
 
 #: the ranker's probability from which a rule's first suggestion is confident
 CONFIDENT = 0.7
@@ -210,7 +210,7 @@ def coverage_suggestions(cov: Coverage, ruleset: RuleSet, attack: AttackData,
     top-level techniques not covered that the confident ones would add. Suggestions only: the coverage
     itself is unchanged. The second frame has ``tactic``, ``name``, ``applicable``, ``covered`` (as in
     ``coverage.tactics``) and ``would_add``."""
-    from .coverage import scope_rules
+    from ..coverage.compute import scope_rules
 
     sc = cov.scope
     rules = scope_rules(ruleset.rules, sc.enabled_only, sc.maturities, sc.min_priority, sc.sources)
