@@ -211,8 +211,8 @@ class Session:
                                    else r.attack_version, "compare_rules": [], "compare_attack": None,
                                    "compare_attack_version": None})
         side = Session(other)
-        if not r.compare_rules and "ruleset" in self.__dict__:
-            side.__dict__["ruleset"] = self.ruleset
+        if not r.compare_rules:  # the same rules under another release: loaded once, here
+            side.__dict__["rule_paths"], side.__dict__["ruleset"] = self.rule_paths, self.ruleset
         side.__dict__["config"] = self.config
         return side
 
