@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .budgets import MAX_SCAN_DEPTH, line_of_offset, read_regular, too_deep
 from .errors import ConfigError
 from .findings import SEVERITIES, Severity
 #: What each event source can observe, as ATT&CK platforms (this project's choice; configurable with
@@ -162,7 +163,7 @@ class CheckConfig:
         """Validate a settings mapping (the keys of the module docstring)."""
         unknown = set(data) - {"disable", "enable", "severity", "exclude", "source_platforms", "tag_aliases", "sensors"}
         if unknown:
-            raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}", file=origin)
+            raise ConfigError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}", file=origin)
 
         def codes(key: str) -> set[str]:
             value = data.get(key, [])
@@ -189,11 +190,27 @@ class CheckConfig:
                 raise ConfigError(f"'exclude' names unknown code {code}", file=origin)
         cfg.exclude = {k: [str(p) for p in v] for k, v in exc.items()}
         sp = _table(data, "source_platforms", list, "sources to lists of ATT&CK platforms", origin)
-        cfg.source_platforms.update({k: [str(p) for p in v] for k, v in sp.items()})
+        cfg.source_platforms.update({k: _platforms(k, v, origin) for k, v in sp.items()})
         cfg.tag_aliases = _table(data, "tag_aliases", str, "tags to the tags they stand for", origin)
         cfg.sensors = parse_profile(_table(data, "sensors", dict, "sources to {log_sources = [...], "
                                                                   "data_components = [...]}", origin), origin)
         return cfg
+
+
+#: every Enterprise ATT&CK platform name, of every release this package reads (renamed ones too)
+ATTACK_PLATFORMS = ("Linux", "macOS", "Windows", "Containers", "ESXi", "IaaS", "SaaS", "Office Suite", "Office 365",
+                    "Identity Provider", "Azure AD", "Google Workspace", "Network Devices", "Network", "PRE")
+
+
+def _platforms(source: str, value: list[Any], origin: str) -> list[str]:
+    """A source's platforms, each a name ATT&CK uses: a typo would silently observe nothing."""
+    bad = [p for p in value if p not in ATTACK_PLATFORMS]
+    if bad:
+        hint = {str(p): q for p in bad for q in ATTACK_PLATFORMS if str(p).casefold() == q.casefold()}
+        said = ", ".join(f"{p!r} (did you mean {hint[str(p)]!r}?)" if str(p) in hint else repr(p) for p in bad)
+        raise ConfigError(f"source_platforms.{source} names unknown ATT&CK platform(s) {said}; choose from "
+                          f"{', '.join(ATTACK_PLATFORMS)}", file=origin)
+    return [str(p) for p in value]
 
 
 def _table(data: dict[str, Any], key: str, kind: type, what: str, origin: str) -> dict[str, Any]:
@@ -218,7 +235,7 @@ def load_config(path: str | Path | None, known_codes: set[str] | None = None,
         found = find_config(search_dir)
         return load_config(found, known_codes) if found is not None else CheckConfig()
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError("no such config file", file=p)
     data = _read(p)
     return CheckConfig.from_mapping(data or {}, known_codes, str(p))
@@ -234,23 +251,47 @@ def find_config(search_dir: Path | None = None) -> Path | None:
     return None
 
 
+#: a configuration file is a few lines; anything this big is something else
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     """The settings in ``path``; ``None`` for a pyproject.toml without our table."""
+    raw = read_regular(path, MAX_CONFIG_BYTES, ConfigError)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", file=path) from None
-    if path.suffix == ".toml":
-        import tomllib
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", file=path,
+                          line=line_of_offset(raw, exc.start)) from None
+    deep = too_deep(raw)
+    if deep is not None:
+        raise ConfigError(f"nests deeper than {MAX_SCAN_DEPTH} levels; not a configuration", file=path, line=deep)
+    data = _toml(text, path) if path.suffix == ".toml" else _yaml(text, path)
+    if data is not None:
+        _check_keys(data, path, "")
+    return data
 
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"invalid TOML: {exc}", file=path) from None
-        table = doc.get("tool", {}).get("falco-coverage")
-        if table is None and path.name == "pyproject.toml":
-            return None
-        return table or {}
+
+def _toml(text: str, path: Path) -> dict[str, Any] | None:
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise ConfigError(f"invalid TOML: {exc if not isinstance(exc, RecursionError) else 'nested too deep'}",
+                          file=path) from None
+    tool = doc.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError("[tool] must be a table", file=path)
+    table = tool.get("falco-coverage")
+    if table is None and path.name == "pyproject.toml":
+        return None
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError("[tool.falco-coverage] must be a table of settings", file=path)
+    return table or {}
+
+
+def _yaml(text: str, path: Path) -> dict[str, Any]:
     import yaml
 
     try:
@@ -259,8 +300,22 @@ def _read(path: Path) -> dict[str, Any] | None:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path,
                           line=mark.line + 1 if mark else None) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deep", file=path) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError("must be a mapping of settings", file=path)
     return data
+
+
+def _check_keys(value: Any, path: Path, where: str) -> None:
+    """Every mapping key is text (YAML also allows numbers, booleans, null and lists as keys)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"key {key!r}{' in ' + where if where else ''} must be text", file=path)
+            _check_keys(item, path, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for item in value:
+            _check_keys(item, path, where)

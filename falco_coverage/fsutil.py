@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -52,6 +53,34 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def create_new(candidates: Iterator[Path], data: bytes) -> Path:
+    """Write ``data`` under the first name of ``candidates`` that does not exist yet, and return it.
+
+    The file is written whole beside its name, then hard-linked to it: linking fails on a name that
+    exists, so two writers racing for one name never overwrite each other and readers never see a
+    partial file."""
+    first = next(candidates)
+    first.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=first.parent, prefix=f".{first.name}.{os.getpid()}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        target = first
+        while True:
+            try:
+                os.link(tmp, target)
+                return target
+            except FileExistsError:
+                target = next(candidates)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _clean_leftovers(path: Path) -> None:

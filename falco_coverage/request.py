@@ -9,6 +9,7 @@ opens it (loads the rules, ATT&CK and the configuration once) and answers the qu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -29,6 +30,9 @@ def _strings(value: Any, what: str) -> tuple[str, ...] | None:
             raise RequestError(f"{what} must be a list of strings; {v!r} is not one")
         out.append(str(v))
     return tuple(out)
+
+
+_VERSION = re.compile(r"latest|[0-9]{1,3}(?:\.[0-9]{1,3}){0,2}")
 
 
 def _text(value: Any, what: str) -> str | None:
@@ -105,6 +109,12 @@ class Request:
     compare_attack_version: str | None = None
     #: read and write the ATT&CK cache
     cache: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("attack_version", "compare_attack_version"):
+            value = getattr(self, key)
+            if value is not None and not _VERSION.fullmatch(value):
+                raise RequestError(f"{key} {value!r} is not an ATT&CK release (e.g. 19.1, 18 or latest)")
 
     @classmethod
     def build(cls, *, search_dir: Path | None = None, **given: Any) -> Request:

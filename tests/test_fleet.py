@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -187,7 +188,7 @@ _cli = run_cli
     ('{"schema": "falco-coverage/summary",\n "name": ', "not valid JSON"),
     ('{"hello": 1}', "not a falco-coverage summary"),
     ('{"schema": "falco-coverage/summary", "schema_version": 99}', "newer than this falco-coverage reads"),
-    ('{"schema": "falco-coverage/summary", "schema_version": 1, "name": "x"}', "'generated' is missing"),
+    ('{"schema": "falco-coverage/summary", "schema_version": 1, "name": "x"}', "must contain ['generated'"),
 ])
 def test_fleet_bad_summary_is_one_line_exit_2(tmp_path: Path, content: str, needle: str) -> None:
     bad = tmp_path / "bad.json"
@@ -195,6 +196,70 @@ def test_fleet_bad_summary_is_one_line_exit_2(tmp_path: Path, content: str, need
     r = _cli("fleet", str(bad), "--out", str(tmp_path / "f"))
     assert r.returncode == 2 and needle in r.stderr and str(bad) in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "f").exists()
+
+
+def _valid(tmp_path: Path) -> dict[str, Any]:
+    return {"schema": "falco-coverage/summary", "schema_version": 1, "name": "c", "generated": "2026-01-01T00:00:00Z",
+            "tactics": [{"tactic": "execution", "tactic_id": "TA0002", "name": "Execution", "applicable": 3,
+                         "covered": 1}],
+            "techniques": {"T1059": {"name": "Command", "detected": True, "rules": ["r"], "observable": None,
+                                     "fired": None}},
+            "rules": {"files": [], "fingerprint": "f", "digests": {"r": "d"}},
+            "findings": {"by_code": {}, "by_severity": {"error": 0, "warning": 0}}, "load_errors": 0}
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"techniques": {"T1059": "yes"}}, "techniques.T1059 must be object"),
+    ({"techniques": {"T1059": {"detected": "true"}}}, "techniques.T1059.detected must be boolean"),
+    ({"findings": []}, "findings must be object"),
+    ({"findings": {"by_severity": {"error": "3"}}}, "findings.by_severity.error must be integer"),
+    ({"load_errors": "<meta http-equiv=refresh content='0;url=https://evil.example'>"}, "load_errors must be integer"),
+    ({"load_errors": -1}, "load_errors must be bigger than or equal to 0"),
+    ({"tactics": [{"tactic": "x", "name": "y", "applicable": "3", "covered": 1}]}, "tactics.0.applicable must be"),
+    ({"tactics": {"tactic": "x"}}, "tactics must be array"),
+    ({"rules": {"digests": ["r"]}}, "rules.digests must be object"),
+])
+def test_fleet_summary_of_wrong_types_is_refused(tmp_path: Path, change: dict[str, Any], needle: str) -> None:
+    bad = tmp_path / "summary.json"
+    bad.write_text(json.dumps({**_valid(tmp_path), **change}))
+    r = _cli("fleet", str(bad), "--out", str(tmp_path / "f"))
+    assert r.returncode == 2 and needle in r.stderr and str(bad) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "f").exists()
+
+
+def test_fleet_refuses_devices_pipes_and_huge_summaries(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    with (tmp_path / "huge.json").open("wb") as fh:
+        fh.truncate(300 << 20)  # sparse: nothing to read, but over the budget on paper
+    for name, needle in [("fifo.json", "not a regular file"), ("zero.json", "not a regular file"),
+                         ("huge.json", "files over 64 MiB are refused")]:
+        r = _cli("fleet", str(tmp_path / name), "--out", str(tmp_path / "f"))
+        assert r.returncode == 2 and needle in r.stderr and name in r.stderr, r.stderr
+
+
+def test_fleet_page_links_stay_relative_and_escape(tmp_path: Path) -> None:
+    """A cluster directory named like a URL scheme links as a relative path; text never becomes markup."""
+    weird = tmp_path / "javascript:alert(1)"
+    weird.mkdir()
+    doc = {**_valid(tmp_path), "name": "<script>alert(1)</script>"}
+    (weird / "summary.json").write_text(json.dumps(doc))
+    (weird / "index.html").write_text("report")
+    r = _cli("fleet", str(weird / "summary.json"), "--out", str(tmp_path / "f"))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "f" / "index.html").read_text()
+    assert 'href="../javascript%3Aalert%281%29/index.html"' in page
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_fleet_never_writes_over_an_input(tmp_path: Path) -> None:
+    run = tmp_path / "cluster"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps(_valid(tmp_path)))
+    (run / "index.html").write_text("the cluster's own report")
+    r = _cli("fleet", str(run), "--out", str(run))
+    assert r.returncode == 2 and "would overwrite" in r.stderr
+    assert (run / "index.html").read_text() == "the cluster's own report"
 
 
 def test_fleet_missing_inputs(tmp_path: Path) -> None:
@@ -310,3 +375,32 @@ def test_trend_counts_a_load_error_once(tmp_path: Path) -> None:
     assert doc["load_errors"] == 1 and doc["findings"]["by_code"]["ERROR_UNDEFINED_MACRO"] == {"error": 1}
     trend = _trend(record_history(tmp_path / "history", doc))
     assert trend.runs[-1][2] == doc["findings"]["by_severity"]["error"]  # not that plus load_errors
+
+
+def _record(job: tuple[str, str]) -> str:
+    directory, doc = job
+    return str(record_history(Path(directory), json.loads(doc)) and "ok")
+
+
+def test_history_keeps_every_run_written_in_the_same_second(tmp_path: Path) -> None:
+    """Four processes record the same name at the same time: four entries, none overwritten."""
+    doc = json.dumps(_valid(tmp_path))
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(_record, [(str(tmp_path / "h"), doc)] * 4)) == ["ok"] * 4
+    entries = sorted(p.name for p in (tmp_path / "h").iterdir())
+    assert entries == ["c--20260101T000000Z-2.json", "c--20260101T000000Z-3.json", "c--20260101T000000Z-4.json",
+                       "c--20260101T000000Z.json"]
+    assert all(read_summary(tmp_path / "h" / e)["name"] == "c" for e in entries)
+
+
+def test_history_leaves_out_pipes_devices_and_broken_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    h = tmp_path / "h"
+    h.mkdir()
+    os.mkfifo(h / "c--1fifo.json")
+    (h / "c--2zero.json").symlink_to("/dev/zero")
+    (h / "c--3typed.json").write_text(json.dumps({**_valid(tmp_path), "techniques": []}))
+    runs = record_history(h, _valid(tmp_path))
+    assert len(runs) == 1
+    err = capsys.readouterr().err
+    assert err.count("left out of the trend") == 3 and "not a regular file" in err and "techniques must be object" in err

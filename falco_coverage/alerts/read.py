@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import gzip
 import io
+import stat
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from functools import partial
 from typing import IO, Any
 
 import pandas as pd
 
 from ..columns import columns, conform
 from ..errors import AlertsError, FalcoCoverageError
-from .rows import FALCO, SIDEKICK, Rows, resting_gc
+from .rows import FALCO, MAX_LISTED_PROBLEMS, SIDEKICK, Rows, resting_gc
 from .shapes import RULES_METRIC, prometheus, record
 
 
@@ -50,54 +52,106 @@ class AlertSet:
     files: dict[str, int] = field(default_factory=dict)
     #: Falco internal alerts skipped (metrics snapshots are read, not skipped)
     n_internal: int = 0
+    #: lines that could not be read, listed in ``problems`` or not (each file lists its first 1,000)
+    n_problems: int = 0
 
     def summary(self) -> str:
         """``1,000 alerts, 3 counter samples from 2 files; 2 lines could not be read``."""
         kinds = self.alerts["kind"].astype(str).value_counts()
         text = (f"{kinds.get('alert', 0):,} alerts, {kinds.get('counter', 0):,} counter samples from "
                 f"{len(self.files)} file(s)")
-        if len(self.problems):
-            text += f"; {len(self.problems):,} line(s) could not be read"
+        if self.n_problems:
+            text += f"; {self.n_problems:,} line(s) could not be read"
         return text
 
 
-def _open(path: Path) -> IO[bytes]:
-    stream: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed by the caller)
-    head = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
+#: one line (one alert, or one Loki push body) may not be longer than this; longer lines are skipped
+MAX_LINE_BYTES = 16 << 20
+#: a compressed input may not inflate more than this many times once past :data:`_INFLATE_FLOOR`
+MAX_INFLATION = 200
+_INFLATE_FLOOR = 16 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+def _open(path: Path) -> tuple[IO[bytes], IO[bytes] | None]:
+    """The input's byte stream (inflated when gzip) and, for gzip, the compressed file under it."""
+    raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed by the caller)
+    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
-    return stream
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw), 1 << 16), raw
+    return raw, None
 
 
-def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
+class _Guard:
+    """Budgets of one input, checked off the hot path: a line over :data:`MAX_LINE_BYTES` is skipped
+    (read in pieces, never held whole), and a compressed input that inflates past :data:`MAX_INFLATION`
+    times its size is a compression bomb: reading stops there, keeping the lines before."""
+
+    def __init__(self, stream: IO[bytes], compressed: IO[bytes] | None, file: str, rows: Rows) -> None:
+        self.stream, self.compressed, self.file, self.rows = stream, compressed, file, rows
+        self.inflated = 0
+
+    def bomb(self) -> bool:
+        if self.compressed is None:
+            return False
+        out = self.stream.tell()
+        return out > _INFLATE_FLOOR and out > MAX_INFLATION * max(self.compressed.tell(), 1)
+
+    def check(self, raw: bytes, number: int) -> bool:
+        """False when ``raw`` (line ``number``) is to be skipped; raises :class:`_Stop` to end the input."""
+        if self.bomb():
+            raise _Stop(number, _BOMB)
+        if len(raw) < MAX_LINE_BYTES or raw[-1:] == b"\n":
+            return True
+        while raw and raw[-1:] != b"\n":  # the rest of the overlong line, piece by piece
+            raw = self.stream.readline(MAX_LINE_BYTES)
+            if self.bomb():
+                raise _Stop(number, _BOMB)
+        self.rows.problem(self.file, number, f"line longer than {MAX_LINE_BYTES >> 20} MiB; skipped")
+        return False
+
+
+_BOMB = (f"inflates more than {MAX_INFLATION} times its compressed size (a compression bomb?); reading stopped "
+         "here, the lines before were read (if the file is genuine, gunzip it and pass the plain file)")
+
+
+class _Stop(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+def _read_stream(stream: IO[bytes], file: str, rows: Rows, compressed: IO[bytes] | None = None) -> int:
     """Read one input; returns how many lines held alerts or samples.
 
     The loop is written for speed: the common line (one Falco or falcosidekick alert) is appended
-    inline; every other shape goes through :func:`_record`."""
+    inline; every other shape goes through :func:`_record`, and the budgets of :class:`_Guard` are
+    checked only for lines at the length limit and every 65,536th line."""
     import orjson
 
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     a_time, a_rule, a_prio, a_src = rows.time.append, rows.rule.append, rows.priority.append, rows.source.append
     a_host, a_tags = rows.hostname.append, rows.tags.append
     a_shape, a_line = rows.shape.append, rows.line.append
-    intern, tag_sets = rows.strings.setdefault, rows.tag_sets
+    intern, tag_sets, problem = rows.strings.setdefault, rows.tag_sets, rows.problem
+    guard = _Guard(stream, compressed, file, rows)
     good = 0
-    text = _TextLines()
+    text = _TextLines(file, rows)
     number = 0
     try:
-        for number, raw in enumerate(stream, 1):
-            if raw[:1] != b"{":  # not the common line: blank, indented JSON, or Prometheus text
-                kept = text.take(raw, number)
+        for number, raw in enumerate(iter(partial(stream.readline, MAX_LINE_BYTES), b""), 1):
+            if raw[:1] != b"{" or len(raw) >= MAX_LINE_BYTES or not number & 0xFFFF:
+                kept = _screen(raw, number, guard, text)  # not the common line, or a budget to check
                 if kept is None:
                     continue
                 raw = kept
             try:
                 doc = loads(raw)
             except decode_error as exc:
-                rows.problems.append((file, number, f"not valid JSON ({exc.args[0] if exc.args else exc})"))
+                problem(file, number, f"not valid JSON ({exc.args[0] if exc.args else exc})")
                 continue
             if type(doc) is not dict:
-                rows.problems.append((file, number, "JSON of no known alert shape (not an object)"))
+                problem(file, number, "JSON of no known alert shape (not an object)")
                 continue
             rule = doc.get("rule")
             tags = doc.get("tags")
@@ -111,20 +165,20 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
                         good += 1
                         continue
                 # repeated values are kept once: the copies orjson made are freed at once
+                try:  # every value first, so a failure appends nothing
+                    prio, src, host = doc.get("priority"), doc.get("source"), doc.get("hostname")
+                    prio, src, host = intern(prio, prio), intern(src, src), intern(host, host)
+                    key = tuple(tags) if type(tags) is list else tags
+                    tags = tag_sets.setdefault(key, key)
+                except TypeError:  # a list or an object where text belongs: the careful path
+                    record(doc, rows, file, number)
+                    good += 1
+                    continue
                 a_time(doc.get("time"))
                 a_rule(intern(rule, rule))
-                v = doc.get("priority")
-                a_prio(intern(v, v) if type(v) is str else v)
-                v = doc.get("source")
-                a_src(intern(v, v) if type(v) is str else v)
-                v = doc.get("hostname")
-                a_host(intern(v, v) if type(v) is str else v)
-                if type(tags) is list:
-                    try:
-                        key = tuple(tags)
-                        tags = tag_sets.setdefault(key, key)
-                    except TypeError:
-                        pass
+                a_prio(prio)
+                a_src(src)
+                a_host(host)
                 a_tags(tags)
                 a_shape(SIDEKICK if "uuid" in doc else FALCO)
                 a_line(number)
@@ -132,95 +186,143 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows) -> int:
             elif record(doc, rows, file, number):
                 good += 1
             else:
-                rows.problems.append((file, number, "JSON of no known alert shape (no 'rule', no Loki 'streams')"))
+                problem(file, number, "JSON of no known alert shape (no 'rule', no Loki 'streams')")
+    except _Stop as stop:
+        problem(file, stop.line, stop.reason)
     except (EOFError, OSError, zlib.error) as exc:
-        rows.problems.append((file, number + 1, f"the compressed stream ends early or is corrupt ({exc}); the lines "
-                                                "before it were read"))
-    return good + text.finish(rows, file, good)
+        problem(file, number + 1, f"the compressed stream ends early or is corrupt ({exc}); the lines before it "
+                                  "were read")
+    return good + text.finish(good)
+
+
+def _screen(raw: bytes, number: int, guard: _Guard, text: _TextLines) -> bytes | None:
+    """A line off the hot path: the budgets checked, then anything not starting with ``{`` (blank,
+    indented JSON, a BOM, Prometheus text) read aside. The JSON to decode, or None to go on."""
+    if not guard.check(raw, number):
+        return None
+    return raw if raw[:1] == b"{" else text.take(raw, number)
 
 
 class _TextLines:
-    """The lines of an input that are not JSON objects: Prometheus text, or lines no shape knows."""
+    """The lines of an input that are not JSON objects: Prometheus samples are read as they come;
+    other lines are problems unless the input turns out to be Prometheus text (which holds other
+    metrics and comments too). Pending problems are kept within the per-file listing budget."""
 
     #: Prometheus text is told by its own marks, not by any '#' (a rules file's comments are not)
     MARKS = (b"# HELP ", b"# TYPE ", RULES_METRIC.encode())
+    SAMPLE = RULES_METRIC.encode()
 
-    def __init__(self) -> None:
-        self.lines: list[tuple[int, str]] = []
+    def __init__(self, file: str, rows: Rows) -> None:
+        self.file, self.rows = file, rows
+        self.pending: list[int] = []
+        self.n_pending = 0
         self.metrics = False
+        self.samples = 0
 
     def take(self, raw: bytes, number: int) -> bytes | None:
-        """``raw`` stripped when it is a JSON object after all; else kept here (or skipped if blank)."""
+        """``raw`` stripped when it is a JSON object after all; else read or kept here (or skipped if blank)."""
         stripped = raw.strip()
+        if number == 1 and stripped.startswith(_BOM):
+            stripped = stripped[len(_BOM):].lstrip()
         if not stripped:
             return None
         if stripped[:1] == b"{":
             return stripped
         if stripped.startswith(self.MARKS):
             self.metrics = True
-        self.lines.append((number, stripped.decode("utf-8", "replace")))
+            if stripped.startswith(self.SAMPLE):
+                self.samples += prometheus(number, stripped.decode("utf-8", "replace"), self.rows, self.file)
+            return None
+        self.n_pending += 1
+        if len(self.pending) < MAX_LISTED_PROBLEMS:
+            self.pending.append(number)
         return None
 
-    def finish(self, rows: Rows, file: str, good: int) -> int:
-        """Read the kept lines as Prometheus text (when they are, or when nothing else was); the
-        samples read. Lines of no shape are problems."""
-        if not self.lines:
-            return 0
-        n = prometheus(self.lines, rows, file) if self.metrics or good == 0 else 0
+    def finish(self, good: int) -> int:
+        """The samples read; lines of no shape become problems unless the input is Prometheus text."""
         if not self.metrics:
-            rows.problems.extend((file, k, "neither JSON nor a Prometheus sample") for k, _ in self.lines)
-        return n
+            for number in self.pending:
+                self.rows.problem(self.file, number, "neither JSON nor a Prometheus sample")
+            if self.n_pending > len(self.pending):
+                self.rows.n_problems[self.file] = (self.rows.n_problems.get(self.file, 0)
+                                                   + self.n_pending - len(self.pending))
+        return self.samples
 
 
-def _inputs(paths: Iterable[str | Path]) -> Iterator[tuple[str, Path | None]]:
+def _inputs(paths: Iterable[str | Path]) -> Iterator[tuple[str, Path | None, bool]]:
+    """(name, path or None for standard input, whether the user named it rather than its directory)."""
     for given in paths:
         if str(given) == "-":
-            yield "-", None
+            yield "-", None, True
             continue
         path = Path(given).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file())
+            found = sorted(p for p in path.rglob("*") if not p.is_dir())
             if not found:
                 raise AlertsError("no files in this directory", file=path)
-            yield from ((str(p), p) for p in found)
+            yield from ((str(p), p, False) for p in found)
         elif not path.exists():
             raise AlertsError("no such file or directory", file=path)
         else:
-            yield str(path), path
+            yield str(path), path, True
 
 
 def load_alerts(*paths: str | Path, since: Any = None, until: Any = None,
                 stdin: IO[bytes] | None = None) -> AlertSet:
     """Falco alerts and rule-match counters from files, directories (every file under them), ``.gz``
     files and ``-`` (standard input), whatever their shape. ``since``/``until`` (anything
-    ``pandas.Timestamp`` reads; naive means UTC) keep the rows of that window (rows with no time are kept)."""
+    ``pandas.Timestamp`` reads; naive means UTC) keep the rows of that window (rows with no time are kept).
+
+    Only regular files are read (a device, pipe or socket named or found in a directory is an
+    :class:`AlertsError`); lines over :data:`MAX_LINE_BYTES` and compression bombs are problems."""
     rows = Rows()
     files: dict[str, int] = {}
     with resting_gc():
         alerts = _read_all(paths, rows, files, stdin)
     alerts = _window(alerts, since, until)
-    problems = pd.DataFrame(sorted(rows.problems, key=lambda p: (p[0], p[1])), columns=columns("alerts.problems"))
-    return AlertSet(alerts, conform(problems, "alerts.problems"), files, rows.internal)
+    problems = pd.DataFrame(rows.problem_rows(), columns=columns("alerts.problems"))
+    return AlertSet(alerts, conform(problems, "alerts.problems"), files, rows.internal,
+                    sum(rows.n_problems.values()))
 
 
 def _read_all(paths: Iterable[str | Path], rows: Rows, files: dict[str, int], stdin: IO[bytes] | None) -> pd.DataFrame:
-    for name, path in _inputs(paths):
-        before = len(rows.problems)
+    for name, path, named in _inputs(paths):
         rows.start(name)
         if path is None:
             good = _read_stream(stdin or sys.stdin.buffer, name, rows)
+        elif not named and not _regular(path):  # a pipe or device met in a directory: skipped, said
+            rows.problem(name, 1, "not a regular file (a device, pipe or socket); skipped")
+            continue
         else:
-            try:
-                with _open(path) as stream:
-                    good = _read_stream(stream, name, rows)
-            except OSError as exc:
-                raise AlertsError(f"cannot read: {exc.strerror or exc}", file=path) from None
+            good = _read_file(path, name, rows)
         files[name] = good
-        if good == 0 and len(rows.problems) > before:
-            file, line, _ = rows.problems[before]
-            raise AlertsError("holds no Falco alert or metric (not Falco JSON output, falcosidekick, Loki or "
-                              "Prometheus text)", file=file, line=line)
+        if good == 0 and rows.n_problems.get(name):
+            line, reason = min((n, r) for f, n, r in rows.problems if f == name)
+            raise AlertsError(f"holds no Falco alert or metric (not Falco JSON output, falcosidekick, Loki or "
+                              f"Prometheus text): {reason}", file=name, line=line)
     return rows.frame()
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True  # the error is reported when it is read
+
+
+def _read_file(path: Path, name: str, rows: Rows) -> int:
+    try:
+        if not _regular(path):
+            raise AlertsError("not a regular file (a device, pipe or socket); not read", file=path)
+        stream, compressed = _open(path)
+        try:
+            return _read_stream(stream, name, rows, compressed)
+        finally:
+            stream.close()
+            if compressed is not None:
+                compressed.close()
+    except OSError as exc:
+        raise AlertsError(f"cannot read: {exc.strerror or exc}", file=path) from None
 
 
 def _utc(value: Any) -> pd.Timestamp:

@@ -16,6 +16,8 @@ SHAPES = ("falco", "sidekick", "elasticsearch", "loki", "prometheus")
 KINDS = ("alert", "counter")
 FALCO, SIDEKICK, ELASTIC, LOKI, PROMETHEUS = range(len(SHAPES))
 ALERT, COUNTER = range(len(KINDS))
+#: problem lines listed per input file; the rest are counted (a file of junk must not fill memory)
+MAX_LISTED_PROBLEMS = 1000
 
 
 class Rows:
@@ -37,13 +39,32 @@ class Rows:
         #: (file, index of its first row)
         self.files: list[tuple[str, int]] = []
         self.problems: list[tuple[str, int, str]] = []
+        #: problem lines per file, listed or not (:meth:`problem`)
+        self.n_problems: dict[str, int] = {}
         self.internal = 0
-        #: one copy of each repeated text value and tag set
-        self.strings: dict[str, str] = {}
-        self.tag_sets: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        #: one copy of each repeated value (text mostly; whatever hashable value a field holds) and tag set
+        self.strings: dict[Any, Any] = {}
+        self.tag_sets: dict[Any, Any] = {}
 
     def start(self, file: str) -> None:
         self.files.append((file, len(self.rule)))
+
+    def problem(self, file: str, line: int, reason: str) -> None:
+        """One line that could not be read: listed up to :data:`MAX_LISTED_PROBLEMS` per file, counted always."""
+        n = self.n_problems.get(file, 0)
+        self.n_problems[file] = n + 1
+        if n < MAX_LISTED_PROBLEMS:
+            self.problems.append((file, line, reason))
+
+    def problem_rows(self) -> list[tuple[str, int, str]]:
+        """The listed problems, and one line per file saying how many more were only counted."""
+        out = sorted(self.problems, key=lambda p: (p[0], p[1]))
+        for file, n in self.n_problems.items():
+            if n > MAX_LISTED_PROBLEMS:
+                last = max(line for f, line, _ in self.problems if f == file)
+                out.append((file, last + 1, f"{n - MAX_LISTED_PROBLEMS:,} more line(s) from here on could not be "
+                                            f"read (only the first {MAX_LISTED_PROBLEMS:,} are listed)"))
+        return out
 
     def add(self, time: Any, rule: str, priority: Any, source: Any, hostname: Any, tags: Any, shape: int,
             line: int) -> None:

@@ -4,7 +4,7 @@ snapshots and Prometheus counters (see :mod:`falco_coverage.alerts.read`)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
@@ -13,7 +13,8 @@ from .rows import COUNTER, ELASTIC, FALCO, LOKI, PROMETHEUS, SIDEKICK, Rows, tag
 
 #: the metric whose samples count rule matches
 RULES_METRIC = "falcosecurity_falco_rules_matches_total"
-_METRIC_LINE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+(?P<ts>-?\d+))?\s*$")
+_METRIC_LINE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)"
+                          r"(?:\s+(?P<ts>-?[0-9]+))?\s*$")
 _LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _SNAPSHOT_RULE_PREFIX = "falco.rules."
 #: Falco's numeric priorities (the Prometheus label), 0 first
@@ -52,9 +53,13 @@ def _snapshot(fields: dict[str, Any], time: Any, hostname: Any, rows: Rows, file
     found = False
     for key, value in fields.items():
         if key.startswith(_SNAPSHOT_RULE_PREFIX) and isinstance(value, (int, float)) and key != "falco.rules.matches_total":
+            count = count_of(value, str(value))
+            if isinstance(count, str):
+                rows.problem(file, line, f"metrics snapshot counter {key} with {count}; not counted")
+                continue
             rows.add(time, key[len(_SNAPSHOT_RULE_PREFIX):], None, None, hostname or fields.get("falco.host_name"), [],
                      FALCO, line)
-            rows.counted(int(value), COUNTER)
+            rows.counted(count, COUNTER)
             found = True
     return found
 
@@ -65,42 +70,95 @@ def _loki(streams: list[Any], rows: Rows, file: str, line: int) -> bool:
         labels = stream.get("stream") if isinstance(stream, dict) else None
         if not isinstance(labels, dict) or not isinstance(labels.get("rule"), str):
             continue
-        for value in stream.get("values") or []:
-            if isinstance(value, list) and value and isinstance(value[0], str) and value[0].isdigit():
-                rows.add(pd.Timestamp(int(value[0]), unit="ns", tz="UTC").isoformat(), labels["rule"],
-                         labels.get("priority"), labels.get("source"), labels.get("hostname"), labels.get("tags"),
-                         LOKI, line)
-                found = True
+        values = stream.get("values")
+        found = True  # a Loki body: what is wrong in it is said below, not as a line of no shape
+        if not isinstance(values, list):
+            rows.problem(file, line, "Loki stream whose 'values' is not a list; skipped")
+            continue
+        for value in values:
+            when = _loki_time(value[0] if isinstance(value, list) and value else None)
+            if when is None:
+                rows.problem(file, line, "Loki value without a time in nanoseconds since 1970; skipped")
+                continue
+            rows.add(when, labels["rule"], labels.get("priority"), labels.get("source"), labels.get("hostname"),
+                     labels.get("tags"), LOKI, line)
     return found
 
 
-def prometheus(lines: Iterable[tuple[int, str]], rows: Rows, file: str) -> int:
-    """Rule-match samples of Prometheus text; returns how many lines held one."""
-    n = 0
-    for number, text in lines:
-        m = _METRIC_LINE.match(text)
-        if not m or m.group("name") != RULES_METRIC:
-            continue
-        labels = {k: bytes(v, "utf-8").decode("unicode_escape") for k, v in _LABEL.findall(m.group("labels") or "")}
-        try:
-            value = float(m.group("value"))
-        except ValueError:
-            rows.problems.append((file, number, f"{RULES_METRIC} sample with a value that is not a number"))
-            continue
-        if "rule_name" not in labels:
-            rows.problems.append((file, number, f"{RULES_METRIC} sample without a rule_name label"))
-            continue
-        ts = m.group("ts")
-        when = pd.Timestamp(int(ts), unit="ms", tz="UTC").isoformat() if ts else None
-        # Falco gives each tag its own label (tag_<tag>="true"); a relabelled scrape may join them in ``tags``
-        tags = [k[4:] for k in labels if k.startswith("tag_")] or tags_of(labels.get("tags"))
-        prio = labels.get("priority")
-        if prio is not None and prio.isdigit() and int(prio) < len(_BY_NUMBER):  # Falco's enum: 0 = Emergency
-            prio = _BY_NUMBER[int(prio)]
-        rows.add(when, labels["rule_name"], prio, labels.get("source"),
-                 labels.get("hostname") or labels.get("host") or labels.get("instance"), tags, PROMETHEUS, number)
-        rows.counted(int(value), COUNTER)
-        n += 1
-    return n
+#: the last nanosecond, millisecond a frame's time column can hold (pandas' datetime64[ns])
+_MAX_NS = 2**63 - 1
+_MAX_MS = _MAX_NS // 10**6
 
 
+def _loki_time(value: Any) -> str | None:
+    """ISO time of Loki's nanoseconds (ASCII digits, within range); None when it is not one."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or int(value) > _MAX_NS:
+        return None
+    return pd.Timestamp(int(value), unit="ns", tz="UTC").isoformat()
+
+
+def _unescape(value: str) -> str:
+    r"""A Prometheus label value: ``\\``, ``\"`` and ``\n`` are its only escapes; any other backslash stays."""
+    if "\\" not in value:
+        return value
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), value)
+
+
+_ESCAPE = re.compile(r"\\(.)", re.S)
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+def _counter_value(text: str) -> int | str:
+    """A counter sample's value as an int, or why it is outside a counter's domain."""
+    try:
+        return count_of(float(text), text)
+    except ValueError:
+        return "a value that is not a number"
+
+
+def count_of(value: float, text: str) -> int | str:
+    """``value`` as a count of fires, or why it cannot be one (NaN, infinite, negative, fractional, huge)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"the value {text}, which no counter holds"
+    if value < 0 or value != int(value) or value > 2**53:
+        return f"the value {text}: a counter is a whole number from 0 to 2^53"
+    return int(value)
+
+
+def _sample_time(text: str | None) -> str | None | bool:
+    """ISO time of a sample's millisecond timestamp; None without one; False when out of range."""
+    if text is None:
+        return None
+    ms = int(text)
+    if ms < 0 or ms > _MAX_MS:
+        return False
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
+
+
+def prometheus(number: int, text: str, rows: Rows, file: str) -> int:
+    """Read one line of Prometheus text; 1 when it held a rule-match sample, else 0 (a sample that
+    cannot count fires is a problem, never a subtraction)."""
+    m = _METRIC_LINE.match(text)
+    if not m or m.group("name") != RULES_METRIC:
+        return 0
+    labels = {k: _unescape(v) for k, v in _LABEL.findall(m.group("labels") or "")}
+    value = _counter_value(m.group("value"))
+    if isinstance(value, str):
+        rows.problem(file, number, f"{RULES_METRIC} sample with {value}; not counted")
+        return 0
+    if "rule_name" not in labels:
+        rows.problem(file, number, f"{RULES_METRIC} sample without a rule_name label")
+        return 0
+    when = _sample_time(m.group("ts"))
+    if when is False:
+        rows.problem(file, number, f"{RULES_METRIC} sample with a timestamp outside 1970-2262; not counted")
+        return 0
+    # Falco gives each tag its own label (tag_<tag>="true"); a relabelled scrape may join them in ``tags``
+    tags = [k[4:] for k in labels if k.startswith("tag_")] or tags_of(labels.get("tags"))
+    prio = labels.get("priority")
+    if prio is not None and prio.isascii() and prio.isdigit() and int(prio) < len(_BY_NUMBER):  # 0 = Emergency
+        prio = _BY_NUMBER[int(prio)]
+    rows.add(when, labels["rule_name"], prio, labels.get("source"),
+             labels.get("hostname") or labels.get("host") or labels.get("instance"), tags, PROMETHEUS, number)
+    rows.counted(value, COUNTER)
+    return 1

@@ -50,17 +50,33 @@ def _fires(alerts: pd.DataFrame) -> pd.DataFrame:
     a = plain.groupby(["rule", "hostname"], dropna=False, observed=True).agg(
         fires=("count", "sum"), first_seen=("time", "min"), last_seen=("time", "max")).reset_index()
     a = a.astype({"rule": object, "hostname": object})
-    counters = alerts[alerts["kind"] == "counter"].sort_values("time", kind="stable", na_position="first")
-    rows = []
-    for (rule, host), part in counters.groupby(["rule", "hostname"], dropna=False, observed=True):
-        values = part["count"].tolist()
-        if len(values) == 1:
-            fires = values[0]
-        else:
-            fires = sum(b - a if b >= a else b for a, b in zip(values, values[1:]))
-        rows.append((rule, host, int(fires), part["time"].min(), part["time"].max()))
-    c = pd.DataFrame(rows, columns=["rule", "hostname", "fires", "first_seen", "last_seen"])
+    c = _counter_fires(alerts[alerts["kind"] == "counter"])
     return pd.concat([a, c], ignore_index=True) if len(c) else a
+
+
+def _counter_fires(counters: pd.DataFrame) -> pd.DataFrame:
+    """Fires per (rule, host) counter series: the sum of its increases in time order (a drop is a
+    restart, whose new value is the increase); a series of one sample counts its value. The same
+    sample seen twice (a scrape pasted twice, overlapping files) counts once."""
+    import numpy as np
+
+    keys = ["rule", "hostname"]
+    c = counters[keys + ["time", "count"]].astype({"rule": "category", "hostname": "category"})
+    c = c.drop_duplicates().sort_values(keys + ["time"], kind="stable", na_position="first")
+    if c.empty:
+        return pd.DataFrame(columns=keys + ["fires", "first_seen", "last_seen"])
+    groups = c.groupby(keys, dropna=False, observed=True, sort=False)
+    count = c["count"].to_numpy()
+    prev = groups["count"].shift(1).to_numpy(dtype=float)
+    first = np.isnan(prev)
+    step = np.where(first, 0, np.where(count >= prev, count - np.nan_to_num(prev), count)).astype(np.int64)
+    out = c.assign(step=step, single=groups["count"].transform("size").to_numpy() == 1)
+    out = out.groupby(keys, dropna=False, observed=True, sort=False).agg(
+        fires=("step", "sum"), first=("count", "first"), single=("single", "first"),
+        first_seen=("time", "min"), last_seen=("time", "max")).reset_index()
+    out["fires"] = np.where(out["single"], out["first"], out["fires"]).astype(np.int64)
+    out = out.astype({"rule": object, "hostname": object})
+    return out[keys + ["fires", "first_seen", "last_seen"]]
 
 
 def observed(ruleset: RuleSet, alerts: pd.DataFrame, *, noisy_share: float = 0.1,

@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import io
 import re
-import stat
 import zlib
 from pathlib import Path
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..budgets import read_regular
 from ..columns import columns, conform
 from ..errors import AttackFormatError
 from ..versions import version_key
@@ -37,18 +37,7 @@ _VERSION_IN_NAME = re.compile(r"(?:attack|^v?)[-_]?v?(\d+\.\d+(?:\.\d+)?)(?:\.js
 
 def read_bundle_bytes(path: Path) -> bytes:
     """Bytes of a ``.json`` or ``.json.gz`` bundle (inflated), read under a byte budget, with one-line errors."""
-    try:
-        st = path.stat()
-        if stat.S_ISDIR(st.st_mode):
-            raise AttackFormatError("is a directory, not a STIX bundle file", file=path)
-        if not stat.S_ISREG(st.st_mode):
-            raise AttackFormatError("not a regular file (a device, pipe or socket); not a STIX bundle", file=path)
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BUNDLE_BYTES + 1)
-    except OSError as exc:
-        raise AttackFormatError(f"cannot read: {exc.strerror or exc}", file=path) from None
-    if len(raw) > MAX_BUNDLE_BYTES:
-        raise AttackFormatError("larger than 1 GiB; not an ATT&CK bundle", file=path)
+    raw = read_regular(path, MAX_BUNDLE_BYTES, AttackFormatError)
     if raw[:2] == b"\x1f\x8b":
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
@@ -261,6 +250,19 @@ def _usage(got: _Gathered) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     return groups, software
 
 
+def _check_pattern(p: dict[str, Any]) -> None:
+    """The properties a technique's identity rests on have their STIX types: a list where a tactic's
+    name belongs, or a reference without a source, would silently lose the technique or its tactics."""
+    where = f"attack-pattern {p.get('id')!r}"
+    for i, ph in enumerate(_items(p.get("kill_chain_phases"))):
+        if not isinstance(ph, dict) or not isinstance(ph.get("phase_name"), str) \
+                or not isinstance(ph.get("kill_chain_name"), str):
+            raise ValueError(f"{where}: kill_chain_phases[{i}] needs text kill_chain_name and phase_name")
+    for i, ref in enumerate(_items(p.get("external_references"))):
+        if not isinstance(ref, dict) or not isinstance(ref.get("source_name"), str):
+            raise ValueError(f"{where}: external_references[{i}] needs a text source_name")
+
+
 def _techniques_frame(got: _Gathered, order: dict[str, int]) -> pd.DataFrame:
     patterns, revoked_by, parent_of = got.patterns, got.revoked_by, got.parent_of
     id_of = {_text(p.get("id")): _mitre_ref(p)[0] for p in patterns}
@@ -278,6 +280,7 @@ def _techniques_frame(got: _Gathered, order: dict[str, int]) -> pd.DataFrame:
     rows = []
     for p in patterns:
         sid = _text(p.get("id"))
+        _check_pattern(p)
         tid, url = _mitre_ref(p)
         if not tid:
             continue

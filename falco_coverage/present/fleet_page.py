@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from . import markup
 from .landing import PAGE_CSS
 
 #: at most this many names in a cell; the rest are counted
@@ -36,7 +37,7 @@ def fleet_page(fleet: dict[str, Any], *, generated: str, version: str) -> str:
     head = "".join(f"<th title='{e(t['name'])}'>{e(t['name'])}</th>" for t in tactics)
     rows = []
     for c in clusters:
-        name = f'<a href="{e(c["report"])}">{e(c["name"])}</a>' if c["report"] else e(c["name"])
+        name = markup.link(c["report"], c["name"])
         cells = []
         for t in tactics:
             covered, applicable = c["tactics"].get(t["tactic"], [0, 0])
@@ -46,7 +47,7 @@ def fleet_page(fleet: dict[str, Any], *, generated: str, version: str) -> str:
                          f"{label}'>{label}</td>")
         bad = " class='bad'" if c["load_errors"] or c["errors"] else ""
         rows.append(f"<tr><th>{name}</th><td>{c['coverage']:.0%}</td>{''.join(cells)}"
-                    f"<td{bad}>{c['load_errors']} / {c['errors']} / {c['warnings']}</td></tr>")
+                    f"<td{bad}>{e(str(c['load_errors']))} / {e(str(c['errors']))} / {e(str(c['warnings']))}</td></tr>")
     somewhere = "".join(
         f"<tr><td>{e(tid)}</td><td>{e(fleet['technique_names'].get(tid, ''))}</td><td>{len(have)} of {len(clusters)}</td>"
         f"<td>{e(_names(sorted(set(c['name'] for c in clusters) - set(have))))}</td></tr>"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from . import markup
+
 #: shared by the landing page and the report pages: readable widths, a header, print on A4
 PAGE_CSS = """
 body{font-family:Helvetica,Arial,sans-serif;color:#222;line-height:1.4}
@@ -74,7 +76,7 @@ def _sparkline(values: list[float], width: int = 240, height: int = 40) -> str:
 def trend_html(trend: Trend) -> str:
     """The landing page's history section."""
     e = html.escape
-    rows = "".join(f"<tr><td>{e(g)}</td><td>{c:.0%}</td><td>{err}</td><td>{warn}</td></tr>"
+    rows = "".join(f"<tr><td>{e(g)}</td><td>{c:.0%}</td><td>{e(str(err))}</td><td>{e(str(warn))}</td></tr>"
                    for g, c, err, warn in trend.runs[-10:][::-1])
 
     def moved(items: list[tuple[str, list[str]]], verb: str) -> str:
@@ -130,16 +132,16 @@ def landing_page(page: Landing) -> str:
     rule_files, compare_with, example, load_errors = page.rule_files, page.compare_with, page.example, page.load_errors
     items = []
     for link in links:
-        title = f'<a href="{e(link.href)}">{e(link.title)}</a>' if link.href else e(link.title)
+        title = markup.link(link.href, link.title)
         status = f' <span class="err">failed — {e(link.error)}</span>' if link.error else \
             (f" <small>{e(link.note)}</small>" if link.note else "")
         items.append(f"<li>{title}{status}</li>")
     if layer:
-        items.append(f'<li><a href="{e(layer)}">ATT&amp;CK Navigator layer</a> <small>open '
+        items.append(f'<li>{markup.link(layer, "ATT&CK Navigator layer")} <small>open '
                      "https://mitre-attack.github.io/attack-navigator/ → Open Existing Layer → Upload from local, "
                      "and choose this file</small></li>")
     if states_layer:
-        items.append(f'<li><a href="{e(states_layer)}">Navigator layer of states</a> <small>every technique coloured '
+        items.append(f'<li>{markup.link(states_layer, "Navigator layer of states")} <small>every technique coloured '
                      "detected, observable (a new rule would catch it) or not observable; opened the same way</small>"
                      "</li>")
     numbers = ""
@@ -158,7 +160,7 @@ def landing_page(page: Landing) -> str:
             lead = ("Undetected techniques the sensors can observe, most used by threat groups first: where a new "
                     "rule pays off" if h.observable else "Uncovered techniques most used by threat groups")
             gaps = f"<h2>Top gaps</h2><p>{lead}:</p><ol>" + "".join(
-                f'<li><a href="{e(url)}">{e(tid)}</a> {e(name)} <small>({groups} groups)</small></li>'
+                f'<li>{markup.link(url, tid)} {e(name)} <small>({e(str(groups))} groups)</small></li>'
                 for tid, name, url, groups in h.gaps) + "</ol>"
     files = "".join(f"<li><code>{e(p)}</code></li>" for p in rule_files)
     extra = "".join(f"<li><code>{e(p)}</code></li>" for p in compare_with)

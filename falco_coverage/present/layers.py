@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.coverage.compute import Coverage
+from ..attack import AttackData
 from ..fsutil import atomic_write
 
 GRADIENT = ["#ffffff", "#9ecae1", "#08519c"]
@@ -103,31 +104,41 @@ def _techniques(cov: Coverage, states: bool) -> list[dict[str, Any]]:
     return out
 
 
-def export(layer: dict[str, Any], attack_path: str | Path, *, svg: str | Path | None = None,
-           xlsx: str | Path | None = None, domain: str = "enterprise-attack") -> None:
-    """Render ``layer`` with mitreattack-python's offline exporters (ToSvg, ToExcel) from a local bundle.
+def export(layer: dict[str, Any], attack: AttackData, *, svg: str | Path | None = None,
+           xlsx: str | Path | None = None) -> None:
+    """Render ``layer`` with mitreattack-python's offline exporters (ToSvg, ToExcel).
 
-    They build their own MitreAttackData from ``attack_path`` (several seconds) and print notes on
-    stdout, which are swallowed here.
+    They read a STIX bundle file: they get the release's matrix written as a small bundle
+    (:mod:`falco_coverage.attack.matrix_bundle`), which works for the built-in releases too and
+    draws the same picture as the full bundle in a fraction of the time. A layer without a platform
+    filter (no ATT&CK platform in scope) is drawn over every platform of the release. The
+    exporters' notes on stdout are swallowed.
     """
     import contextlib
     import io
+    import tempfile
 
     from mitreattack.navlayers import Layer, SVGConfig, ToExcel, ToSvg
-
     from tqdm.auto import tqdm
 
-    short = domain.removesuffix("-attack")
+    from ..attack.matrix_bundle import write_matrix_bundle
+
+    if "filters" not in layer:
+        every = sorted({p for ps in attack.techniques["platforms"] for p in ps})
+        layer = {**layer, "filters": {"platforms": [_NAV_PLATFORMS.get(p, p) for p in every]}}
+    short = attack.domain.removesuffix("-attack")
     nav = Layer(init_data=layer)
     steps = [name for name, wanted in (("SVG", svg), ("Excel", xlsx)) if wanted is not None]
-    with tqdm(total=len(steps), desc="layer export", unit="file", disable=None, leave=False) as bar, \
+    with tempfile.TemporaryDirectory(prefix="falco-coverage-matrix-") as tmp, \
+            tqdm(total=len(steps), desc="layer export", unit="file", disable=None, leave=False) as bar, \
             contextlib.redirect_stdout(io.StringIO()):
+        bundle = str(write_matrix_bundle(attack, Path(tmp)))
         if svg is not None:
-            bar.set_postfix_str("SVG (loads ATT&CK again: several seconds)")
-            ToSvg(domain=short, source="local", resource=str(attack_path), config=SVGConfig()).to_svg(
+            bar.set_postfix_str("SVG")
+            ToSvg(domain=short, source="local", resource=bundle, config=SVGConfig()).to_svg(
                 layerInit=nav, filepath=str(svg))
             bar.update()
         if xlsx is not None:
             bar.set_postfix_str("Excel")
-            ToExcel(domain=short, source="local", resource=str(attack_path)).to_xlsx(layerInit=nav, filepath=str(xlsx))
+            ToExcel(domain=short, source="local", resource=bundle).to_xlsx(layerInit=nav, filepath=str(xlsx))
             bar.update()

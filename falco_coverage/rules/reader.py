@@ -9,14 +9,14 @@ laughs), nesting is bounded, and files over ``max_bytes`` are refused before par
 from __future__ import annotations
 
 import gc
-import itertools
-import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..budgets import MAX_SCAN_DEPTH, line_of_offset, read_regular, too_deep
+from ..errors import RulesError
 
 try:  # libyaml is several times faster; PyYAML wheels ship it
     from yaml import CSafeLoader as _Loader
@@ -100,7 +100,8 @@ class _Converter:
 
     def __init__(self, has_aliases: bool) -> None:
         self.budget = MAX_NODES
-        self.bad_tag: tuple[str, int] | None = None
+        #: the global tags outside YAML's own met in the current item, with their lines
+        self.bad_tags: list[tuple[str, int]] = []
         self.has_aliases = has_aliases
         self.seen: set[int] = set()
 
@@ -117,8 +118,8 @@ class _Converter:
             raise _TooBig(f"YAML nests deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
         # a local tag (``desc: != after ...`` reads as tag '!=') is ignored, as Falco's YAML reader does;
         # only global tags outside YAML's own (``!!python/object``) are refused
-        if node.tag not in _STD_TAGS and node.tag[:1] != "!" and self.bad_tag is None:
-            self.bad_tag = (node.tag, node.start_mark.line + 1)
+        if node.tag not in _STD_TAGS and node.tag[:1] != "!":
+            self.bad_tags.append((node.tag, node.start_mark.line + 1))
         cls = node.__class__
         if cls is _SCALAR:
             return None if node.tag == _NULL else node.value
@@ -145,12 +146,6 @@ class _Converter:
 _SCALAR, _SEQUENCE = yaml.ScalarNode, yaml.SequenceNode
 
 
-#: nesting the pre-scan refuses before the YAML parser sees it (the C parser recurses per level)
-MAX_SCAN_DEPTH = 512
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_DEEP_BLOCK = re.compile(rb"(?m)^[ \t-]{%d,}\S" % (2 * MAX_SCAN_DEPTH))
-
-
 def _has_alias(raw: bytes) -> bool:
     """Whether the text holds a YAML alias (``*name`` after a blank, ``[``, ``{``, ``,``, ``:`` or ``-``)."""
     i = raw.find(b"*")
@@ -160,24 +155,6 @@ def _has_alias(raw: bytes) -> bool:
             return True
         i = raw.find(b"*", i + 1)
     return False
-
-
-def _too_deep(raw: bytes) -> int | None:
-    """The line where flow brackets or block indentation nest past :data:`MAX_SCAN_DEPTH`, else None."""
-    if raw.count(b"[") + raw.count(b"{") > MAX_SCAN_DEPTH:
-        depth = 0
-        for n, ch in enumerate(raw.translate(None, _NOT_BRACKETS)):  # the brackets alone, in order
-            depth = depth + 1 if ch in (0x5B, 0x7B) else max(0, depth - 1)
-            if depth > MAX_SCAN_DEPTH:  # the line of the n-th bracket
-                nth = next(itertools.islice(re.finditer(rb"[\[\]{}]", raw), n, None))
-                return _line_of_offset(raw, nth.start())
-    block = _DEEP_BLOCK.search(raw)
-    return _line_of_offset(raw, block.start()) if block else None
-
-
-def _line_of_offset(text: str | bytes, offset: int) -> int:
-    nl = b"\n" if isinstance(text, bytes) else "\n"
-    return text.count(nl, 0, max(0, offset)) + 1  # type: ignore[arg-type]
 
 
 def read_items(path: Path, max_bytes: int = MAX_BYTES) -> tuple[list[Item], list[FileProblem]]:
@@ -224,36 +201,23 @@ def _read_items(path: Path, max_bytes: int) -> tuple[list[Item], list[FileProble
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes | FileProblem:
     """The file's bytes, read under the budget from a regular file; else the fatal problem."""
-    too_big = f"rules files over {max_bytes / 2**20:.0f} MiB are refused"
     try:
-        st = path.stat()
-        if stat.S_ISDIR(st.st_mode):
-            return FileProblem("LOAD_ERR_FILE_READ", "is a directory", 0, fatal=True)
-        if not stat.S_ISREG(st.st_mode):
-            return FileProblem("LOAD_ERR_FILE_READ", "not a regular file (a device, pipe or socket)", 0, fatal=True)
-        if st.st_size > max_bytes:
-            return FileProblem("LOAD_ERR_FILE_READ", f"file is {st.st_size / 2**20:.0f} MiB; {too_big}", 0,
-                               fatal=True)
-        with path.open("rb") as fh:  # a byte budget, not stat(): /proc-like files say 0 and keep going
-            raw = fh.read(max_bytes + 1)
-        if len(raw) > max_bytes:
-            return FileProblem("LOAD_ERR_FILE_READ", f"file grows past the limit; {too_big}", 0, fatal=True)
-    except OSError as exc:
-        return FileProblem("LOAD_ERR_FILE_READ", f"cannot read: {exc.strerror or exc}", 0, fatal=True)
-    return raw
+        return read_regular(path, max_bytes, RulesError)
+    except RulesError as exc:
+        return FileProblem("LOAD_ERR_FILE_READ", exc.message, 0, fatal=True)
 
 
 def _compose(raw: bytes) -> list[Any] | FileProblem:
     """The YAML documents of ``raw`` as nodes (never constructed); else the fatal problem, at its line."""
     if b"\x00" in raw:
         return FileProblem("LOAD_ERR_YAML_PARSE", "binary data (NUL byte); not a YAML rules file",
-                           _line_of_offset(raw, raw.index(b"\x00")), fatal=True)
+                           line_of_offset(raw, raw.index(b"\x00")), fatal=True)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return FileProblem("LOAD_ERR_YAML_PARSE", f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); not a YAML rules file",
-                           _line_of_offset(raw, exc.start), fatal=True)
-    deep = _too_deep(raw)
+                           line_of_offset(raw, exc.start), fatal=True)
+    deep = too_deep(raw)
     if deep is not None:
         return FileProblem("LOAD_ERR_YAML_PARSE", f"YAML nests deeper than {MAX_SCAN_DEPTH} levels; not a rules file",
                            deep, fatal=True)
@@ -266,7 +230,7 @@ def _compose(raw: bytes) -> list[Any] | FileProblem:
     except yaml.YAMLError as exc:  # reader errors: unacceptable characters
         pos = getattr(exc, "position", 0) or 0
         return FileProblem("LOAD_ERR_YAML_PARSE", f"invalid YAML: {' '.join(str(exc).split())}",
-                           _line_of_offset(text, pos), fatal=True)
+                           line_of_offset(text, pos), fatal=True)
     except RecursionError:
         return FileProblem("LOAD_ERR_YAML_PARSE", "YAML nests too deeply", 0, fatal=True)
 
@@ -279,12 +243,14 @@ def _item(node: Any, conv: _Converter, path: Path) -> Item | FileProblem | None:
     if not isinstance(node, yaml.MappingNode):
         return FileProblem("LOAD_ERR_YAML_VALIDATE",
                            "Unexpected element type. Each element should be a yaml associative array.", line)
-    conv.bad_tag = None
+    conv.bad_tags = []
     data = conv.value(node)  # _TooBig when the budget is spent
-    if conv.bad_tag:
-        tag, tline = conv.bad_tag
+    if conv.bad_tags:
+        (tag, tline), more = conv.bad_tags[0], conv.bad_tags[1:]
         kind = next((k for k in ("rule", "macro", "list") if isinstance(data.get(k), str)), None)
-        return FileProblem("LOAD_ERR_YAML_VALIDATE", f"unsupported YAML tag '{tag}'; item ignored",
+        also = "".join(f"; also '{t}' at line {n}" for t, n in more[:5]) + (
+            f" and {len(more) - 5} more" if len(more) > 5 else "")
+        return FileProblem("LOAD_ERR_YAML_VALIDATE", f"unsupported YAML tag '{tag}'{also}; item ignored",
                            tline, data[kind] if kind else None, kind=kind)
     key_lines = {}
     spans: list[TagSpan] = []

@@ -98,10 +98,11 @@ def refused(session: Session) -> bool:
 def cmd_rules(args: argparse.Namespace) -> int:
     from ..present.rules_text import print_diagnostics, write_rules
 
-    ruleset = session_of(args).ruleset
-    write_rules(ruleset, args.format, sys.stdout)
-    print_diagnostics(ruleset, sys.stderr)
-    return EXIT_INPUT if ruleset.has_errors else EXIT_OK
+    session = session_of(args)
+    write_rules(session.ruleset, args.format, sys.stdout)
+    print_diagnostics(session.ruleset, sys.stderr)
+    # like every command: errors in the user's own files fail; the base's are shown, not failed on
+    return EXIT_FINDINGS if refused(session) else EXIT_OK
 
 
 def emit_findings(findings: pd.DataFrame, fmt: str, fail_on: str, *, kinds: tuple[str, ...],
@@ -291,10 +292,7 @@ def cmd_layer(args: argparse.Namespace) -> int:
     if args.svg or args.xlsx:
         from ..present.layers import export
 
-        if not attack.source_path:
-            raise FalcoCoverageError("SVG and Excel renderings need the STIX bundle file (mitreattack-python reads "
-                                     f"it), not the built-in snapshot: pass --attack PATH to {attack.describe()}")
-        export(layer, attack.source_path, svg=args.svg, xlsx=args.xlsx, domain=attack.domain)
+        export(layer, attack, svg=args.svg, xlsx=args.xlsx)
         for extra in filter(None, (args.svg, args.xlsx)):
             print(f"{extra}: written", file=sys.stderr)
     return EXIT_FINDINGS if refused(session) else EXIT_OK

@@ -199,6 +199,11 @@ def builtin_corpus() -> Corpus:
                         tuple(r["techniques"])) for r in doc["rules"]])
 
 
+#: the ranker is fitted on at most this many corpus rules (a fixed sample beyond), this many at a time
+FIT_RULES = 3000
+FIT_CHUNK = 500
+
+
 class Model:
     """Features and the fitted ranker for one release and one corpus."""
 
@@ -264,9 +269,9 @@ class Model:
             weights[rows, top] = sim[rows, top] ** 2
         votes = weights @ self.labels
         family = weights @ self.family_labels
-        own = np.array([[n_ == c for c in self.corpus.names] for n_ in names], dtype=float).reshape(n, len(self.corpus))
-        prior = self.labels.sum(0)[None, :] - own @ self.labels
-        prior_family = self.family_labels.sum(0)[None, :] - own @ self.family_labels
+        own_labels, own_family = self._own_labels(names)
+        prior = self.labels.sum(0)[None, :] - own_labels
+        prior_family = self.family_labels.sum(0)[None, :] - own_family
         cols = {"neighbours": votes, "neighbours_rel": _relative(votes, masks), "family": family,
                 "prior": np.log1p(np.maximum(prior, 0)), "prior_family": np.log1p(np.maximum(prior_family, 0)),
                 "subtechnique": np.broadcast_to(self.index.is_sub, votes.shape)}
@@ -275,6 +280,19 @@ class Model:
             cols[f"attack_{f}"] = s
             cols[f"attack_{f}_rel"] = _relative(s, masks)
         return np.stack([np.broadcast_to(cols[f], votes.shape) for f in self.features], axis=-1), sim
+
+    def _own_labels(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per rule, the labels of the corpus entries of its own name (left out of the priors)."""
+        where: dict[str, list[int]] = {}
+        for i, c in enumerate(self.corpus.names):
+            where.setdefault(c, []).append(i)
+        m = self.labels.shape[1]
+        own, family = np.zeros((len(names), m)), np.zeros((len(names), m))
+        for r, name in enumerate(names):
+            for i in where.get(name, ()):
+                own[r] += self.labels[i]
+                family[r] += self.family_labels[i]
+        return own, family
 
     def masks(self, sources: list[str]) -> np.ndarray:
         return np.stack([self.index.candidates(self.platforms(s)) for s in sources]) if sources else \
@@ -287,10 +305,18 @@ class Model:
                              for f in self.features]), -2.0
         if len(c) < 5 or self.labels.sum() < 5:
             return fallback
-        masks = self.masks(list(c.sources))
-        x, _ = self.feature_tensor([list(t) for t in c.text], [list(t) for t in c.conditions],
-                                   [list(t) for t in c.signatures], list(c.names), masks)
-        xs, ys = x[masks], self.labels[masks]
+        chosen = np.arange(len(c))
+        if len(c) > FIT_RULES:  # a fixed sample: the fit needs examples, not every rule of a huge corpus
+            chosen = np.sort(np.random.default_rng(0).choice(len(c), FIT_RULES, replace=False))
+        xs_parts, ys_parts = [], []
+        for k in range(0, len(chosen), FIT_CHUNK):  # rules x techniques x features, a chunk at a time
+            part = chosen[k:k + FIT_CHUNK]
+            masks = self.masks([c.sources[i] for i in part])
+            x, _ = self.feature_tensor([list(c.text[i]) for i in part], [list(c.conditions[i]) for i in part],
+                                       [list(c.signatures[i]) for i in part], [c.names[i] for i in part], masks)
+            xs_parts.append(x[masks])
+            ys_parts.append(self.labels[part][masks])
+        xs, ys = np.concatenate(xs_parts), np.concatenate(ys_parts)
         if ys.min() == ys.max():
             return fallback
         weights, bias = fit_logistic(xs, ys, REGULARISATION)

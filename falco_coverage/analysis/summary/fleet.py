@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ...errors import FalcoCoverageError
 from .runs import coverage_share, read_summary
@@ -27,19 +28,25 @@ def summary_paths(given: Iterable[str | Path]) -> list[Path]:
     for g in given:
         p = Path(g)
         if p.is_dir():
-            found = sorted(p.rglob("summary.json"))
+            found = sorted(f for f in p.rglob("summary.json") if not f.is_dir())
             if not found:
                 raise FalcoCoverageError("no summary.json below this directory", file=p)
             out += found
-        elif p.is_file():
-            out.append(p)
+        elif p.exists():
+            out.append(p)  # read_summary refuses what is not a regular file, naming it
         else:
             raise FalcoCoverageError("no such summary file or directory", file=p)
     return out
 
 
 def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
-    """The fleet of the summaries at ``paths`` (the newest per name); links are relative to ``out_dir``."""
+    """The fleet of the summaries at ``paths`` (the newest per name); links are relative to ``out_dir``,
+    which may not be the directory of any input (the fleet page would overwrite a cluster's report)."""
+    if out_dir is not None:
+        clash = next((p for p in paths if p.parent.resolve() == out_dir.resolve()), None)
+        if clash is not None:
+            raise FalcoCoverageError("the fleet page would overwrite this run's report; write it to another "
+                                     "directory (--out)", file=clash)
     newest, replaced = _newest(paths)
     names = sorted(newest)
     docs = [newest[n][0] for n in names]
@@ -83,7 +90,7 @@ def _newest(paths: list[Path]) -> tuple[dict[str, tuple[dict[str, Any], Path]], 
 def _cluster(name: str, doc: dict[str, Any], path: Path, out_dir: Path | None) -> dict[str, Any]:
     """One cluster's row of the fleet."""
     report = path.parent / "index.html"
-    link = os.path.relpath(report, out_dir) if out_dir is not None and report.is_file() else None
+    link = _relative_link(report, out_dir) if out_dir is not None and report.is_file() else None
     sev = doc.get("findings", {}).get("by_severity", {})
     top = [t for t in doc["tactics"] if isinstance(t, dict)]
     return {
@@ -93,6 +100,14 @@ def _cluster(name: str, doc: dict[str, Any], path: Path, out_dir: Path | None) -
         "errors": sev.get("error", 0), "warnings": sev.get("warning", 0), "report": link,
         "tactics": {t["tactic"]: [t["covered"], t["applicable"]] for t in top},
     }
+
+
+def _relative_link(target: Path, out_dir: Path) -> str:
+    """A link to ``target`` from a page in ``out_dir``: relative and percent-encoded, so no directory
+    name (``javascript:...``, ``//host``, ``?x#y``) can make it a URL of its own."""
+    rel = os.path.relpath(target.resolve(), out_dir).replace(os.sep, "/")
+    quoted = quote(rel, safe="/")
+    return quoted if quoted.startswith("../") else "./" + quoted
 
 
 def _detections(names: list[str], docs: list[dict[str, Any]]

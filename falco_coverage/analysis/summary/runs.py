@@ -9,15 +9,18 @@ listed in :data:`FIELDS` (and ``docs/fleet.md``); a test holds the two together.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...budgets import read_regular
 from ...errors import FalcoCoverageError
-from ...fsutil import atomic_write
+from ...fsutil import create_new
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,6 +78,41 @@ FIELDS: dict[str, str] = {
     "findings.by_severity": "severity -> count (error, warning, info)",
     "load_errors": "load errors in the user's files (Falco would refuse to start with them)",
 }
+
+
+_COUNT = {"type": "integer", "minimum": 0}
+_TEXT = {"type": "string"}
+_TEXTS = {"type": "array", "items": _TEXT}
+#: what a reader needs of a summary, as JSON Schema: every field the merge, the trend and the pages
+#: read has its type checked here, so a hand-edited or hostile summary is refused with one line
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema", "schema_version", "name", "generated", "tactics", "techniques", "rules"],
+    "properties": {
+        "name": _TEXT, "generated": _TEXT, "tool_version": _TEXT,
+        "attack": {"type": "object", "properties": {"version": {"type": ["string", "null"]}, "domain": _TEXT,
+                                                      "sha256": {"type": ["string", "null"]}}},
+        "scope": {"type": "object", "properties": {"rules": _COUNT, "rules_total": _COUNT}},
+        "rules": {"type": "object", "properties": {
+            "files": _TEXTS, "fingerprint": {"type": ["string", "null"]},
+            "digests": {"type": "object", "additionalProperties": _TEXT}}},
+        "tactics": {"type": "array", "items": {
+            "type": "object", "required": ["tactic", "name", "applicable", "covered"],
+            "properties": {"tactic": _TEXT, "tactic_id": _TEXT, "name": _TEXT, "applicable": _COUNT,
+                           "covered": _COUNT}}},
+        "techniques": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["detected"],
+            "properties": {"name": _TEXT, "detected": {"type": "boolean"}, "rules": _TEXTS,
+                           "observable": {"type": ["string", "null"]},
+                           "fired": {"anyOf": [_COUNT, {"type": "null"}]}}}},
+        "findings": {"type": "object", "properties": {
+            "by_code": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _COUNT}},
+            "by_severity": {"type": "object", "additionalProperties": _COUNT}}},
+        "load_errors": _COUNT,
+    },
+}
+#: a summary is a few MB at most (rule digests dominate); a reader refuses more
+MAX_SUMMARY_BYTES = 64 << 20
 
 
 def rule_digests(ruleset: RuleSet) -> dict[str, str]:
@@ -153,13 +191,13 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[tup
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    """One summary, checked enough that the merge cannot trip on it; a one-line error naming the file otherwise."""
+    """One summary, checked against :data:`SUMMARY_SCHEMA` so no reader can trip on it; a one-line
+    error naming the file otherwise (a device, a pipe or a file over the budget is not read)."""
     import orjson
 
+    raw = read_regular(path, MAX_SUMMARY_BYTES, FalcoCoverageError)
     try:
-        doc = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise FalcoCoverageError(f"cannot read: {exc.strerror or exc}", file=path) from None
+        doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise FalcoCoverageError(f"not valid JSON ({getattr(exc, 'msg', exc)})", file=path,
                                  line=getattr(exc, "lineno", None)) from None
@@ -169,10 +207,28 @@ def read_summary(path: Path) -> dict[str, Any]:
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise FalcoCoverageError(f"summary schema version {version!r} is newer than this falco-coverage reads "
                                  f"({SCHEMA_VERSION}); upgrade falco-coverage", file=path)
-    for key, kind in (("name", str), ("generated", str), ("tactics", list), ("techniques", dict), ("rules", dict)):
-        if not isinstance(doc.get(key), kind):
-            raise FalcoCoverageError(f"summary field '{key}' is missing or not a {kind.__name__}", file=path)
+    problem = _validator()(doc)
+    if problem is not None:
+        raise FalcoCoverageError(f"not a usable summary: {problem}", file=path)
     return doc
+
+
+@functools.cache
+def _validator() -> Callable[[Any], str | None]:
+    """:data:`SUMMARY_SCHEMA` compiled once per process: the problem of a document, or None."""
+    import fastjsonschema
+
+    check = fastjsonschema.compile(SUMMARY_SCHEMA)
+
+    def validate(doc: Any) -> str | None:
+        try:
+            check(doc)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            where = ".".join(str(p) for p in exc.path[1:]) or "the document"
+            return f"{where} {exc.message.split(' ', 1)[1] if exc.message.startswith('data') else exc.message}"
+        return None
+
+    return validate
 
 
 def record_history(directory: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -182,12 +238,9 @@ def record_history(directory: Path, summary: dict[str, Any]) -> list[dict[str, A
     try:
         directory.mkdir(parents=True, exist_ok=True)
         stamp = summary["generated"].replace(":", "").replace("-", "")
-        target = directory / f"{stem}--{stamp}.json"
-        n = 1
-        while target.exists():
-            n += 1
-            target = directory / f"{stem}--{stamp}-{n}.json"
-        atomic_write(target, dumps(summary))
+        names = (directory / (f"{stem}--{stamp}.json" if n == 1 else f"{stem}--{stamp}-{n}.json")
+                 for n in itertools.count(1))
+        create_new(names, dumps(summary))  # never over another run's entry, even one written this instant
     except OSError as exc:
         raise FalcoCoverageError(f"cannot write the run history: {exc.strerror or exc}", file=directory) from None
     runs = []

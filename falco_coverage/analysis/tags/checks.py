@@ -232,6 +232,11 @@ def _family(tid: str) -> str:
     return tid.split(".")[0]
 
 
+#: what a source that maps to no ATT&CK platform (a web server's log, a message stream) may still
+#: be about, for matching technique names: the platforms Falco's own hosts and services run on
+_SERVER_PLATFORMS = ("Linux", "Containers", "IaaS", "SaaS", "Identity Provider")
+
+
 @REGISTRY.check("untagged-technique-mention")
 def _untagged_mention(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
     idx = ctx.idx
@@ -245,7 +250,10 @@ def _untagged_mention(rt: RuleTags, ctx: TagContext) -> Iterator[Finding]:
                              suggestion=tid)
     # by whole name (two words or more), unless a technique of the same family is tagged or named by ID
     families = {_family(t) for t in [*rt.techniques, *by_id]}
+    seen = {p.casefold() for p in (ctx.source_platforms.get(rt.source) or _SERVER_PLATFORMS)}
     for tid in idx.mentioned(text):
+        if not any(p.casefold() in seen for p in idx.tech[tid]["platforms"]):
+            continue  # a name shared with a technique the rule's source cannot see (Office template injection)
         if _family(tid) not in families:
             families.add(_family(tid))
             yield rt.finding("untagged-technique-mention", f"the rule's name or description names the technique "
@@ -343,7 +351,8 @@ def check(ruleset: RuleSet, attack: AttackData, *, config: CheckConfig | str | P
     ctx = context(attack, cfg, also)
     idx = ctx.idx
     rows = ruleset.rules[RULE_COLUMNS].to_dict("records")
-    subjects = (rule_tags(row, idx, _rule_location(row, ruleset), ctx.aliases) for row in rows)
+    retired = ctx.migration.retired if ctx.migration is not None else ()
+    subjects = (rule_tags(row, idx, _rule_location(row, ruleset), ctx.aliases, retired) for row in rows)
     found = migration_checks.accept_other_release(REGISTRY.run("tag", subjects, ctx, cfg), ctx, cfg)
     df = own_findings(findings_frame(found, REGISTRY.codes("load") + REGISTRY.codes("tag")), ruleset)
     if suggest and df["code"].isin(SUGGESTED_CODES).any():

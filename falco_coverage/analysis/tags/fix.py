@@ -83,11 +83,15 @@ def _apply_to_list(e: Edit, tags: list[str], locs: list[Location] | None = None)
 
 
 def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: CheckConfig) -> list[Edit]:
-    from .checks import TagContext
-    from .tag_index import AttackIndex, rule_tags
+    """The edits that leave each rule no worse: an edit is dropped when its new tag draws a finding
+    (warning or error) the rule did not have before, compared by what the finding is about (code,
+    technique, tactic), not by how the tag was spelt: a malformed tag's canonical form that keeps a
+    tactic mismatch the rule already had is still written."""
+    from .checks import context
+    from .tag_index import rule_tags
 
-    idx = AttackIndex.of(attack)
-    ctx = TagContext(idx, config.source_platforms)
+    ctx = context(attack, config)
+    retired = ctx.migration.retired if ctx.migration is not None else ()
     by_rule: dict[str, list[Edit]] = defaultdict(list)
     for e in edits:
         by_rule[e.rule].append(e)
@@ -102,18 +106,24 @@ def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: Ch
         tags, locs = list(row_tags), list(row_locs)
         for e in mine:
             _apply_to_list(e, tags, locs)
-        key = (tuple(tags), source)
-        key_of[name] = key
-        if key not in seen:
-            seen.add(key)
-            row = {"name": repr(key), "desc": "", "source": source, "enabled": True, "file": "", "line": 0,
-                   "tags": tags, "tag_locations": locs, "ignored_keys": []}
-            subjects.append(rule_tags(row, idx))
-    bad: dict[str, set[str]] = defaultdict(set)  # tag list -> new tags on it that would draw a finding
+        key_of[name] = (repr((tuple(tags), source)), repr((tuple(row_tags), source)))
+        for key, (t, ls) in zip(key_of[name], ((tags, locs), (list(row_tags), list(row_locs)))):
+            if key not in seen:
+                seen.add(key)
+                row = {"name": key, "desc": "", "source": source, "enabled": True, "file": "", "line": 0,
+                       "tags": t, "tag_locations": ls, "ignored_keys": []}
+                subjects.append(rule_tags(row, ctx.idx, None, ctx.aliases, retired))
+    drawn: dict[str, list[tuple[str, tuple[Any, Any, Any]]]] = defaultdict(list)  # tag list -> (tag, what)
     for f in REGISTRY.run("tag", subjects, ctx, config):
         if f.severity is not None and f.severity.rank >= 1 and f.tag:
-            bad[f.rule].add(f.tag)
-    return [e for e in edits if e.new not in bad[repr(key_of[e.rule])]]
+            drawn[f.rule].append((f.tag, (f.code, f.technique_id, f.tactic)))
+    kept = []
+    for e in edits:
+        after, before = key_of[e.rule]
+        had = {what for _, what in drawn[before]}
+        if not any(tag == e.new and what not in had for tag, what in drawn[after]):
+            kept.append(e)
+    return kept
 
 
 def _plan(findings: pd.DataFrame, ruleset: RuleSet, wanted: set[str]) -> list[Edit]:
@@ -352,6 +362,8 @@ def unified_diff(results: dict[str, tuple[str, str]], base: Path | None = None) 
     chunks: list[str] = []
     for file, (old, new) in results.items():
         name = diff_path(file, base)
-        chunks.extend(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                           fromfile=f"a/{name}", tofile=f"b/{name}"))
+        for line in difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                         fromfile=f"a/{name}", tofile=f"b/{name}"):
+            # a last line without its newline: the marker patch and git apply expect after it
+            chunks.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(chunks)

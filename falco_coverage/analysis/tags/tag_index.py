@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,12 +141,13 @@ def join_words(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def parse_tag(tag: str, idx: AttackIndex) -> AttackTag | None:
-    """``parse_attack_tag``, plus bare tactic names (``credential_access``, ``Persistence``) of this release."""
+def parse_tag(tag: str, idx: AttackIndex, retired: Container[str] = ()) -> AttackTag | None:
+    """``parse_attack_tag``, plus bare tactic names (``credential_access``, ``Persistence``) of this
+    release or ``retired`` from the one before (a bare ``defense_evasion`` still means the tactic)."""
     parsed = parse_attack_tag(tag)
     if parsed is None:
         short = _BARE.sub("-", tag.strip().lower())
-        if short in idx.tactic_name:
+        if short in idx.tactic_name or short in retired:
             return AttackTag("tactic", short, tactic_tag(short), True)
     return parsed
 
@@ -159,12 +161,12 @@ RULE_COLUMNS = ["name", "desc", "source", "enabled", "file", "line", "tags", "ta
 
 
 def rule_tags(row: dict[str, Any], idx: AttackIndex, location: Location | None = None,
-              aliases: dict[str, str] | None = None) -> RuleTags:
+              aliases: dict[str, str] | None = None, retired: Container[str] = ()) -> RuleTags:
     """The tags of one ``rules`` row, parsed and grouped for the checks; rule-level findings go to
     ``location`` (default: where the rule is first defined). ``aliases`` (tag -> the tag it stands for,
-    from the configuration) are read as what they stand for."""
+    from the configuration) are read as what they stand for; ``retired`` tactics are read as tactics."""
     aliases = aliases or {}
-    entries = [TagEntry(tag, where, parse_tag(aliases.get(tag, tag), idx))
+    entries = [TagEntry(tag, where, parse_tag(aliases.get(tag, tag), idx, retired))
                for tag, where in zip(row["tags"], row["tag_locations"])]
     desc = row["desc"] if isinstance(row["desc"], str) else ""
     rt = RuleTags(row["name"], desc, row["source"], bool(row["enabled"]),
