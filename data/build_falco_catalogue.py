@@ -59,6 +59,9 @@ def build(source: Path) -> dict[str, Any]:
                                 for p in fields_doc["output_placeholders"]},
         "events": sorted({e["name"] for e in events_doc["events"]}
                          | {e["name"] for e in events_doc["plugin_events"]}),
+        # what Falco captures by default: I/O calls only with all events enabled; generic ones without arguments
+        "events_all_only": sorted(e["name"] for e in events_doc["events"] if not e["default"]),
+        "events_generic": sorted(e["name"] for e in events_doc["events"] if e["generic"]),
         "transformers": {t["name"]: t["since_falco"] for t in transformers_doc["transformers"]},
         "sources": {s["source"]: sorted(p["name"] for p in s["plugins"]) for s in sources_doc["sources"]},
         "provenance": {"built_from": "falco-fields catalogue data (fields, events, transformers, sources)",

@@ -191,8 +191,9 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "n_software": ("int64", "software using it (from ATT&CK)"),
         "observable": ("category", "none, partial or full (ordered; see coverage.observability); missing when the "
                        "release has no detection model"),
-        "state": ("category", "detected (covered), observable (not covered, but observable: a new rule pays off) or "
-                  "not observable (needs another sensor); missing without a detection model"),
+        "state": ("category", "detected (covered), observable (not covered, observable in full: a new rule pays "
+                  "off), partly observable (the sensors give part of what its analytics need) or not observable "
+                  "(needs another sensor); missing without a detection model"),
     },
     "coverage.tactics": {
         "tactic": ("str", "tactic shortname, matrix order"),
@@ -202,22 +203,38 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "covered": ("int64", "of those, covered directly or through a sub-technique"),
         "coverage": ("float64", "covered / applicable (0 when nothing is applicable)"),
         "n_rules": ("int64", "rules in scope tagging one of the tactic's applicable techniques or their sub-techniques"),
-        "observable": ("int64", "applicable top-level techniques not covered but observable (state observable)"),
+        "observable": ("int64", "applicable top-level techniques not covered but observable in full (state observable)"),
+        "partly_observable": ("int64", "applicable top-level techniques not covered and observable in part (state "
+                              "partly observable)"),
         "not_observable": ("int64", "applicable top-level techniques not covered and not observable"),
     },
     "coverage.observability": {
         "technique_id": ("str", "an active technique or sub-technique"),
-        "observable": ("category", "none, partial or full (ordered): whether some or all of its analytics for the "
-                       "platforms in scope are served by the sensors in scope"),
+        "observable": ("category", "none, partial or full (ordered): full when some analytic for the platforms in "
+                       "scope has every log-source reference served in full by the sensors in scope, partial when "
+                       "some reference is served at least in part (before v18: all or some detecting data "
+                       "components recorded)"),
         "n_analytics": ("int64", "its analytics for the platforms in scope (before v18: its detecting data components)"),
-        "n_observed": ("int64", "of those, the ones a sensor in scope serves"),
+        "n_observed": ("int64", "of those, the ones with some reference served at least in part"),
+        "n_full": ("int64", "of those, the ones with every reference served in full"),
         "strategy_ids": ("object", "list of its detection strategies (DET####; empty before v18)"),
-        "analytics": ("object", "list of the observed analytics (AN####; empty before v18)"),
-        "data_components": ("object", "list of the data components a sensor in scope records for it"),
-        "log_sources": ("object", "list of the ATT&CK log sources named by its analytics that a sensor in scope reads"),
-        "sensors": ("object", "list of the Falco event sources that serve it"),
-        "missing": ("object", "list of data components of its unobserved analytics no sensor in scope records: "
-                    "what another sensor would have to provide"),
+        "analytics": ("object", "list of the analytics with some reference served (AN####; empty before v18)"),
+        "data_components": ("object", "list of the data components of the references served at least in part"),
+        "log_sources": ("object", "list of the ATT&CK log sources of the references served at least in part"),
+        "sensors": ("object", "list of the Falco event sources that serve some reference"),
+        "missing": ("object", "list of what is missing for full, as 'log source · data component · channel: why' "
+                    "(the references not served in full of the analytic closest to full)"),
+    },
+    "coverage.references": {
+        "technique_id": ("str", "an active technique or sub-technique"),
+        "strategy_id": ("str", "its detection strategy (DET####; missing before v18)"),
+        "analytic_id": ("str", "the analytic (AN####; missing before v18)"),
+        "log_source": ("str", "the log source the reference names (missing before v18)"),
+        "data_component": ("str", "the data component it records"),
+        "channel": ("str", "the channel: the system calls or records it means (missing when none is named)"),
+        "grade": ("category", "none, partial or full (ordered): how much of what it needs the best sensor gives"),
+        "sensor": ("str", "the Falco event source that gives it (missing when none observes its platforms)"),
+        "why": ("str", "the reason, in one sentence"),
     },
     "coverage.rule_detections": {
         "rule": ("str", "a rule"),
@@ -301,13 +318,15 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "technique_id": ("str", "an applicable top-level technique of the coverage"),
         "name": ("str", "technique name"),
         "tactic": ("str", "its first tactic in matrix order (as in the coverage frame)"),
-        "state": ("category", "detected, observable or not observable (missing without a detection model)"),
+        "state": ("category", "detected, observable, partly observable or not observable (missing without a "
+                  "detection model)"),
         "detected": ("bool", "a rule in scope tags it (or a sub-technique of it)"),
         "fires": ("int64", "fires of the rules tagging it (or a sub-technique of it)"),
         "fired": ("bool", "fires > 0"),
         "rules_fired": ("object", "sorted list of the rules that fired for it"),
-        "view": ("category", "the four-way view: fired, detected but silent, observable, not observable (or not "
-                 "detected, without a detection model)"),
+        "view": ("category", "the view from what a rule proves to what needs another sensor: fired, detected but "
+                 "silent, observable, partly observable, not observable (or not detected, without a detection "
+                 "model)"),
     },
     # --- comparisons (falco_coverage.analysis.coverage.compare) -------------------------------------------------
     "compare.tactics": {

@@ -55,18 +55,37 @@ DEFAULT_SOURCE_PLATFORMS: dict[str, list[str]] = {
 
 
 
+#: how much of what an ATT&CK log-source reference needs a sensor gives: all of it, part of it, none; or
+#: ``channel``: judged by the system calls the reference's channel names (see the observability module)
+GRADES = ("full", "partial", "none", "channel")
+
+
 @dataclass(frozen=True)
 class Sensor:
-    """What one Falco event source observes. Names are kept as written; lookups fold case."""
+    """What one Falco event source observes. Names are kept as written; lookups fold case.
+
+    A log source the sensor names is served in full unless its entry says ``partial``, ``none`` or
+    ``channel``; ``by_component`` and ``channels`` refine that per data component and per channel
+    text. A data component it records is served in full unless ``component_grades`` says otherwise."""
 
     source: str
     why: str = ""
-    #: ATT&CK log source name -> why this source reads the same events
+    #: ATT&CK log source name -> why this source reads (or does not read) the same events
     log_sources: dict[str, str] = field(default_factory=dict)
     #: data component name -> why this source records it
     data_components: dict[str, str] = field(default_factory=dict)
     #: data component name -> Falco event types that record it (``*``: every event)
     evt_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: log source (folded) -> its grade when not ``full``
+    grades: dict[str, str] = field(default_factory=dict)
+    #: log source (folded) -> data component (folded) -> (grade, why): a component of that log graded apart
+    by_component: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    #: log source (folded) -> channel text (folded) -> (grade, why): a named channel of that log graded apart
+    channels: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    #: data component (folded) -> (grade, why) when the sensor records it only in part
+    component_grades: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: log source or data component name -> the Falco fields (or event types) that serve it, for the docs
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     _logs: frozenset[str] = field(init=False, repr=False, compare=False)
     _components: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -75,9 +94,13 @@ class Sensor:
         object.__setattr__(self, "_logs", frozenset(n.casefold() for n in self.log_sources))
         object.__setattr__(self, "_components", frozenset(n.casefold() for n in self.data_components))
 
-    def reads(self, log_source: Any) -> bool:
-        """Whether this source reads the events of the ATT&CK log source named ``log_source``."""
+    def names_log(self, log_source: Any) -> bool:
+        """Whether the profile says anything of ``log_source`` for this sensor (read or not)."""
         return isinstance(log_source, str) and log_source.casefold() in self._logs
+
+    def reads(self, log_source: Any) -> bool:
+        """Whether this source reads (some of) the events of the ATT&CK log source named ``log_source``."""
+        return self.names_log(log_source) and self.grades.get(log_source.casefold(), "full") != "none"
 
     def records(self, component: Any) -> bool:
         """Whether this source records the data component named ``component``."""
@@ -91,29 +114,77 @@ class Sensor:
         return ()
 
 
-def _names(value: Any, what: str, origin: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """``[name, ...]`` or ``{name: why}`` or ``{name: {why, evt_types}}`` -> (name -> why, name -> evt types)."""
+def _strings(value: Any, what: str, origin: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ConfigError(f"sensors: {what} must be a list of names", file=origin)
+    return tuple(value)
+
+
+def _grade(entry: Mapping[str, Any], name: str, origin: str) -> str:
+    grade = entry.get("grade", "full")
+    if grade not in GRADES:
+        raise ConfigError(f"sensors: grade of '{name}' must be one of {', '.join(GRADES)}, not {grade!r}", file=origin)
+    return str(grade)
+
+
+def _graded(value: Any, name: str, origin: str) -> dict[str, tuple[str, str]]:
+    """``{name: {grade, why}}`` (folded names) for an entry's ``components`` or ``channels``."""
     if value is None:
-        return {}, {}
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise ConfigError(f"sensors: components and channels of '{name}' must map names to {{grade, why}}",
+                          file=origin)
+    return {str(k).casefold(): (_grade(v, str(k), origin), str(v.get("why", ""))) for k, v in value.items()}
+
+
+@dataclass
+class _Profile:
+    """One sensor's entries as parsed, before they become a :class:`Sensor`."""
+
+    whys: dict[str, str] = field(default_factory=dict)
+    evts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    grades: dict[str, str] = field(default_factory=dict)
+    by_component: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    channels: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def take(self, name: str, entry: Mapping[str, Any], origin: str) -> None:
+        unknown = set(entry) - {"why", "grade", "evt_types", "fields", "components", "channels"}
+        if unknown:
+            raise ConfigError(f"sensors: '{name}' has unknown key(s) {', '.join(sorted(map(str, unknown)))}",
+                              file=origin)
+        self.whys[name] = str(entry.get("why", ""))
+        if entry.get("evt_types"):
+            self.evts[name] = _strings(entry["evt_types"], f"evt_types of '{name}'", origin)
+        if entry.get("fields"):
+            self.fields[name] = _strings(entry["fields"], f"fields of '{name}'", origin)
+        grade = _grade(entry, name, origin)
+        if grade != "full":
+            self.grades[name.casefold()] = grade
+        if entry.get("components"):
+            self.by_component[name.casefold()] = _graded(entry["components"], name, origin)
+        if entry.get("channels"):
+            self.channels[name.casefold()] = _graded(entry["channels"], name, origin)
+
+
+def _names(value: Any, what: str, origin: str) -> _Profile:
+    """``[name, ...]`` or ``{name: why}`` or ``{name: {why, grade, evt_types, fields, components, channels}}``."""
+    out = _Profile()
+    if value is None:
+        return out
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return {v: "" for v in value}, {}
+        out.whys = {v: "" for v in value}
+        return out
     if not isinstance(value, dict):
         raise ConfigError(f"sensors: '{what}' must be a list of names or a mapping of name -> why", file=origin)
-    whys: dict[str, str] = {}
-    evts: dict[str, tuple[str, ...]] = {}
     for name, entry in value.items():
         if isinstance(entry, dict):
-            whys[str(name)] = str(entry.get("why", ""))
-            types = entry.get("evt_types", [])
-            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-                raise ConfigError(f"sensors: evt_types of '{name}' must be a list of event types", file=origin)
-            if types:
-                evts[str(name)] = tuple(types)
+            out.take(str(name), entry, origin)
         elif entry is None or isinstance(entry, str):
-            whys[str(name)] = entry or ""
+            out.whys[str(name)] = entry or ""
         else:
             raise ConfigError(f"sensors: '{name}' under '{what}' must be a sentence saying why", file=origin)
-    return whys, evts
+    return out
 
 
 def parse_profile(data: Mapping[str, Any], origin: str) -> dict[str, Sensor]:
@@ -129,9 +200,14 @@ def parse_profile(data: Mapping[str, Any], origin: str) -> dict[str, Sensor]:
         if unknown:
             raise ConfigError(f"sensors: '{source}' has unknown key(s) {', '.join(sorted(map(str, unknown)))}",
                               file=origin)
-        logs, _ = _names(entry.get("log_sources"), "log_sources", origin)
-        comps, evts = _names(entry.get("data_components"), "data_components", origin)
-        out[str(source)] = Sensor(str(source), str(entry.get("why") or ""), logs, comps, evts)
+        logs = _names(entry.get("log_sources"), "log_sources", origin)
+        comps = _names(entry.get("data_components"), "data_components", origin)
+        component_grades = {k: (g, comps.whys[n]) for n in comps.whys for k, g in [(n.casefold(),
+                                                                                    comps.grades.get(n.casefold()))]
+                            if g is not None}
+        out[str(source)] = Sensor(str(source), str(entry.get("why") or ""), logs.whys, comps.whys, comps.evts,
+                                  logs.grades, logs.by_component, logs.channels, component_grades,
+                                  {**logs.fields, **comps.fields, **{k: v for k, v in logs.evts.items()}})
     return out
 
 

@@ -14,8 +14,8 @@ macOS), T1053 (Linux, Windows, Containers), T1053.003 (Linux), T1529 (Linux, Win
                           AN0008 Linux  linux:syslog                 Host Status (not recorded)
     DET0005 (revoked)     detects T1059: ignored
 
-With the syscall sensor on Linux and Containers: T1059.004 full (1/1), T1053.003 full (1/1),
-T1053 partial (1/2, missing Pod Creation), T1529 none (0/1, missing Host Status), T1059 none (0/0).
+With the syscall sensor on Linux and Containers: T1059.004 full (1/1), T1053.003 none (linux:syslog is
+not a log it reads), T1053 full (AN0004 in full; 1/2), T1529 none (0/1), T1059 none (0/0).
 """
 
 from __future__ import annotations

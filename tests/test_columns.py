@@ -17,7 +17,7 @@ from falco_coverage.columns import SCHEMAS, columns, conform, dtypes
 from falco_coverage.alerts.read import read_bytes
 from falco_coverage.analysis.tags.detection_fit import rule_detections
 from falco_coverage.analysis.observed import observed, observed_techniques
-from falco_coverage.analysis.coverage.observability import observability
+from falco_coverage.analysis.coverage.observability import observability, reference_verdicts
 from falco_coverage.analysis.coverage.sensors import profile_frame
 from falco_coverage.analysis.suggest import suggest
 from falco_coverage.config import CheckConfig
@@ -63,6 +63,7 @@ def _frames(rules: Path, attack: Path, detection: Path) -> dict[str, list[pd.Dat
                                                                                   d.data_components],
         "attack.detections": [a.detections, d.detections],
         "coverage.observability": [cov_d.observability, observability(d, [], ["Linux"])],
+        "coverage.references": [cov_d.references, reference_verdicts(d, [], ["Linux"]), cov.references],
         "coverage.rule_detections": [rule_detections(rs.rules, d)],
         "sensors.profile": [profile_frame(), profile_frame({})],
         "alerts.alerts": [alerts.alerts, no_alerts.alerts], "alerts.problems": [alerts.problems, no_alerts.problems],

@@ -111,7 +111,7 @@ def test_observable_where_the_release_has_a_detection_model(tmp_path: Path) -> N
                summary_only=True, progress=False)
     doc = json.loads((out / "summary.json").read_text())
     assert doc["techniques"]["T1059.004"]["observable"] == "full"
-    assert doc["techniques"]["T1053"]["observable"] == "partial"
+    assert doc["techniques"]["T1053"]["observable"] == "full" and doc["techniques"]["T1053.003"]["observable"] == "none"
     assert doc["techniques"]["T1059.004"]["fired"] is None  # no alerts in this run
 
 

@@ -173,20 +173,24 @@ def test_observability_by_hand(attack) -> None:  # type: ignore[no-untyped-def]
     obs = observability(attack, ["syscall"], ["Linux", "Containers"])
     got = levels(obs)
     assert got["T1059.004"] == ("full", 1, 1)
-    assert got["T1053.003"] == ("full", 1, 1)  # served through its data component, not its log source
-    assert got["T1053"] == ("partial", 2, 1)
+    # linux:syslog is a log Falco's syscall source does not read: its File Modification does not count
+    assert got["T1053.003"] == ("none", 1, 0)
+    assert got["T1053"] == ("full", 2, 1)  # one analytic served in full is a way to see it
     assert got["T1529"] == ("none", 1, 0)
     assert got["T1059"] == ("none", 0, 0)
-    row = obs.set_index("technique_id").loc["T1053"]
-    assert row["missing"] == ["Pod Creation"] and row["sensors"] == ["syscall"] and row["strategy_ids"] == ["DET0003"]
-    assert row["analytics"] == ["AN0004"] and row["log_sources"] == ["auditd:SYSCALL"]
+    rows = obs.set_index("technique_id")
+    row = rows.loc["T1053"]
+    assert row["missing"] == [] and row["sensors"] == ["syscall"] and row["strategy_ids"] == ["DET0003"]
+    assert row["analytics"] == ["AN0004"] and row["log_sources"] == ["auditd:SYSCALL"] and row["n_full"] == 1
+    assert len(rows.loc["T1053.003", "missing"]) == 1
+    assert rows.loc["T1053.003", "missing"][0].startswith("linux:syslog · File Modification · crontab edits: ")
 
 
 def test_more_sensors_see_more(attack) -> None:  # type: ignore[no-untyped-def]
     got = levels(observability(attack, ["syscall", "k8s_audit"], ["Linux", "Containers"]))
     assert got["T1053"] == ("full", 2, 2)
     got = levels(observability(attack, ["aws_cloudtrail", "syscall"], ["Linux", "IaaS"]))
-    assert got["T1529"] == ("partial", 2, 1)
+    assert got["T1529"] == ("full", 2, 1)  # the IaaS analytic is served in full by CloudTrail
     got = levels(observability(attack, ["k8s_audit"], ["Linux"]))  # k8s_audit observes no Linux analytic
     assert got["T1053"] == ("none", 1, 0)
 
@@ -218,7 +222,7 @@ def test_gaps_rank_observable_first_even_when_less_used(tmp_path: Path, attack) 
     cov = coverage(load_rules(rules), attack)
     groups = cov.gaps.set_index("technique_id")["n_groups"]
     assert groups["T1529"] >= groups["T1053"] or list(cov.gaps["technique_id"])[0] == "T1053"
-    assert list(cov.gaps["observable"].astype(str)) == ["partial", "none"]
+    assert list(cov.gaps["observable"].astype(str)) == ["full", "none"]
 
 
 def test_sensors_widen_what_counts(tmp_path: Path, attack) -> None:  # type: ignore[no-untyped-def]
@@ -293,7 +297,7 @@ def test_cli_json_and_table(tmp_path: Path, bundle: Path, capsys: pytest.Capture
     doc = json.loads(capsys.readouterr().out)
     states = {t["technique_id"]: t["state"] for t in doc["techniques"]}
     assert states["T1053"] == "observable" and states["T1529"] == "not observable"
-    assert doc["gaps"][0]["observable"] == "partial" and doc["scope"]["sensors"] == ["syscall"]
+    assert doc["gaps"][0]["observable"] == "full" and doc["scope"]["sensors"] == ["syscall"]
     assert {o["technique_id"]: o["observable"] for o in doc["observability"]}["T1059.004"] == "full"
     assert main(["coverage", str(rules), "--attack", str(bundle), "--sensor", "k8s_audit", "--sensor", "syscall"]) == 0
     out = capsys.readouterr().out
@@ -308,7 +312,8 @@ def test_navigator_states(tmp_path: Path, attack, bundle: Path, mini21: Path,
     layer = to_navigator(coverage(load_rules(rules), attack), "x", states=True)
     colour = {t["techniqueID"]: t["color"] for t in layer["techniques"]}
     assert colour["T1053"] == "#E69F00" and colour["T1529"] == "#e4e4e4" and colour["T1059.004"] == "#56B4E9"
-    assert [i["label"] for i in layer["legendItems"]] == ["detected", "observable", "not observable"]
+    assert [i["label"] for i in layer["legendItems"]] == ["detected", "observable", "partly observable",
+                                                          "not observable"]
     t1053 = next(t for t in layer["techniques"] if t["techniqueID"] == "T1053")
     assert any("DET0003" in link["url"] for link in t1053["links"])
     from mitreattack.navlayers import Layer

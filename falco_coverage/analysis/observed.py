@@ -17,7 +17,7 @@ import pandas as pd
 from ..attack import AttackData
 from ..columns import conform
 from ..rules import RuleSet
-from .coverage.compute import Coverage
+from .coverage.compute import STATES, Coverage
 
 
 @dataclass
@@ -145,13 +145,13 @@ def observed_techniques(cov: Coverage, obs: Observed) -> pd.DataFrame:
     out["view"] = [("fired" if f else "detected, silent") if d else (str(s) if isinstance(s, str) else "not detected")
                    for d, f, s in zip(out["detected"], out["fired"], out["state"])]
     out["view"] = pd.Categorical(out["view"], categories=list(VIEWS), ordered=True)
-    out["state"] = pd.Categorical(out["state"], categories=["detected", "observable", "not observable"], ordered=True)
+    out["state"] = pd.Categorical(out["state"], categories=list(STATES), ordered=True)
     return conform(out.sort_values(["fires", "technique_id"], ascending=[False, True], kind="stable",
                                    ignore_index=True), "observed.techniques")
 
 
 #: the four-way view, from what a rule proves to what needs another sensor
-VIEWS = ("fired", "detected, silent", "observable", "not observable", "not detected")
+VIEWS = ("fired", "detected, silent", "observable", "partly observable", "not observable", "not detected")
 
 
 def timeline(alerts: pd.DataFrame, obs: Observed, attack: AttackData, freq: str = "h") -> pd.DataFrame:

@@ -43,8 +43,10 @@ class Headline:
     scope: str
     #: (technique ID, name, attack.mitre.org URL, threat groups using it)
     gaps: list[tuple[str, str, str, int]] = field(default_factory=list)
-    #: techniques not detected but observable by the sensors in scope (None: no detection model)
+    #: techniques not detected but observable in full by the sensors in scope (None: no detection model)
     observable: int | None = None
+    #: techniques not detected and observable only in part (None: no detection model)
+    partly_observable: int | None = None
 
 
 @dataclass
@@ -142,7 +144,8 @@ def landing_page(page: Landing) -> str:
                      "and choose this file</small></li>")
     if states_layer:
         items.append(f'<li>{markup.link(states_layer, "Navigator layer of states")} <small>every technique coloured '
-                     "detected, observable (a new rule would catch it) or not observable; opened the same way</small>"
+                     "detected, observable (a new rule would catch it), partly observable (the sensors see part of what it "
+                     "takes) or not observable; opened the same way</small>"
                      "</li>")
     numbers = ""
     gaps = ""
@@ -150,6 +153,7 @@ def landing_page(page: Landing) -> str:
         h = headline
         cells = [(f"{h.covered} / {h.applicable}", "techniques detected"), (f"{h.coverage:.0%}", "coverage"),
                  *([(str(h.observable), "observable, not detected")] if h.observable is not None else []),
+                 *([(str(h.partly_observable), "partly observable")] if h.partly_observable is not None else []),
                  (str(h.rules), "rules in scope"), (str(h.load_errors), "load errors"),
                  (str(h.tag_errors), "tag errors"), (str(h.tag_warnings), "tag warnings")]
         numbers = ('<div class="fc-numbers">' + "".join(

@@ -16,8 +16,9 @@ _NAV_PLATFORMS = {  # ATT&CK platform names -> Navigator filter names where they
 }
 
 
-#: the three-way view's cell colours (the same as the report's matrix)
-STATE_COLOURS = {"detected": "#56B4E9", "observable": "#E69F00", "not observable": "#e4e4e4"}
+#: the state view's cell colours (the same as the report's matrix)
+STATE_COLOURS = {"detected": "#56B4E9", "observable": "#E69F00", "partly observable": "#F0E442",
+                 "not observable": "#e4e4e4"}
 
 
 def _meta(name: str, value: str) -> dict[str, str]:
@@ -32,9 +33,9 @@ def to_navigator(cov: Coverage, name: str, path: str | Path | None = None, *,
                  description: str | None = None, states: bool = False) -> dict[str, Any]:
     """A Navigator layer: score = number of rules, comment and metadata = rule names, links to
     attack.mitre.org, a gradient and legend, ATT&CK version and platform filter from the scope.
-    With ``states`` every applicable technique gets a cell coloured by its three-way state (detected,
-    observable but not detected, not observable), with the state, sensors and detection strategy in
-    its metadata. Written as UTF-8 JSON to ``path`` when given; the dict is returned either way.
+    With ``states`` every applicable technique gets a cell coloured by its state (detected, observable
+    in full but not detected, partly observable, not observable), with the state, sensors, detection
+    strategy and what is missing in its metadata. Written as UTF-8 JSON to ``path`` when given; the dict is returned either way.
 
     The layer is plain JSON in the Navigator's layer format 4.5 (the same dict mitreattack-python's
     ``Layer`` writes, which a test holds it to), so no extra is needed to write it."""

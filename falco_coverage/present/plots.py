@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 BINS = [("0", 0, "#ececec"), ("1", 1, "#c6dbef"), ("2-3", 2, "#9ecae1"), ("4-7", 4, "#6baed6"),
         ("8+", 8, "#4a98c9")]
 #: the three-way view, colour-blind safe (Okabe-Ito sky blue and orange; grey for "nothing to see")
-STATE_COLOURS = [("detected", "#56B4E9"), ("observable", "#E69F00"), ("not observable", "#e4e4e4")]
-STATE_INDEX = {"detected": 0, "observable": 1, "not observable": 2}
+#: the state view's colours (Okabe-Ito): detected sky blue, observable orange, partly observable yellow
+STATE_COLOURS = [("detected", "#56B4E9"), ("observable", "#E69F00"), ("partly observable", "#F0E442"),
+                 ("not observable", "#e4e4e4")]
+STATE_INDEX = {label: i for i, (label, _) in enumerate(STATE_COLOURS)}
 #: fires per technique, on a log scale (one purple hue; grey: nothing fired)
 FIRE_BINS = [("0", 0, "#ececec"), ("1-9", 1, "#dadaeb"), ("10-99", 10, "#bcbddc"), ("100-999", 100, "#9e9ac8"),
              ("1000+", 1000, "#756bb1")]
@@ -115,15 +117,16 @@ def rules_matrix(cov: Coverage, *, subtechniques: bool = False, name_width: int 
 
 
 def state_matrix(cov: Coverage, *, subtechniques: bool = False, name_width: int | None = None) -> go.Figure:
-    """The matrix of the three-way view: detected, observable but not detected, not observable (the
-    hover says how observable each technique is, and by which sensor); needs ATT&CK's detection model."""
+    """The matrix of the state view: detected, observable in full but not detected, partly observable,
+    not observable (the hover says how observable each technique is, by which sensor and what is
+    missing); needs ATT&CK's detection model."""
     if not cov.has_observability:
         raise ValueError(f"the three-way view needs ATT&CK's detection model, which ATT&CK "
                          f"{cov.scope.attack_version} does not have")
     obs = cov.observability
     seen = dict(zip(obs["technique_id"], obs.to_dict("records")))
     # the three-way view leaves the rule lists to the rules matrix: a report shows both
-    kind = _MatrixKind("Detected, observable, not observable", "", [(label, 0, colour) for label, colour in STATE_COLOURS],
+    kind = _MatrixKind("Detected, observable, partly observable, not observable", "", [(label, 0, colour) for label, colour in STATE_COLOURS],
                        lambda c: STATE_INDEX[str(c["state"])], lambda c: _hover_head(cov, c) + _seen_line(seen, c),
                        cov.scope.sensors_text())
     return _matrix(cov, kind, subtechniques, name_width)
@@ -225,13 +228,15 @@ def _seen_line(seen: dict[str, dict], cell: dict) -> str:
     if r is None:
         return ""
     by = f" by {', '.join(r['sensors'])}" if r["sensors"] else ""
-    missing = f"<br>needs: {_esc(', '.join(r['missing']))}" if r["missing"] else ""
-    return (f"<br>observable: {r['observable']}{by} ({r['n_observed']} of {r['n_analytics']} analytics)"
-            f"{missing}")
+    shown = [m if len(m) <= 90 else m[:87] + "..." for m in r["missing"][:2]]
+    more = f" (and {len(r['missing']) - 2} more)" if len(r["missing"]) > 2 else ""
+    missing = "".join(f"<br>missing: {_esc(m)}" for m in shown) + more
+    return (f"<br>observable: {r['observable']}{by} ({r['n_full']} of {r['n_analytics']} analytics in full, "
+            f"{r['n_observed']} in part or full){missing}")
 
 
 def state_bars(cov: Coverage) -> go.Figure:
-    """Per tactic, top-level techniques detected, observable but not detected, and not observable."""
+    """Per tactic, top-level techniques detected, observable but not detected, partly observable and not observable."""
     import plotly.graph_objects as go
 
     if not cov.has_observability:
@@ -239,7 +244,8 @@ def state_bars(cov: Coverage) -> go.Figure:
                          f"{cov.scope.attack_version} does not have")
     t = cov.tactics[cov.tactics["applicable"] > 0]
     fig = go.Figure()
-    for (label, colour), values in zip(STATE_COLOURS, (t["covered"], t["observable"], t["not_observable"])):
+    for (label, colour), values in zip(STATE_COLOURS, (t["covered"], t["observable"], t["partly_observable"],
+                                                       t["not_observable"])):
         fig.add_bar(y=t["name"], x=values, orientation="h", name=label, marker_color=colour,
                     marker_line=dict(color="#555555", width=0.5),
                     hovertemplate=f"%{{y}}: %{{x}} {label}<extra></extra>")
@@ -253,10 +259,10 @@ def state_bars(cov: Coverage) -> go.Figure:
     return fig
 
 
-#: the four-way view: fired (Okabe-Ito bluish green), detected but silent (sky blue), observable (orange),
-#: not observable (grey)
+#: the observed view: fired (Okabe-Ito bluish green), detected but silent (sky blue), observable (orange),
+#: partly observable (yellow), not observable (grey)
 VIEW_COLOURS = {"fired": "#009E73", "detected, silent": "#56B4E9", "observable": "#E69F00",
-                "not observable": "#e4e4e4", "not detected": "#e4e4e4"}
+                "partly observable": "#F0E442", "not observable": "#e4e4e4", "not detected": "#e4e4e4"}
 
 
 def view_bars(cov: Coverage, fired: pd.DataFrame) -> go.Figure:

@@ -57,6 +57,10 @@ class Catalogue:
     transformers: dict[str, str]
     sources: dict[str, list[str]]
     output_placeholders: dict[str, str | None]
+    #: event types Falco captures only with all events enabled (``-A``, ``base_syscalls.all``): I/O calls
+    events_all_only: frozenset[str] = frozenset()
+    #: event types recorded as generic events, without their arguments
+    events_generic: frozenset[str] = frozenset()
     _memo: dict[tuple[str, str], FieldProblem | None] = field(default_factory=dict, compare=False, repr=False)
 
     def target(self, falco_version: str | None) -> Catalogue:
@@ -68,7 +72,7 @@ class Catalogue:
         engine = self.engine_version if version_key(falco_version) >= version_key(self.catalogue_version) else None
         return Catalogue(falco_version, self.catalogue_version, engine, self.libs_version, self.plugins,
                          self.fields, self.removed_fields, self.events, self.transformers, self.sources,
-                         self.output_placeholders)
+                         self.output_placeholders, self.events_all_only, self.events_generic)
 
     def available(self, since: str | None) -> bool:
         """Whether something added in Falco ``since`` (None: long ago) exists in this Falco version."""
@@ -137,7 +141,8 @@ def _parse(doc: dict[str, Any]) -> Catalogue:
     fields.setdefault(ANY_SOURCE, {})
     return Catalogue(doc["falco_version"], doc["falco_version"], doc.get("engine_version"), doc["libs_version"],
                      doc["plugins"], fields, doc["removed_fields"], frozenset(doc["events"]), doc["transformers"],
-                     doc["sources"], doc["output_placeholders"])
+                     doc["sources"], doc["output_placeholders"], frozenset(doc.get("events_all_only", ())),
+                     frozenset(doc.get("events_generic", ())))
 
 
 @lru_cache(maxsize=1)

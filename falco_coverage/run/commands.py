@@ -226,8 +226,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         shown = ["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]
         if cov.has_observability:
             print(f"{s['observable']} more observable by {', '.join(cov.scope.sensors) or 'no sensor'} "
-                  f"(a new rule would detect them), {s['not_observable']} not observable (another sensor needed)")
-            shown[4:4] = ["observable", "not_observable"]
+                  f"(a new rule would detect them), {s['partly_observable']} partly observable (the sensors see part "
+                  f"of what it takes), {s['not_observable']} not observable (another sensor needed)")
+            shown[4:4] = ["observable", "partly_observable", "not_observable"]
         view = t.assign(coverage=(t["coverage"] * 100).round(0).astype(int).astype(str) + "%")
         print(view[shown].to_string(index=False))
         if len(cov.tactic_only):

@@ -235,7 +235,8 @@ def _measure(session: Session, name: str) -> tuple[Headline, dict[str, Any]]:
     headline = Headline(int(s["covered"]), int(s["applicable"]), float(s["coverage"]), int(s["rules"]),
                         len(session.ruleset.own_errors), int((severities == "error").sum()),
                         int((severities == "warning").sum()), cov.scope.describe(), gaps,
-                        int(s["observable"]) if cov.has_observability else None)
+                        int(s["observable"]) if cov.has_observability else None,
+                        int(s["partly_observable"]) if cov.has_observability else None)
     return headline, session.summary(name=name)
 
 

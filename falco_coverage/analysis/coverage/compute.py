@@ -6,8 +6,9 @@ a parent tag does not cover its sub-techniques. The denominator is the active te
 platforms meet the scope's platforms (default: what the rules' sources can observe).
 
 With ATT&CK's detection model, each technique also has a ``state``: ``detected`` (a rule in scope tags
-it), ``observable`` (not detected, but the sensors in scope serve some of its analytics: where a new
-rule pays off) or ``not observable`` (it needs another sensor); see :mod:`.observability`.
+it), ``observable`` (not detected, and some analytic of it is served in full by the sensors in scope:
+where a new rule pays off), ``partly observable`` (the sensors give part of what its analytics need)
+or ``not observable`` (it needs another sensor); see :mod:`.observability`.
 Column meanings: :mod:`falco_coverage.columns`.
 """
 
@@ -27,7 +28,8 @@ from ...request import Scope
 from ...rules import RuleSet
 from ...rules.decode import PRIORITIES
 from ...rules.tags import parse_attack_tag
-from .observability import LEVELS, empty_observability, has_detection_model, observability
+from .observability import (LEVELS, empty_observability, empty_references, has_detection_model, observability,
+                            reference_verdicts)
 from .sensors import sensor_profile as profile_with
 from .scope import check_maturities, check_platforms, check_priority, check_sources, source_platforms_of
 
@@ -88,12 +90,15 @@ class Coverage:
     observability: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: whether the release had a detection model, so ``state`` and ``observable`` are known
     has_observability: bool = False
+    #: every log-source reference of the applicable techniques' analytics in scope, with its verdict and why
+    references: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def _facts(self) -> list[tuple[str, str]]:
         s = self.summary()
         facts = [("detected", f"{s['covered']} of {s['applicable']} techniques ({s['coverage']:.0%})")]
         if self.has_observability:
-            facts.append(("observable, not detected", f"{s['observable']} (not observable: {s['not_observable']})"))
+            facts.append(("observable, not detected", f"{s['observable']} (partly: {s['partly_observable']}; "
+                                                          f"not observable: {s['not_observable']})"))
         return facts + [("rules in scope", str(s["rules"])), ("scope", self.scope.describe())]
 
     def __repr__(self) -> str:
@@ -150,7 +155,7 @@ def _tactic_only(rules: pd.DataFrame, attack: AttackData, order: dict[str, int])
 
 
 #: a technique's state in the three-way view (ordered: what a rule already does first)
-STATES = ("detected", "observable", "not observable")
+STATES = ("detected", "observable", "partly observable", "not observable")
 
 
 def coverage(ruleset: RuleSet, attack: AttackData, scope: Scope | None = None, *,
@@ -187,8 +192,8 @@ def coverage(ruleset: RuleSet, attack: AttackData, scope: Scope | None = None, *
     # no rule in scope: the syscall source, as for the platforms above, so the view is not all grey
     sensor_list = (check_sources(sc.sensors, all_rules, source_platforms) if sc.sensors is not None
                    else tuple(sorted(set(rules["source"]))) or ("syscall",))
-    obs = _observability(attack, sensor_list, plats, set(applicable["technique_id"]), source_platforms,
-                         cfg.sensors)
+    obs, refs = _observability(attack, sensor_list, plats, set(applicable["technique_id"]), source_platforms,
+                               cfg.sensors)
     tagged, off_platform = _tagged(rules, tech, set(applicable["technique_id"]))
     subs_of: dict[str, list[str]] = defaultdict(list)
     for tid, parent in zip(applicable["technique_id"], applicable["parent_id"]):
@@ -207,7 +212,7 @@ def coverage(ruleset: RuleSet, attack: AttackData, scope: Scope | None = None, *
         n_own_rules=int((rules["origin"] == "own").sum()), sensors=tuple(sensor_list),
     )
     return Coverage(techniques, tactics, gaps, rule_tactics, applied, attack.tactic_names(), tactic_only, obs,
-                    has_detection_model(attack))
+                    has_detection_model(attack), refs)
 
 
 def _tagged(rules: pd.DataFrame, tech: pd.DataFrame, app_ids: set[str]) -> tuple[dict[str, set[str]], set[str]]:
@@ -260,7 +265,8 @@ def _tactics(techniques: pd.DataFrame, rules: pd.DataFrame, attack: AttackData,
         n_app, n_cov = len(col), int(col["covered"].sum())
         col_rules = sorted(set().union(*col["rules"])) if len(col) else []
         trows.append((short, tid_, tname, n_app, n_cov, n_cov / n_app if n_app else 0.0, len(col_rules),
-                      int((col["state"] == "observable").sum()), int((col["state"] == "not observable").sum())))
+                      int((col["state"] == "observable").sum()), int((col["state"] == "partly observable").sum()),
+                      int((col["state"] == "not observable").sum())))
         for r in col_rules:
             m = meta.loc[r]
             rule_tactic_rows.append((r, short, m["maturity"] if isinstance(m["maturity"], str) else "none",
@@ -319,13 +325,16 @@ _VIEW = ("observable", "state")
 
 def _observability(attack: AttackData, sensors: Iterable[str], platforms: list[str], app_ids: set[str],
                    source_platforms: dict[str, list[str]] | None,
-                   overrides: Mapping[str, object] | None) -> pd.DataFrame:
-    """Observability of the applicable techniques; empty when the release has no detection model."""
+                   overrides: Mapping[str, object] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Observability of the applicable techniques and the verdicts on their references; empty when the
+    release has no detection model."""
     if not has_detection_model(attack):
-        return empty_observability()
+        return empty_observability(), empty_references()
     profile = profile_with(overrides) if overrides else None
-    obs = observability(attack, sensors, platforms, source_platforms=source_platforms, profile=profile)
-    return obs[obs["technique_id"].isin(app_ids)].reset_index(drop=True)
+    obs, refs = (f(attack, sensors, platforms, source_platforms=source_platforms, profile=profile)
+                 for f in (observability, reference_verdicts))
+    return (obs[obs["technique_id"].isin(app_ids)].reset_index(drop=True),
+            refs[refs["technique_id"].isin(app_ids)].reset_index(drop=True))
 
 
 def _with_states(techniques: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
@@ -335,9 +344,10 @@ def _with_states(techniques: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
     techniques["observable"] = pd.Categorical(level, categories=list(LEVELS), ordered=True)
     state = pd.Series(None, index=techniques.index, dtype=object)
     if len(obs):
-        seen = techniques["observable"].isin(["partial", "full"])
+        level = techniques["observable"].astype(object)
         state = state.mask(techniques["covered"], "detected")
-        state = state.mask(~techniques["covered"] & seen, "observable")
-        state = state.mask(~techniques["covered"] & ~seen, "not observable")
+        state = state.mask(~techniques["covered"] & (level == "full"), "observable")
+        state = state.mask(~techniques["covered"] & (level == "partial"), "partly observable")
+        state = state.mask(~techniques["covered"] & ~level.isin(["full", "partial"]), "not observable")
     techniques["state"] = pd.Categorical(state, categories=list(STATES), ordered=True)
     return techniques
