@@ -24,13 +24,19 @@ def tables() -> str:
     for sensor in builtin_profile().values():
         plats = ", ".join(DEFAULT_SOURCE_PLATFORMS.get(sensor.source, [])) or "none"
         out.append(f"### `{sensor.source}` ({plats})\n\n{sensor.why}\n")
-        rows = [("log source", name, why) for name, why in sensor.log_sources.items()]
-        rows += [("data component", name, why + (f" (event types: {', '.join(sensor.evt_types[name])})"
-                                                 if name in sensor.evt_types else ""))
-                 for name, why in sensor.data_components.items()]
+        rows = []
+        for name, why in sensor.log_sources.items():
+            folded = name.casefold()
+            extra = [f"{c}: {g} ({w})" for c, (g, w) in {**sensor.by_component.get(folded, {}),
+                                                          **sensor.channels.get(folded, {})}.items()]
+            rows.append(("log source", name, sensor.grades.get(folded, "full"),
+                         why + "".join(f"; {e}" for e in extra), ", ".join(sensor.fields.get(name, ()))))
+        for name, why in sensor.data_components.items():
+            grade = sensor.component_grades.get(name.casefold(), ("full", ""))[0]
+            rows.append(("data component", name, grade, why, ", ".join(sensor.evt_types.get(name, ()))))
         if rows:
-            out.append("| kind | ATT&CK name | why |\n|---|---|---|")
-            out.extend(f"| {k} | {n} | {w} |" for k, n, w in rows)
+            out.append("| kind | ATT&CK name | grade | why | Falco fields / event types |\n|---|---|---|---|---|")
+            out.extend(f"| {k} | {n} | {g} | {w} | {f} |" for k, n, g, w, f in rows)
             out.append("")
         else:
             out.append("Observes nothing in ATT&CK's detection model.\n")

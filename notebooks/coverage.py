@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -52,7 +52,8 @@ print_notes(ruleset, cov, session.example)
 # %%
 s = cov.summary()
 numbers({"techniques detected": f"{s['covered']} / {s['applicable']}", "coverage": f"{s['coverage']:.0%}",
-         **({"observable, not detected": str(s["observable"])} if cov.has_observability else {}),
+         **({"observable, not detected": str(s["observable"]), "partly observable": str(s["partly_observable"])}
+            if cov.has_observability else {}),
          "rules in scope": str(s["rules"]), "load errors": str(len(ruleset.own_errors))})
 
 # %% [markdown]
@@ -66,9 +67,10 @@ plots.rules_matrix(cov).show()
 # %% [markdown]
 # ## What Falco can see
 # The same matrix by what a new rule could achieve. Blue: a rule detects it. Orange: not detected,
-# but ATT&CK's analytics for it read telemetry the sensors in scope collect, so a new rule pays off.
-# Grey: not observable, another sensor is needed. Hover a cell for how observable it is, by which
-# sensor, and what another sensor would have to record.
+# and one of ATT&CK's analytics for it reads only telemetry the sensors in scope collect: a new rule
+# pays off. Yellow: partly observable, the sensors give part of what its analytics need. Grey: not
+# observable, another sensor is needed. Hover a cell for how observable it is, by which sensor, and
+# what is missing.
 
 # %%
 if cov.has_observability:
@@ -129,8 +131,8 @@ table(would_add[would_add["would_add"] > 0], empty="The confident suggestions ad
 # %% [markdown]
 # ## Top gaps
 # The undetected techniques that the most threat groups use. With ATT&CK's detection model they come
-# in two lists: those the sensors can observe (a new rule pays off, with ATT&CK's detection strategy
-# for each), then those that need another sensor (and what it would have to record).
+# in two lists: those the sensors can observe in full or in part (a new rule pays off, with ATT&CK's
+# detection strategy for each), then those that need another sensor (and what it would have to record).
 
 # %%
 if cov.has_observability:
@@ -157,7 +159,7 @@ if cov.has_observability:
 
 # %%
 table(cov.tactics[["tactic_id", "name", "applicable", "covered", "coverage", "n_rules"]
-                 + (["observable", "not_observable"] if cov.has_observability else [])],
+                 + (["observable", "partly_observable", "not_observable"] if cov.has_observability else [])],
       percent=("coverage",), titles={"tactic_id": "ID", "n_rules": "rules", "observable": "observable, not detected"})
 
 # %% [markdown]
@@ -171,10 +173,10 @@ numbers({"technique cells in the layer": str(len(layer["techniques"]))})
 
 # %% [markdown]
 # With ATT&CK's detection model, `coverage-states-layer.json` colours every technique by its state
-# (detected, observable, not observable) the same way as the matrix above.
+# (detected, observable, partly observable, not observable) the same way as the matrix above.
 
 # %%
 if cov.has_observability:
-    states = to_navigator(cov, "Falco rules: detected, observable, not observable",
+    states = to_navigator(cov, "Falco rules: detected, observable, partly, not observable",
                           Path(output_dir) / "coverage-states-layer.json" if output_dir else None, states=True)
     numbers({"technique cells in the states layer": str(len(states["techniques"]))})

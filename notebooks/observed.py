@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -68,7 +68,7 @@ plots.fires_matrix(cov, dict(zip(fired["technique_id"], fired["fires"]))).show()
 # %% [markdown]
 # ## Fired, silent, observable
 # Per tactic: techniques whose rules fired, detected by a rule that stayed silent, observable by the
-# sensors but not detected, and not observable.
+# sensors but not detected, partly observable, and not observable.
 
 # %%
 plots.view_bars(cov, fired).show()
