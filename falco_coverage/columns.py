@@ -285,7 +285,8 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
     },
     # --- alerts (falco_coverage.alerts) -------------------------------------------------------------
     "alerts.alerts": {
-        "time": ("datetime64[us, UTC]", "when the alert fired or the counter was sampled (missing when not given)"),
+        "time": ("datetime64[ns, UTC]", "when the alert fired or the counter was sampled, to the nanosecond "
+                 "(missing when not given)"),
         "rule": ("str", "rule name as the alert gives it (a metrics snapshot writes blanks as _)"),
         "priority": ("category", "canonical priority (ordered categorical), missing when not given"),
         "source": ("str", "event source, missing when not given"),

@@ -33,6 +33,7 @@ def _strings(value: Any, what: str) -> tuple[str, ...] | None:
 
 
 _VERSION = re.compile(r"latest|[0-9]{1,3}(?:\.[0-9]{1,3}){0,2}")
+_DURATION = re.compile(r"(?:[0-9]+(?:ms|[smhdwy]))+")
 
 
 def _text(value: Any, what: str) -> str | None:
@@ -103,6 +104,9 @@ class Request:
     alerts: tuple[str, ...] = ()
     since: str | None = None
     until: str | None = None
+    #: a Prometheus server's base URL to pull rule-match counts from, over ``window`` (a Prometheus duration)
+    prometheus: str | None = None
+    window: str | None = None
     #: the other side of a comparison: rule files, and/or an ATT&CK release (the BEFORE side)
     compare_rules: tuple[str, ...] = ()
     compare_attack: str | None = None
@@ -115,6 +119,8 @@ class Request:
             value = getattr(self, key)
             if value is not None and not _VERSION.fullmatch(value):
                 raise RequestError(f"{key} {value!r} is not an ATT&CK release (e.g. 19.1, 18 or latest)")
+        if self.window is not None and not _DURATION.fullmatch(self.window):
+            raise RequestError(f"window {self.window!r} is not a Prometheus duration (e.g. 30d, 12h, 1h30m)")
 
     @classmethod
     def build(cls, *, search_dir: Path | None = None, **given: Any) -> Request:
@@ -151,6 +157,7 @@ class Request:
             config=_text(data.get("config"), "config"), falco_version=_text(data.get("falco_version"), "falco_version"),
             scope=Scope.of(data.get("scope")), alerts=_strings(data.get("alerts"), "alerts") or (),
             since=_text(data.get("since"), "since"), until=_text(data.get("until"), "until"),
+            prometheus=_text(data.get("prometheus"), "prometheus"), window=_text(data.get("window"), "window"),
             compare_rules=_strings(data.get("compare_rules"), "compare_rules") or (),
             compare_attack=_text(data.get("compare_attack"), "compare_attack"),
             compare_attack_version=_text(data.get("compare_attack_version"), "compare_attack_version"), cache=cache)
@@ -177,6 +184,11 @@ class Request:
                        config=absolute(self.config), alerts=tuple(str(absolute(p)) for p in self.alerts),
                        compare_rules=tuple(str(absolute(p)) for p in self.compare_rules),
                        compare_attack=absolute(self.compare_attack))
+
+    @property
+    def has_alerts(self) -> bool:
+        """Whether the request says what fired: alert files, or a Prometheus server."""
+        return bool(self.alerts or self.prometheus)
 
     @property
     def has_compare(self) -> bool:

@@ -37,7 +37,7 @@ import pandas as pd
 from ..columns import columns, conform
 from ..errors import AlertsError, FalcoCoverageError
 from .rows import FALCO, MAX_LISTED_PROBLEMS, SIDEKICK, Rows, resting_gc
-from .shapes import RULES_METRIC, prometheus, record
+from .shapes import RULE_METRICS, flattened, prometheus, record
 
 
 
@@ -160,7 +160,7 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows, compressed: IO[bytes]
                 fields = doc.get("output_fields")
                 if type(fields) is dict and fields:
                     first = next(iter(fields))
-                    if "." not in first and "_" in first:  # flattened field names: the Elasticsearch shape
+                    if "." not in first and flattened(fields):  # flattened field names: the Elasticsearch shape
                         record(doc, rows, file, number)
                         good += 1
                         continue
@@ -209,8 +209,8 @@ class _TextLines:
     metrics and comments too). Pending problems are kept within the per-file listing budget."""
 
     #: Prometheus text is told by its own marks, not by any '#' (a rules file's comments are not)
-    MARKS = (b"# HELP ", b"# TYPE ", RULES_METRIC.encode())
-    SAMPLE = RULES_METRIC.encode()
+    SAMPLE = tuple(name.encode() for name in RULE_METRICS)
+    MARKS = (b"# HELP ", b"# TYPE ", *SAMPLE)
 
     def __init__(self, file: str, rows: Rows) -> None:
         self.file, self.rows = file, rows
@@ -240,6 +240,9 @@ class _TextLines:
 
     def finish(self, good: int) -> int:
         """The samples read; lines of no shape become problems unless the input is Prometheus text."""
+        if self.metrics and not self.samples and not self.rows.n_problems.get(self.file):
+            self.rows.problem(self.file, 1, "Prometheus text without a Falco rule-match counter (" +
+                              ", ".join(RULE_METRICS) + "); nothing to count")
         if not self.metrics:
             for number in self.pending:
                 self.rows.problem(self.file, number, "neither JSON nor a Prometheus sample")
@@ -267,10 +270,12 @@ def _inputs(paths: Iterable[str | Path]) -> Iterator[tuple[str, Path | None, boo
             yield str(path), path, True
 
 
-def load_alerts(*paths: str | Path, since: Any = None, until: Any = None,
-                stdin: IO[bytes] | None = None) -> AlertSet:
+def load_alerts(*paths: str | Path, since: Any = None, until: Any = None, stdin: IO[bytes] | None = None,
+                prometheus: str | None = None, window: str | None = None) -> AlertSet:
     """Falco alerts and rule-match counters from files, directories (every file under them), ``.gz``
-    files and ``-`` (standard input), whatever their shape. ``since``/``until`` (anything
+    files and ``-`` (standard input), whatever their shape, and from a Prometheus server's HTTP API
+    (``prometheus``: its base URL; the fires per rule and instance over ``window``, a Prometheus
+    duration, default: from ``since`` to ``until``, else 30d). ``since``/``until`` (anything
     ``pandas.Timestamp`` reads; naive means UTC) keep the rows of that window (rows with no time are kept).
 
     Only regular files are read (a device, pipe or socket named or found in a directory is an
@@ -278,14 +283,28 @@ def load_alerts(*paths: str | Path, since: Any = None, until: Any = None,
     rows = Rows()
     files: dict[str, int] = {}
     with resting_gc():
-        alerts = _read_all(paths, rows, files, stdin)
+        _read_all(paths, rows, files, stdin)
+        if prometheus is not None:
+            from .prometheus_api import pull
+
+            files[prometheus.rstrip("/")] = pull(prometheus, rows, window=window or _span(since, until),
+                                                 until=until)
+        alerts = rows.frame()
     alerts = _window(alerts, since, until)
     problems = pd.DataFrame(rows.problem_rows(), columns=columns("alerts.problems"))
     return AlertSet(alerts, conform(problems, "alerts.problems"), files, rows.internal,
                     sum(rows.n_problems.values()))
 
 
-def _read_all(paths: Iterable[str | Path], rows: Rows, files: dict[str, int], stdin: IO[bytes] | None) -> pd.DataFrame:
+def _span(since: Any, until: Any) -> str:
+    """The window from ``since`` to ``until`` (now) as a Prometheus duration; 30d without ``since``."""
+    if since is None:
+        return "30d"
+    end = _utc(until) if until is not None else pd.Timestamp.now(tz="UTC")
+    return f"{max(1, int((end - _utc(since)).total_seconds()))}s"
+
+
+def _read_all(paths: Iterable[str | Path], rows: Rows, files: dict[str, int], stdin: IO[bytes] | None) -> None:
     for name, path, named in _inputs(paths):
         rows.start(name)
         if path is None:
@@ -300,7 +319,6 @@ def _read_all(paths: Iterable[str | Path], rows: Rows, files: dict[str, int], st
             line, reason = min((n, r) for f, n, r in rows.problems if f == name)
             raise AlertsError(f"holds no Falco alert or metric (not Falco JSON output, falcosidekick, Loki or "
                               f"Prometheus text): {reason}", file=name, line=line)
-    return rows.frame()
 
 
 def _regular(path: Path) -> bool:
@@ -316,13 +334,50 @@ def _read_file(path: Path, name: str, rows: Rows) -> int:
             raise AlertsError("not a regular file (a device, pipe or socket); not read", file=path)
         stream, compressed = _open(path)
         try:
-            return _read_stream(stream, name, rows, compressed)
+            good = _read_stream(stream, name, rows, compressed)
         finally:
             stream.close()
             if compressed is not None:
                 compressed.close()
+        if good == 0 and rows.n_problems.get(name):  # perhaps one JSON document over many lines
+            return _as_document(path, name, rows) or 0
+        return good
     except OSError as exc:
         raise AlertsError(f"cannot read: {exc.strerror or exc}", file=path) from None
+
+
+#: a file read as one JSON document (a pretty-printed response) may not be larger than this
+MAX_DOCUMENT_BYTES = 256 << 20
+
+
+def _as_document(path: Path, name: str, rows: Rows) -> int | None:
+    """``path`` read whole as one JSON document: an Elasticsearch ``_search`` or Loki ``query_range``
+    response written over many lines, or a JSON array of alerts. The documents it held (its line
+    problems are dropped), or None when it is not one (they stay)."""
+    import orjson
+
+    stream, compressed = _open(path)
+    try:
+        raw = stream.read(MAX_DOCUMENT_BYTES + 1)
+    except (EOFError, OSError, zlib.error):
+        return None
+    finally:
+        stream.close()
+        if compressed is not None:
+            compressed.close()
+    if len(raw) > MAX_DOCUMENT_BYTES or raw.lstrip(_BOM + b" \t\r\n")[:1] not in (b"{", b"["):
+        return None
+    try:
+        doc = orjson.loads(raw.removeprefix(_BOM))
+    except orjson.JSONDecodeError:
+        return None
+    docs = doc if isinstance(doc, list) else [doc]
+    kept, count = rows.problems, rows.n_problems.pop(name)
+    rows.problems = [p for p in kept if p[0] != name]
+    found = sum(1 for d in docs if isinstance(d, dict) and record(d, rows, name, 1))
+    if not found:
+        rows.problems, rows.n_problems[name] = kept, count
+    return found or None
 
 
 def _utc(value: Any) -> pd.Timestamp:

@@ -21,10 +21,62 @@ _SNAPSHOT_RULE_PREFIX = "falco.rules."
 _BY_NUMBER = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug")
 
 
+#: counters of rule matches, by who writes them, and the label that names the rule
+RULE_METRICS = {RULES_METRIC: "rule_name", "falco_events": "rule",  # Falco's own; falco-exporter's
+                "falcosecurity_falcosidekick_falco_events_total": "rule"}  # falcosidekick's
+#: an Elasticsearch ``_bulk`` body's action lines (the document follows on the next line)
+_BULK_ACTIONS = frozenset({"index", "create", "update", "delete"})
+#: Falco's field classes, as falcosidekick's Elasticsearch output writes them when it flattens the dots
+_FLAT_FIELD = re.compile(r"^(?:proc|fd|evt|container|k8s|k8smeta|user|group|thread|fs|ka|ct|gcp|okta|github|"
+                         r"jevt|span|syscall|falco|docker|aws|cloudtrail)_[a-z]")
+
+
+def metric_name(rule: str) -> str:
+    """``rule`` as Falco writes it in metric names and snapshot keys: every character outside
+    ``[A-Za-z0-9_:]`` becomes ``_``, runs of ``_`` become one, a trailing ``_`` goes."""
+    return _RUNS.sub("_", _NOT_METRIC.sub("_", rule)).rstrip("_")
+
+
+_NOT_METRIC = re.compile(r"[^A-Za-z0-9_:]")
+_RUNS = re.compile(r"_{2,}")
+
+
+def flattened(fields: dict[str, Any]) -> bool:
+    """Whether ``output_fields`` are written the way falcosidekick's Elasticsearch output flattens them
+    (``proc_name`` for ``proc.name``), not a webhook's custom fields beside dotted ones."""
+    return not any("." in k for k in fields) and any(_FLAT_FIELD.match(k) for k in fields)
+
+
 def record(doc: dict[str, Any], rows: Rows, file: str, line: int) -> bool:
     """Read one JSON document of a known shape into ``rows``; False when it is of none."""
     if "streams" in doc and isinstance(doc["streams"], list):
         return _loki(doc["streams"], rows, file, line)
+    data, hits = doc.get("data"), doc.get("hits")
+    if isinstance(data, dict) and data.get("resultType") == "streams" and isinstance(data.get("result"), list):
+        return _loki(data["result"], rows, file, line)  # a Loki query_range response
+    if isinstance(hits, dict) and isinstance(hits.get("hits"), list):  # an Elasticsearch _search response
+        return any([_alert(h["_source"], rows, file, line) for h in hits["hits"]
+                    if isinstance(h, dict) and isinstance(h.get("_source"), dict)]) or not hits["hits"]
+    if isinstance(doc.get("_source"), dict):  # one hit per line (an export of a _search)
+        return _alert(doc["_source"], rows, file, line)
+    if len(doc) == 1 and next(iter(doc)) in _BULK_ACTIONS and isinstance(next(iter(doc.values())), dict):
+        return True  # a _bulk action line: what it indexes is the next line
+    fields = doc.get("output_fields")
+    if "sample" in doc and "rule" not in doc and isinstance(fields, dict):  # Falco's metrics.output_file
+        when = fields.get("evt.time")
+        time = pd.Timestamp(when, unit="ns", tz="UTC").isoformat() if type(when) is int and 0 <= when <= _MAX_NS \
+            else None
+        return _snapshot(fields, time, fields.get("evt.hostname"), rows, file, line) or _internal(rows)
+    return _alert(doc, rows, file, line)
+
+
+def _internal(rows: Rows) -> bool:
+    rows.internal += 1
+    return True
+
+
+def _alert(doc: dict[str, Any], rows: Rows, file: str, line: int) -> bool:
+    """One alert (Falco, falcosidekick or an Elasticsearch document), or a Falco internal event."""
     rule = doc.get("rule")
     if not isinstance(rule, str):
         return False
@@ -33,16 +85,12 @@ def record(doc: dict[str, Any], rows: Rows, file: str, line: int) -> bool:
         fields = doc.get("output_fields")
         if isinstance(fields, dict) and _snapshot(fields, time, doc.get("hostname"), rows, file, line):
             return True
-        rows.internal += 1
-        return True
+        return _internal(rows)
     tags = doc.get("tags")
     shape = SIDEKICK if "uuid" in doc else FALCO
-    if "@timestamp" in doc or isinstance(tags, str):
+    fields = doc.get("output_fields")
+    if "@timestamp" in doc or isinstance(tags, str) or (isinstance(fields, dict) and flattened(fields)):
         shape = ELASTIC
-    else:  # falcosidekick's Elasticsearch output may flatten the dotted field names
-        fields = doc.get("output_fields")
-        if isinstance(fields, dict) and fields and "." not in next(iter(fields)) and "_" in next(iter(fields)):
-            shape = ELASTIC
     rows.add(time, rule, doc.get("priority"), doc.get("source"), doc.get("hostname"), tags, shape, line)
     return True
 
@@ -139,26 +187,28 @@ def prometheus(number: int, text: str, rows: Rows, file: str) -> int:
     """Read one line of Prometheus text; 1 when it held a rule-match sample, else 0 (a sample that
     cannot count fires is a problem, never a subtraction)."""
     m = _METRIC_LINE.match(text)
-    if not m or m.group("name") != RULES_METRIC:
+    rule_label = RULE_METRICS.get(m.group("name")) if m else None
+    if m is None or rule_label is None:
         return 0
     labels = {k: _unescape(v) for k, v in _LABEL.findall(m.group("labels") or "")}
+    name = m.group("name")
     value = _counter_value(m.group("value"))
     if isinstance(value, str):
-        rows.problem(file, number, f"{RULES_METRIC} sample with {value}; not counted")
+        rows.problem(file, number, f"{name} sample with {value}; not counted")
         return 0
-    if "rule_name" not in labels:
-        rows.problem(file, number, f"{RULES_METRIC} sample without a rule_name label")
+    if rule_label not in labels:
+        rows.problem(file, number, f"{name} sample without a {rule_label} label")
         return 0
     when = _sample_time(m.group("ts"))
     if when is False:
-        rows.problem(file, number, f"{RULES_METRIC} sample with a timestamp outside 1970-2262; not counted")
+        rows.problem(file, number, f"{name} sample with a timestamp outside 1970-2262; not counted")
         return 0
     # Falco gives each tag its own label (tag_<tag>="true"); a relabelled scrape may join them in ``tags``
     tags = [k[4:] for k in labels if k.startswith("tag_")] or tags_of(labels.get("tags"))
     prio = labels.get("priority")
     if prio is not None and prio.isascii() and prio.isdigit() and int(prio) < len(_BY_NUMBER):  # 0 = Emergency
         prio = _BY_NUMBER[int(prio)]
-    rows.add(when, labels["rule_name"], prio, labels.get("source"),
+    rows.add(when, labels[rule_label], prio, labels.get("source"),
              labels.get("hostname") or labels.get("host") or labels.get("instance"), tags, PROMETHEUS, number)
     rows.counted(value, COUNTER)
     return 1

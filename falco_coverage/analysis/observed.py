@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..attack import AttackData
 from ..columns import conform
+from ..alerts.shapes import metric_name
 from ..rules import RuleSet
 from .coverage.compute import STATES, Coverage
 
@@ -55,16 +56,17 @@ def _fires(alerts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _counter_fires(counters: pd.DataFrame) -> pd.DataFrame:
-    """Fires per (rule, host) counter series: the sum of its increases in time order (a drop is a
-    restart, whose new value is the increase); a series of one sample counts its value. The same
-    sample seen twice (a scrape pasted twice, overlapping files) counts once."""
+    """Fires per counter series (input file, rule, host): the sum of its increases in time order (a drop
+    is a restart, whose new value is the increase); a series of one sample counts its value. The same
+    sample seen twice in one input (a scrape pasted twice) counts once; two inputs (two nodes' scrapes,
+    whose ``/metrics`` name no host) are two series."""
     import numpy as np
 
-    keys = ["rule", "hostname"]
-    c = counters[keys + ["time", "count"]].astype({"rule": "category", "hostname": "category"})
+    keys = ["file", "rule", "hostname"]  # one series per input and labels: never merged across inputs
+    c = counters[keys + ["time", "count"]].astype({"file": "category", "rule": "category", "hostname": "category"})
     c = c.drop_duplicates().sort_values(keys + ["time"], kind="stable", na_position="first")
     if c.empty:
-        return pd.DataFrame(columns=keys + ["fires", "first_seen", "last_seen"])
+        return pd.DataFrame(columns=["rule", "hostname", "fires", "first_seen", "last_seen"])
     groups = c.groupby(keys, dropna=False, observed=True, sort=False)
     count = c["count"].to_numpy()
     prev = groups["count"].shift(1).to_numpy(dtype=float)
@@ -76,7 +78,7 @@ def _counter_fires(counters: pd.DataFrame) -> pd.DataFrame:
         first_seen=("time", "min"), last_seen=("time", "max")).reset_index()
     out["fires"] = np.where(out["single"], out["first"], out["fires"]).astype(np.int64)
     out = out.astype({"rule": object, "hostname": object})
-    return out[keys + ["fires", "first_seen", "last_seen"]]
+    return out[["rule", "hostname", "fires", "first_seen", "last_seen"]]
 
 
 def observed(ruleset: RuleSet, alerts: pd.DataFrame, *, noisy_share: float = 0.1,
@@ -91,7 +93,11 @@ def observed(ruleset: RuleSet, alerts: pd.DataFrame, *, noisy_share: float = 0.1
 def _observed(ruleset: RuleSet, alerts: pd.DataFrame, noisy_share: float, enabled_only: bool) -> Observed:
     rules = ruleset.rules
     names = set(rules["name"])
-    underscored = {n.replace(" ", "_"): n for n in names}
+    # metrics write a rule's name as a metric name (Falco's own rewriting); a name two rules share is left alone
+    by_metric: dict[str, list[str]] = {}
+    for n in sorted(names):
+        by_metric.setdefault(metric_name(n), []).append(n)
+    underscored = {k: v[0] for k, v in by_metric.items() if len(v) == 1}
     series = _fires(alerts)
     series["rule"] = series["rule"].map(lambda r: r if r in names else underscored.get(r, r))
     per = series.groupby("rule").agg(fires=("fires", "sum"), first_seen=("first_seen", "min"),
@@ -166,7 +172,11 @@ def timeline(alerts: pd.DataFrame, obs: Observed, attack: AttackData, freq: str 
 
     plain = alerts[(alerts["kind"] == "alert") & alerts["time"].notna()]
     names = set(obs.rules["rule"])
-    underscored = {n.replace(" ", "_"): n for n in names}
+    # metrics write a rule's name as a metric name (Falco's own rewriting); a name two rules share is left alone
+    by_metric: dict[str, list[str]] = {}
+    for n in sorted(names):
+        by_metric.setdefault(metric_name(n), []).append(n)
+    underscored = {k: v[0] for k, v in by_metric.items() if len(v) == 1}
     tactics: dict[str, list[str]] = {}
     for rule, tags in zip(obs.rules["rule"], obs.rules["tags"]):
         found: dict[str, None] = {}

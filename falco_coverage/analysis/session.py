@@ -150,10 +150,11 @@ class Session:
         """The request's alerts, read once within its window."""
         from ..alerts import load_alerts
 
-        if not self.request.alerts:
-            raise FalcoCoverageError("this request names no alerts (give --alerts PATH)")
-        result: AlertSet = self._once(("alerts",), lambda: load_alerts(*self.request.alerts, since=self.request.since,
-                                                                      until=self.request.until))
+        r = self.request
+        if not r.has_alerts:
+            raise FalcoCoverageError("this request names no alerts (give --alerts PATH or --prometheus URL)")
+        result: AlertSet = self._once(("alerts",), lambda: load_alerts(*r.alerts, since=r.since, until=r.until,
+                                                                      prometheus=r.prometheus, window=r.window))
         return result
 
     def observed(self, *, noisy_share: float = 0.1) -> Observed:
@@ -180,7 +181,7 @@ class Session:
 
         stamp = generated or datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         label = name or (Path(self.rule_paths[0]).stem if self.rule_paths else "rules")
-        seen = self.observed() if self.request.alerts else None
+        seen = self.observed() if self.request.has_alerts else None
         return build_summary(self.ruleset, self.attack, self.coverage(), self.findings(), name=label,
                              generated=stamp, rule_files=[*self.request.base, *self.rule_paths], observed=seen)
 

@@ -28,6 +28,14 @@ def _add_attack_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the local cache")
 
 
+def _add_prometheus(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prometheus", metavar="URL",
+                   help="a Prometheus server's base URL (http://host:9090): the fires per rule and instance of Falco's "
+                        "rule-match counters (Falco's, falco-exporter's, falcosidekick's) over --window")
+    p.add_argument("--window", metavar="D", help="with --prometheus: a Prometheus duration ending at --until or now "
+                                                  "(default: from --since, else 30d)")
+
+
 def _add_rules(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
     if optional:
         p.add_argument("rules", nargs="*", metavar="RULES",
@@ -150,9 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     al = sub.add_parser("alerts", help="what fired: per rule, silent and noisy rules, from Falco's alerts or metrics")
     _add_rules(al)
-    al.add_argument("--alerts", action="append", required=True, metavar="PATH",
-                    help="Falco JSON alerts, falcosidekick (webhook, Elasticsearch, Loki) or Prometheus text: files, "
-                         "directories, .gz, or - for standard input (repeatable)")
+    al.add_argument("--alerts", action="append", metavar="PATH",
+                    help="Falco JSON alerts or metrics, falcosidekick (webhook, Elasticsearch, Loki), Elasticsearch "
+                         "and Loki query answers or Prometheus text: files, directories, .gz, or - for standard input "
+                         "(repeatable)")
+    _add_prometheus(al)
     al.add_argument("--since", metavar="T", help="only alerts at or after T (e.g. 2026-11-01 or 2026-11-01T12:00Z)")
     al.add_argument("--until", metavar="T", help="only alerts at or before T")
     al.add_argument("--noisy-share", type=float, default=0.1, metavar="F",
@@ -184,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Falco alerts or metrics (files, directories, .gz): adds the 'what fired' report (repeatable)")
     rp.add_argument("--since", metavar="T", help="with --alerts: only alerts at or after T")
     rp.add_argument("--until", metavar="T", help="with --alerts: only alerts at or before T")
+    _add_prometheus(rp)
     rp.add_argument("--compare-with", "--before-rules", action="append", metavar="FILE",
                     help="the BEFORE side: a file (or directory) of another rule set, compared with RULES as the "
                          "AFTER side (repeatable, in load order)")

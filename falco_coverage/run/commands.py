@@ -40,6 +40,7 @@ def request_of(args: argparse.Namespace) -> Request:
         attack=getattr(args, "attack", None), attack_version=getattr(args, "attack_version", None),
         config=getattr(args, "config", None), falco_version=getattr(args, "falco_version", None), scope=scope,
         alerts=getattr(args, "alerts", None) or [], since=getattr(args, "since", None),
+        prometheus=getattr(args, "prometheus", None), window=getattr(args, "window", None),
         until=getattr(args, "until", None), compare_rules=getattr(args, "compare_with", None) or [],
         compare_attack=getattr(args, "compare_attack", None),
         compare_attack_version=getattr(args, "compare_attack_version", None),

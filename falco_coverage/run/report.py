@@ -221,7 +221,7 @@ def _validate(session: Session, opts: ReportOptions) -> None:
         print(f"falco-coverage: note: no rules given and none installed in /etc/falco: reporting on the EXAMPLE "
               f"rule set ({session.rule_paths[0]})", file=sys.stderr)
     session.load()  # a bad configuration fails here, once, not in every notebook
-    if r.alerts:
+    if r.has_alerts:
         session.alerts()  # read once here (the summary needs them): a file that is not alerts fails before any notebook
 
 
@@ -259,8 +259,8 @@ def _jobs(session: Session, opts: ReportOptions, work: Path) -> tuple[list[tuple
     for n, key in enumerate(opts.notebooks, 1):
         if key == "compare" and not session.request.has_compare:
             skipped.append(f"[{n}/{n_all}] {key}: skipped (give --compare-with or --compare-attack[-version])")
-        elif key == "observed" and not session.request.alerts:
-            skipped.append(f"[{n}/{n_all}] {key}: skipped (give --alerts)")
+        elif key == "observed" and not session.request.has_alerts:
+            skipped.append(f"[{n}/{n_all}] {key}: skipped (give --alerts or --prometheus)")
         else:
             params: dict[str, Any] = {"request": request}
             if key == "coverage":
