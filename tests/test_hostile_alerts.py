@@ -137,7 +137,7 @@ def test_gzip_bombs_stop_in_bounded_time_and_memory(tmp_path: Path, byte: bytes)
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)
     assert doc["summary"]["fires"] == 1 and doc["summary"]["unreadable_lines"] >= 1
-    assert any("compression bomb" in p["reason"] or "longer than" in p["reason"] for p in doc["problems"])
+    assert any(w in p["reason"] for p in doc["problems"] for w in ("compression bomb", "longer than", "a flood?"))
     assert time.perf_counter() - t < 60
 
 
@@ -177,3 +177,42 @@ def test_gzip_of_alerts_still_reads(tmp_path: Path) -> None:
     p = tmp_path / "a.jsonl.gz"
     p.write_bytes(gzip.compress(lines(FALCO) * 1000))
     assert len(load_alerts(p).alerts) == 1000
+
+
+@pytest.mark.parametrize("data", [
+    (sample("R", "3", "9" * 5000) + "\n").encode(),  # past what int() converts without a limit
+    json.dumps({"streams": [{"stream": {"rule": "R"}, "values": [["9" * 5000, "x"]]}]}).encode() + b"\n",
+])
+def test_numbers_of_thousands_of_digits_are_problems(data: bytes) -> None:
+    a = read_bytes(data + lines(FALCO))
+    assert "timestamp outside" in a.problems["reason"][0] or "nanoseconds" in a.problems["reason"][0]
+    assert len(a.alerts) == 1 and a.n_problems == 1
+
+
+def test_more_alerts_than_the_budget_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FALCO_COVERAGE_MAX_ALERTS", "1000")
+    p = tmp_path / "many.jsonl"
+    p.write_bytes(lines(FALCO) * 70_000)
+    with pytest.raises(AlertsError, match="more than 1,000 alerts"):
+        load_alerts(p)
+
+
+def test_a_flood_of_blank_lines_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import falco_coverage.alerts.read as read
+
+    monkeypatch.setattr(read, "MAX_EMPTY_LINES", 1000)
+    p = tmp_path / "flood.jsonl"
+    p.write_bytes(lines(FALCO) + b"\n" * 5000 + lines(FALCO))
+    a = load_alerts(p)
+    assert len(a.alerts) == 1 and "blank lines (a flood?)" in a.problems["reason"][0]
+
+
+@pytest.mark.slow
+def test_dev_zero_on_standard_input_stops(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with open("/dev/zero", "rb") as zero:
+        r = subprocess.run([sys.executable, "-m", "falco_coverage", "alerts", str(RULES), "--alerts", "-"],
+                           stdin=zero, capture_output=True, text=True, timeout=60)
+    one_line_error(r, "-:1", "a line longer than 64 MiB")

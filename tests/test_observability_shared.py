@@ -1,8 +1,9 @@
 """Observability on real releases, checked against a traversal of the raw STIX bundle written here.
 
-The traversal below reads the bundle with ``json`` and the sensor profile's YAML file directly and
-walks the STIX objects itself (detects relationships, x_mitre_analytic_refs, log-source references);
-it shares no code with ``falco_coverage.attack`` or ``falco_coverage.analysis.coverage.observability``.
+The traversal below reads the bundle with ``json`` and walks the STIX objects itself (detects
+relationships, x_mitre_analytic_refs, log-source references) and sums verdicts up per technique
+itself; it shares no code with ``falco_coverage.attack`` or the observability module. The verdict
+on one reference (``grade_reference``) is the one shared piece: ``test_verdicts.py`` tests it rule by rule.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-import yaml
 
 from falco_coverage import load_attack
 from falco_coverage.analysis.coverage.observability import observability
+from falco_coverage.analysis.coverage.sensors import builtin_profile
+from falco_coverage.analysis.coverage.verdict import grade_reference
+from falco_coverage.rules.catalogue import builtin
 
-from .conftest import REPO, shared_path
+from .conftest import shared_path
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
-PROFILE = REPO / "falco_coverage" / "analysis" / "builtin" / "sensors.yaml"
 #: what each sensor observes as platforms, written out here rather than imported
 PLATFORMS = {"syscall": ["Linux", "Containers"], "k8s_audit": ["Containers"], "aws_cloudtrail": ["IaaS"],
              "okta": ["Identity Provider", "SaaS"], "github": ["SaaS"]}
@@ -37,10 +39,17 @@ def _mitre_id(obj: dict) -> str | None:
 def raw_levels(bundle: Path, sensors: list[str], scope: list[str]) -> dict[str, str]:
     doc = json.loads(bundle.read_text())
     objects = {o["id"]: o for o in doc["objects"]}
-    profile = yaml.safe_load(PROFILE.read_text())
+    profile, cat = builtin_profile(), builtin()
 
     def dead(o: dict) -> bool:
         return bool(o.get("revoked") or o.get("x_mitre_deprecated"))
+
+    def verdict(plats: set[str], log: dict) -> str:
+        component = objects.get(log.get("x_mitre_data_component_ref"), {}).get("name")
+        channel = (log.get("channel") or "").strip() or None
+        grades = [grade_reference(profile[s], log.get("name"), component, channel, cat)[0]
+                  for s in sensors if plats & set(PLATFORMS[s])]
+        return max(grades, key=["none", "partial", "full"].index, default="none")
 
     techniques = {o["id"]: _mitre_id(o) for o in doc["objects"] if o["type"] == "attack-pattern" and not dead(o)}
     strategies_of: dict[str, list[dict]] = defaultdict(list)
@@ -52,28 +61,19 @@ def raw_levels(bundle: Path, sensors: list[str], scope: list[str]) -> dict[str, 
     scope_set = set(scope)
     levels = {}
     for sid, tid in techniques.items():
-        total = seen = 0
+        complete = some = False
         for strategy in strategies_of[sid]:
             for ref in strategy.get("x_mitre_analytic_refs", []):
                 analytic = objects.get(ref)
-                if analytic is None or dead(analytic):
+                if analytic is None or dead(analytic) or not _mitre_id(analytic):
                     continue
                 plats = set(analytic.get("x_mitre_platforms", [])) & scope_set
                 if not plats:
                     continue
-                total += 1
-                ok = False
-                for log in analytic.get("x_mitre_log_source_references", []):
-                    component = objects.get(log.get("x_mitre_data_component_ref"), {}).get("name", "")
-                    for sensor in sensors:
-                        if not plats & set(PLATFORMS[sensor]):
-                            continue
-                        entry = profile[sensor]
-                        if log["name"].lower() in {n.lower() for n in entry["log_sources"] or {}} or \
-                                component.lower() in {n.lower() for n in entry["data_components"] or {}}:
-                            ok = True
-                seen += ok
-        levels[tid] = "full" if total and seen == total else ("partial" if seen else "none")
+                grades = [verdict(plats, log) for log in analytic.get("x_mitre_log_source_references", [])]
+                complete |= bool(grades) and all(g == "full" for g in grades)
+                some |= any(g != "none" for g in grades)
+        levels[tid] = "full" if complete else ("partial" if some else "none")
     return levels
 
 

@@ -67,6 +67,12 @@ class AlertSet:
 
 #: one line (one alert, or one Loki push body) may not be longer than this; longer lines are skipped
 MAX_LINE_BYTES = 16 << 20
+#: a line this long is not skipped to its end: reading the input stops (``/dev/zero`` on standard input)
+MAX_SKIP_BYTES = 4 * MAX_LINE_BYTES
+#: lines of no alert shape (blank, junk) one input may hold before reading it stops (a flood of newlines)
+MAX_EMPTY_LINES = 10_000_000
+#: alerts and samples held at once; more is an error that says how to narrow (``FALCO_COVERAGE_MAX_ALERTS``)
+MAX_ALERT_ROWS = 2_500_000
 #: a compressed input may not inflate more than this many times once past :data:`_INFLATE_FLOOR`
 MAX_INFLATION = 200
 _INFLATE_FLOOR = 16 << 20
@@ -89,7 +95,7 @@ class _Guard:
 
     def __init__(self, stream: IO[bytes], compressed: IO[bytes] | None, file: str, rows: Rows) -> None:
         self.stream, self.compressed, self.file, self.rows = stream, compressed, file, rows
-        self.inflated = 0
+        self.max_rows = _max_rows()
 
     def bomb(self) -> bool:
         if self.compressed is None:
@@ -101,12 +107,21 @@ class _Guard:
         """False when ``raw`` (line ``number``) is to be skipped; raises :class:`_Stop` to end the input."""
         if self.bomb():
             raise _Stop(number, _BOMB)
+        if len(self.rows.rule) > self.max_rows:
+            raise AlertsError(f"holds more than {self.max_rows:,} alerts and samples, more than are held in memory: "
+                              "narrow the input, count them with --prometheus, or raise FALCO_COVERAGE_MAX_ALERTS",
+                              file=self.file, line=number)
         if len(raw) < MAX_LINE_BYTES or raw[-1:] == b"\n":
             return True
+        skipped = len(raw)
         while raw and raw[-1:] != b"\n":  # the rest of the overlong line, piece by piece
             raw = self.stream.readline(MAX_LINE_BYTES)
+            skipped += len(raw)
             if self.bomb():
                 raise _Stop(number, _BOMB)
+            if skipped > MAX_SKIP_BYTES:
+                raise _Stop(number, f"a line longer than {MAX_SKIP_BYTES >> 20} MiB (no newline); reading stopped "
+                                    "here, the lines before were read")
         self.rows.problem(self.file, number, f"line longer than {MAX_LINE_BYTES >> 20} MiB; skipped")
         return False
 
@@ -195,6 +210,13 @@ def _read_stream(stream: IO[bytes], file: str, rows: Rows, compressed: IO[bytes]
     return good + text.finish(good)
 
 
+def _max_rows() -> int:
+    import os
+
+    given = os.environ.get("FALCO_COVERAGE_MAX_ALERTS", "")
+    return int(given) if given.isdigit() else MAX_ALERT_ROWS
+
+
 def _screen(raw: bytes, number: int, guard: _Guard, text: _TextLines) -> bytes | None:
     """A line off the hot path: the budgets checked, then anything not starting with ``{`` (blank,
     indented JSON, a BOM, Prometheus text) read aside. The JSON to decode, or None to go on."""
@@ -218,6 +240,7 @@ class _TextLines:
         self.n_pending = 0
         self.metrics = False
         self.samples = 0
+        self.empty = 0
 
     def take(self, raw: bytes, number: int) -> bytes | None:
         """``raw`` stripped when it is a JSON object after all; else read or kept here (or skipped if blank)."""
@@ -225,6 +248,10 @@ class _TextLines:
         if number == 1 and stripped.startswith(_BOM):
             stripped = stripped[len(_BOM):].lstrip()
         if not stripped:
+            self.empty += 1
+            if self.empty > MAX_EMPTY_LINES:
+                raise _Stop(number, f"more than {MAX_EMPTY_LINES:,} blank lines (a flood?); reading stopped here, "
+                                    "the lines before were read")
             return None
         if stripped[:1] == b"{":
             return stripped
@@ -234,6 +261,9 @@ class _TextLines:
                 self.samples += prometheus(number, stripped.decode("utf-8", "replace"), self.rows, self.file)
             return None
         self.n_pending += 1
+        if self.n_pending > MAX_EMPTY_LINES:
+            raise _Stop(number, f"more than {MAX_EMPTY_LINES:,} lines of no alert shape; reading stopped here, the "
+                                "lines before were read")
         if len(self.pending) < MAX_LISTED_PROBLEMS:
             self.pending.append(number)
         return None
@@ -282,14 +312,18 @@ def load_alerts(*paths: str | Path, since: Any = None, until: Any = None, stdin:
     :class:`AlertsError`); lines over :data:`MAX_LINE_BYTES` and compression bombs are problems."""
     rows = Rows()
     files: dict[str, int] = {}
-    with resting_gc():
-        _read_all(paths, rows, files, stdin)
-        if prometheus is not None:
-            from .prometheus_api import pull
+    try:
+        with resting_gc():
+            _read_all(paths, rows, files, stdin)
+            if prometheus is not None:
+                from .prometheus_api import pull
 
-            files[prometheus.rstrip("/")] = pull(prometheus, rows, window=window or _span(since, until),
-                                                 until=until)
-        alerts = rows.frame()
+                files[prometheus.rstrip("/")] = pull(prometheus, rows, window=window or _span(since, until),
+                                                     until=until)
+            alerts = rows.frame()
+    except MemoryError:
+        raise AlertsError(f"not enough memory for these alerts ({len(rows.rule):,} read): narrow the input, count "
+                          "them with --prometheus, or lower FALCO_COVERAGE_MAX_ALERTS") from None
     alerts = _window(alerts, since, until)
     problems = pd.DataFrame(rows.problem_rows(), columns=columns("alerts.problems"))
     return AlertSet(alerts, conform(problems, "alerts.problems"), files, rows.internal,

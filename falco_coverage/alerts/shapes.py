@@ -140,7 +140,8 @@ _MAX_MS = _MAX_NS // 10**6
 
 def _loki_time(value: Any) -> str | None:
     """ISO time of Loki's nanoseconds (ASCII digits, within range); None when it is not one."""
-    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or int(value) > _MAX_NS:
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 19 \
+            or int(value) > _MAX_NS:
         return None
     return pd.Timestamp(int(value), unit="ns", tz="UTC").isoformat()
 
@@ -177,6 +178,8 @@ def _sample_time(text: str | None) -> str | None | bool:
     """ISO time of a sample's millisecond timestamp; None without one; False when out of range."""
     if text is None:
         return None
+    if len(text) > 17:  # past year 2262 (and past what int() converts without a limit)
+        return False
     ms = int(text)
     if ms < 0 or ms > _MAX_MS:
         return False

@@ -260,6 +260,17 @@ def header(title: str, ruleset: RuleSet, attack: AttackData | None = None, cov: 
                  f"<br>Rule files: {', '.join(files) or MISSING}{scope}</small></header>"))
 
 
+def needs(cov: Coverage) -> dict[str, list[str]]:
+    """Per technique, the log sources (or data components) of its references not served in full."""
+    refs = cov.references
+    if refs.empty:
+        return {}
+    short = refs[refs["grade"] != "full"]
+    what = short["log_source"].where(short["log_source"].notna(), short["data_component"])
+    return {tid: sorted({str(w) for w in ws if isinstance(w, str)})
+            for tid, ws in what.groupby(short["technique_id"]).agg(list).items()}
+
+
 def observable_gaps(cov: Coverage, observable: bool = True) -> pd.DataFrame:
     """The gaps a new rule could close (not detected, observable by the sensors in scope), most used
     first; with ``observable=False`` the others, with the data components another sensor would need."""
@@ -271,7 +282,9 @@ def observable_gaps(cov: Coverage, observable: bool = True) -> pd.DataFrame:
     seen = cov.gaps["observable"].isin(["partial", "full"])
     g = cov.gaps[seen if observable else ~seen]
     obs = cov.observability.set_index("technique_id")
-    extra = {c: g["technique_id"].map(obs[c]) for c in cols if c in ("data_components", "sensors", "missing")}
+    extra = {c: g["technique_id"].map(obs[c]) for c in cols if c in ("data_components", "sensors")}
+    if "missing" in cols:  # what another sensor would have to read: the logs, not ATT&CK's channel sentences
+        extra["missing"] = g["technique_id"].map(needs(cov)).map(lambda v: v if isinstance(v, list) else [])
     return g.assign(**extra, tactics=g["tactics"].map(lambda ts: [cov.tactic_names.get(t, t) for t in ts]),
                     observable=g["observable"].astype(str))[cols].reset_index(drop=True)
 

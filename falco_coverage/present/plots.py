@@ -123,8 +123,13 @@ def state_matrix(cov: Coverage, *, subtechniques: bool = False, name_width: int 
     if not cov.has_observability:
         raise ValueError(f"the three-way view needs ATT&CK's detection model, which ATT&CK "
                          f"{cov.scope.attack_version} does not have")
+    from .notebook import needs
+
     obs = cov.observability
     seen = dict(zip(obs["technique_id"], obs.to_dict("records")))
+    lacking = needs(cov)
+    for tid, r in seen.items():
+        r["missing"] = lacking.get(tid, []) if r["observable"] != "full" else []
     # the three-way view leaves the rule lists to the rules matrix: a report shows both
     kind = _MatrixKind("Detected, observable, partly observable, not observable", "", [(label, 0, colour) for label, colour in STATE_COLOURS],
                        lambda c: STATE_INDEX[str(c["state"])], lambda c: _hover_head(cov, c) + _seen_line(seen, c),
@@ -228,9 +233,8 @@ def _seen_line(seen: dict[str, dict], cell: dict) -> str:
     if r is None:
         return ""
     by = f" by {', '.join(r['sensors'])}" if r["sensors"] else ""
-    shown = [m if len(m) <= 90 else m[:87] + "..." for m in r["missing"][:2]]
-    more = f" (and {len(r['missing']) - 2} more)" if len(r["missing"]) > 2 else ""
-    missing = "".join(f"<br>missing: {_esc(m)}" for m in shown) + more
+    more = f" and {len(r['missing']) - 3} more" if len(r["missing"]) > 3 else ""
+    missing = f"<br>not served in full: {_esc(', '.join(r['missing'][:3]))}{more}" if r["missing"] else ""
     return (f"<br>observable: {r['observable']}{by} ({r['n_full']} of {r['n_analytics']} analytics in full, "
             f"{r['n_observed']} in part or full){missing}")
 
