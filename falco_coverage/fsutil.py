@@ -31,18 +31,9 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     except FileNotFoundError:
         st = None
     if mode is None:
-        if st is not None:
-            mode = st.st_mode & 0o7777
-        else:
-            mask = os.umask(0)
-            os.umask(mask)
-            mode = 0o666 & ~mask
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
+        mode = st.st_mode & 0o7777 if st is not None else _new_file_mode()
+    tmp = _written_beside(path, data)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         if st is not None and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
             try:  # keep the owner and group (possible as root, or for a group the writer is in)
@@ -63,15 +54,9 @@ def create_new(candidates: Iterator[Path], data: bytes) -> Path:
     partial file."""
     first = next(candidates)
     first.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=first.parent, prefix=f".{first.name}.{os.getpid()}.", suffix=".part")
+    tmp = _written_beside(first, data)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, _new_file_mode())
         target = first
         while True:
             try:
@@ -81,6 +66,27 @@ def create_new(candidates: Iterator[Path], data: bytes) -> Path:
                 target = next(candidates)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _new_file_mode() -> int:
+    """The mode a new file gets under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _written_beside(path: Path, data: bytes) -> str:
+    """A temporary file in ``path``'s directory holding ``data``, flushed to disk (private until chmod-ed)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def _clean_leftovers(path: Path) -> None:
