@@ -143,7 +143,7 @@ def test_ci_runs_exactly_readmes_test_command_then_the_slow_tests() -> None:
     assert "falco-coverage report" in main_job and '".[notebooks]"' in main_job
     assert tests.endswith("python -m pytest -q")
     lines = [ln for ln in (REPO / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith("#")]
-    assert tests in lines and lines.index(tests) < lines.index(".venv/bin/python -m pytest -q -m slow")
+    assert tests in lines and lines.index(tests) < lines.index(".venv/bin/python -m pytest -q -m slow -n 0")
 
 
 def test_the_core_dependencies_are_the_light_ones() -> None:
