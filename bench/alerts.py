@@ -5,7 +5,8 @@
 Generates (once, in a temporary directory) Falco JSON alerts of the upstream rules: realistic
 output strings and output_fields, 50 hosts, a few hundred rules with a long-tailed frequency. Then,
 each in a fresh interpreter (so peak RSS is the load's own): ``orjson.loads`` of every line, and
-``load_alerts`` + ``observed`` (the join to the upstream rules).
+``load_alerts`` + ``observed`` (the join to the upstream rules), and the same alerts from a Parquet
+archive (written once from what was read; needs the ``archives`` extra).
 ``--before DIR`` (a checkout of an earlier version) runs the same load in that tree too, side by side.
 Targets (issue 16): load + aggregate <= 10 s, <= 1.5 GB peak RSS, <= 3x the bare orjson time.
 """
@@ -18,6 +19,7 @@ import random
 import subprocess
 import sys
 import tempfile
+from importlib.util import find_spec
 from pathlib import Path
 
 from _bench import UPSTREAM
@@ -40,6 +42,17 @@ t = time.perf_counter()
 a = load_alerts(sys.argv[1])
 o = observed(rules, a.alerts)
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+TO_PARQUET = """
+import sys
+import pyarrow as pa, pyarrow.parquet as pq
+from falco_coverage.alerts import load_alerts
+a = load_alerts(sys.argv[1]).alerts
+cols = {c: a[c] for c in ("time", "rule", "source", "hostname")}
+cols["priority"] = a["priority"].astype(str)
+cols["tags"] = a["tags"]
+pq.write_table(pa.table(cols), sys.argv[2])
+print(0, 0)
 """
 
 
@@ -83,15 +96,26 @@ def main() -> None:
         t_bare, rss_bare = child(BARE, str(path))
         t_ours, rss_ours = child(OURS, str(path), *map(str, UPSTREAM))
         before = child(OURS, str(path), *map(str, UPSTREAM), tree=args.before) if args.before else None
+        parquet = Path(tmp) / "alerts.parquet"
+        if find_spec("pyarrow") is not None:
+            child(TO_PARQUET, str(path), str(parquet))
+            t_pq, rss_pq = child(OURS, str(parquet), *map(str, UPSTREAM))
+        else:
+            t_pq = rss_pq = float("nan")
     print(f"{args.lines:,} alert lines, {size:.0f} MB")
     if before:
         print(f"before ({args.before})  {before[0]:6.2f} s  peak {before[1]:6.0f} MB  "
               f"({before[0] / t_bare:.2f}x bare orjson; this tree {t_ours / before[0]:.2f}x the time before)")
     print(f"bare orjson.loads          {t_bare:6.2f} s  peak {rss_bare:6.0f} MB")
     print(f"load_alerts + observed     {t_ours:6.2f} s  peak {rss_ours:6.0f} MB")
+    print(f"the same from Parquet      {t_pq:6.2f} s  peak {rss_pq:6.0f} MB  ({t_pq / t_bare:.2f}x bare orjson over "
+          "the JSON lines)")
     for text, ok in [(f"time  {t_ours:5.2f} s (target <= 10 s)", t_ours <= 10),
                      (f"ratio {t_ours / t_bare:5.2f}x bare orjson (target <= 3x)", t_ours / t_bare <= 3),
-                     (f"peak  {rss_ours:5.0f} MB (target <= 1500 MB)", rss_ours <= 1500)]:
+                     (f"peak  {rss_ours:5.0f} MB (target <= 1500 MB)", rss_ours <= 1500),
+                     (f"Parquet {t_pq:5.2f} s, within the JSON lines' time"
+                      + (" (pyarrow not installed: pip install 'falco-coverage[archives]')" if t_pq != t_pq else ""),
+                      t_pq <= t_ours)]:
         print(("ok    " if ok else "MISS  ") + text)
 
 

@@ -1,7 +1,8 @@
 """The optional parts of the package (pip extras) and the check that one is installed.
 
 The core install serves every command that runs no notebook; ``notebooks`` adds what the HTML reports
-and JupyterLab need, ``layers`` the SVG and Excel renderings of a Navigator layer. A feature whose
+and JupyterLab need, ``layers`` the SVG and Excel renderings of a Navigator layer, ``archives`` the
+Parquet reader for alert archives. A feature whose
 extra is missing stops with :class:`MissingExtraError` (exit 2) naming the install command.
 """
 
@@ -15,6 +16,7 @@ from .errors import MissingExtraError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "notebooks": ("plotly", "itables", "papermill", "nbconvert", "nbformat", "ipykernel", "jupytext", "jupyterlab"),
     "layers": ("mitreattack",),
+    "archives": ("pyarrow",),
 }
 
 

@@ -168,3 +168,42 @@ def test_a_webhook_whose_first_field_is_custom_stays_a_webhook() -> None:
     assert list(read_bytes(lines(hook)).alerts["shape"].astype(str)) == ["sidekick"]
     flat = {**FALCO, "output_fields": {"custom_env": "prod", "proc_name": "bash"}}
     assert list(read_bytes(lines(flat)).alerts["shape"].astype(str)) == ["elasticsearch"]
+
+
+# archives: Parquet (the archives extra)
+def _parquet(path: Path, **columns: object) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def test_a_parquet_archive_reads_like_its_alerts(tmp_path: Path, ruleset) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    times = pd.to_datetime(["2026-11-01T10:00:00.123456789Z", "2026-11-01T11:00:00Z", None], utc=True,
+                           format="ISO8601")
+    p = _parquet(tmp_path / "a.parquet", time=times, rule=["Shell in container", "Execution from /dev/shm", "Shell in container"],
+                 priority=["NOTICE", "warning", None], hostname=["n1", "n2", None],
+                 tags=[["container", "T1059"], [], None], output=["x", "y", "z"])
+    a = load_alerts(p, since="2026-11-01T10:00:00.123456789Z")
+    assert list(a.alerts["rule"]) == ["Shell in container", "Execution from /dev/shm", "Shell in container"]
+    assert list(a.alerts["priority"].astype(object).fillna("none")) == ["Notice", "Warning", "none"]
+    assert list(a.alerts["tags"]) == [["container", "T1059"], [], []] and set(a.alerts["shape"].astype(str)) == {"parquet"}
+    assert fires(ruleset, p) == {"Shell in container": 2, "Execution from /dev/shm": 1}
+    # text times, comma-joined tags and a count column, beside JSON lines
+    q = _parquet(tmp_path / "b.parquet", time=["2026-11-01T10:00:00Z"], rule=["Shell in container"],
+                 tags=["container,T1059"], count=[5])
+    j = tmp_path / "c.jsonl"
+    j.write_bytes(lines(FALCO))
+    assert fires(ruleset, q, j) == {"Shell in container": 6}
+
+
+def test_bad_parquet_archives_are_one_error(tmp_path: Path) -> None:
+    with pytest.raises(AlertsError, match="needs a 'rule' column"):
+        load_alerts(_parquet(tmp_path / "norule.parquet", name=["x"]))
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 not really")
+    with pytest.raises(AlertsError, match="not a readable Parquet file"):
+        load_alerts(bad)

@@ -192,7 +192,7 @@ def test_stix_identity_properties_of_the_wrong_type(tmp_path: Path, mutation: st
     path.write_text(json.dumps(bad))
     with pytest.raises(AttackFormatError, match=pattern["id"]):
         load_attack(path, cache=False)
-    one_line_error(limited("check", str(OWN), "--attack", str(path)), "bundle.json", pattern["id"])
+    one_line_error(limited("check", str(OWN), "--attack", str(path), memory_mb=4096), "bundle.json", pattern["id"])
 
 
 def test_every_unsupported_yaml_tag_of_an_item_is_reported(tmp_path: Path) -> None:

@@ -95,10 +95,12 @@ def test_every_core_command_runs_without_extras(core_venv: Path, tmp_path: Path)
 @pytest.mark.parametrize(("args", "extra"), [
     (["report", "{rules}", "--out", "{tmp}/r"], "notebooks"),
     (["layer", "{rules}", "-o", "{tmp}/l.json", "--svg", "{tmp}/l.svg"], "layers"),
+    (["alerts", "{rules}", "--alerts", "{tmp}/archive.parquet"], "archives"),
 ])
 def test_a_missing_extra_is_named_exit_2(core_venv: Path, tmp_path: Path, args: list[str], extra: str) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
+    (tmp_path / "archive.parquet").write_bytes(b"PAR1")
     r = _run(core_venv, *(a.format(rules=rules, tmp=tmp_path) for a in args), cwd=tmp_path)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()

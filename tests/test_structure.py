@@ -156,7 +156,7 @@ def test_the_core_dependencies_are_the_light_ones() -> None:
 
     extras = project["optional-dependencies"]
     assert set(EXTRAS) <= set(extras)  # every extra the code names is one pip knows
-    assert "falco-coverage[notebooks,layers]" in extras["dev"]
+    assert "falco-coverage[notebooks,layers,archives]" in extras["dev"]
 
 
 def test_the_public_face_is_typed_and_lists_its_names(tmp_path: Path) -> None:

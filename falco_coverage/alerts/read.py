@@ -346,6 +346,11 @@ def _read_all(paths: Iterable[str | Path], rows: Rows, files: dict[str, int], st
         elif not named and not _regular(path):  # a pipe or device met in a directory: skipped, said
             rows.problem(name, 1, "not a regular file (a device, pipe or socket); skipped")
             continue
+        elif path.suffix.lower() == ".parquet":
+            from .archive import read_parquet
+
+            rows.archives.append(read_parquet(path, name))
+            good = len(rows.archives[-1])
         else:
             good = _read_file(path, name, rows)
         files[name] = good

@@ -12,9 +12,9 @@ import pandas as pd
 from ..columns import conform
 from ..rules.decode import PRIORITIES, canonical_priority
 
-SHAPES = ("falco", "sidekick", "elasticsearch", "loki", "prometheus")
+SHAPES = ("falco", "sidekick", "elasticsearch", "loki", "prometheus", "parquet")
 KINDS = ("alert", "counter")
-FALCO, SIDEKICK, ELASTIC, LOKI, PROMETHEUS = range(len(SHAPES))
+FALCO, SIDEKICK, ELASTIC, LOKI, PROMETHEUS, PARQUET = range(len(SHAPES))
 ALERT, COUNTER = range(len(KINDS))
 #: problem lines listed per input file; the rest are counted (a file of junk must not fill memory)
 MAX_LISTED_PROBLEMS = 1000
@@ -45,6 +45,8 @@ class Rows:
         #: one copy of each repeated value (text mostly; whatever hashable value a field holds) and tag set
         self.strings: dict[Any, Any] = {}
         self.tag_sets: dict[Any, Any] = {}
+        #: whole frames read column by column (Parquet archives), added to the rows at the end
+        self.archives: list[pd.DataFrame] = []
 
     def start(self, file: str) -> None:
         self.files.append((file, len(self.rule)))
@@ -84,6 +86,12 @@ class Rows:
             self.special.append((len(self.line) - 1, count, kind))
 
     def frame(self) -> pd.DataFrame:
+        """The rows as an ``alerts.alerts`` frame. Text columns keep Python strings whether or not pyarrow
+        is installed (pandas would otherwise copy a million values into Arrow for no gain here)."""
+        with pd.option_context("mode.string_storage", "python"):
+            return self._frame()
+
+    def _frame(self) -> pd.DataFrame:
         import numpy as np
 
         n = len(self.rule)
@@ -104,15 +112,22 @@ class Rows:
             when[odd] = pd.to_datetime(times[odd], utc=True, errors="coerce", format="mixed")
         df = pd.DataFrame({
             "time": when, "rule": self.rule,
-            "priority": pd.Categorical(_each(self.priority, lambda p: canonical_priority(p) if p else None),
-                                       categories=list(PRIORITIES), ordered=True),
+            "priority": priority_column(self.priority),
             "source": _each(self.source, lambda v: v), "hostname": _each(self.hostname, lambda v: v),
             "tags": _tag_lists(self.tags), "count": count,
             "kind": pd.Categorical.from_codes(kind, categories=list(KINDS)),
             "shape": pd.Categorical.from_codes(np.frombuffer(self.shape, dtype=np.int8), categories=list(SHAPES)),
             "file": files, "line": np.frombuffer(self.line, dtype=np.int64),
         })
+        if self.archives:  # read column by column, already normalised
+            df = pd.concat([df, *self.archives], ignore_index=True)
         return conform(df, "alerts.alerts")
+
+
+def priority_column(values: list[Any]) -> pd.Categorical:
+    """Priorities as Falco's canonical names, an ordered categorical (missing where not one)."""
+    return pd.Categorical(_each(values, lambda p: canonical_priority(p) if p else None),
+                          categories=list(PRIORITIES), ordered=True)
 
 
 def _each(values: list[Any], fn: Any) -> list[Any]:
