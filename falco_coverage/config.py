@@ -367,17 +367,28 @@ def _toml(text: str, path: Path) -> dict[str, Any] | None:
     return table or {}
 
 
+#: a configuration's YAML may not expand (aliases included) past this many nodes, nor nest deeper
+MAX_CONFIG_NODES = 100_000
+MAX_CONFIG_DEPTH = 64
+
+
 def _yaml(text: str, path: Path) -> dict[str, Any]:
     import yaml
 
+    loader = None
     try:
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()  # the node graph: an alias is a reference, not yet a copy
+        data = None if node is None else _Built(loader, path).value(node, 0)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path,
                           line=mark.line + 1 if mark else None) from None
     except RecursionError:
         raise ConfigError("invalid YAML: nested too deep", file=path) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -385,13 +396,45 @@ def _yaml(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_keys(value: Any, path: Path, where: str) -> None:
+class _Built:
+    """YAML nodes to values under a budget: every node visit counts, aliases included, so an alias
+    bomb or a self-referencing alias is a ConfigError, not a hang or a RecursionError."""
+
+    def __init__(self, loader: Any, path: Path) -> None:
+        self.loader, self.path, self.left = loader, path, MAX_CONFIG_NODES
+
+    def value(self, node: Any, depth: int) -> Any:
+        import yaml
+
+        self.left -= 1
+        if self.left < 0:
+            raise ConfigError(f"expands past {MAX_CONFIG_NODES:,} YAML nodes (an alias bomb?)", file=self.path,
+                              line=node.start_mark.line + 1)
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"nests deeper than {MAX_CONFIG_DEPTH} levels (a recursive alias?)", file=self.path,
+                              line=node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(c, depth + 1) for c in node.value]
+        out = {}
+        for k, v in node.value:
+            key = self.value(k, depth + 1)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise ConfigError(f"key {key!r} must be text", file=self.path, line=k.start_mark.line + 1)
+            out[key] = self.value(v, depth + 1)
+        return out
+
+
+def _check_keys(value: Any, path: Path, where: str, depth: int = 0) -> None:
     """Every mapping key is text (YAML also allows numbers, booleans, null and lists as keys)."""
+    if depth > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"nests deeper than {MAX_CONFIG_DEPTH} levels; not a configuration", file=path)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ConfigError(f"key {key!r}{' in ' + where if where else ''} must be text", file=path)
-            _check_keys(item, path, f"{where}.{key}" if where else key)
+            _check_keys(item, path, f"{where}.{key}" if where else key, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            _check_keys(item, path, where)
+            _check_keys(item, path, where, depth + 1)

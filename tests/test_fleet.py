@@ -233,7 +233,7 @@ def test_fleet_refuses_devices_pipes_and_huge_summaries(tmp_path: Path) -> None:
     with (tmp_path / "huge.json").open("wb") as fh:
         fh.truncate(300 << 20)  # sparse: nothing to read, but over the budget on paper
     for name, needle in [("fifo.json", "not a regular file"), ("zero.json", "not a regular file"),
-                         ("huge.json", "files over 64 MiB are refused")]:
+                         ("huge.json", "files over 16 MiB are refused")]:
         r = _cli("fleet", str(tmp_path / name), "--out", str(tmp_path / "f"))
         assert r.returncode == 2 and needle in r.stderr and name in r.stderr, r.stderr
 
@@ -257,9 +257,24 @@ def test_fleet_never_writes_over_an_input(tmp_path: Path) -> None:
     run.mkdir()
     (run / "summary.json").write_text(json.dumps(_valid(tmp_path)))
     (run / "index.html").write_text("the cluster's own report")
-    r = _cli("fleet", str(run), "--out", str(run))
-    assert r.returncode == 2 and "would overwrite" in r.stderr
+    (tmp_path / "link").symlink_to(run)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "summary.json").symlink_to(run / "summary.json")
+    for given, out in [(run, run), (run, tmp_path / "link"), (tmp_path / "elsewhere" / "summary.json", run)]:
+        r = _cli("fleet", str(given), "--out", str(out))
+        assert r.returncode == 2 and "would overwrite" in r.stderr, (given, out, r.stderr)
     assert (run / "index.html").read_text() == "the cluster's own report"
+
+
+def test_history_of_summaries_without_rule_lists(tmp_path: Path) -> None:
+    """An older summary whose techniques name no rules still makes a trend."""
+    old = {**_valid(tmp_path), "generated": "2025-01-01T00:00:00Z",
+           "techniques": {"T1059": {"detected": True}, "T1005": {"detected": True}}}
+    h = tmp_path / "h"
+    h.mkdir()
+    (h / "c--old.json").write_text(json.dumps(old))
+    runs = record_history(h, _valid(tmp_path))
+    assert changes(runs[0], runs[1]) == {"gained": [], "lost": [("T1005", [])]}
 
 
 def test_fleet_missing_inputs(tmp_path: Path) -> None:

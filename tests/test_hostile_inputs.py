@@ -38,11 +38,16 @@ def v19() -> object:
     ("pyproject.toml", "[tool]\nfalco-coverage = 3\n", "[tool.falco-coverage] must be a table"),
     ("c.toml", "[tool.falco-coverage]\nsource_platforms = { x = [\"linux\"] }\n", "did you mean 'Linux'"),
     ("c.yaml", "1: [a]\n", "key 1 must be text"),
-    ("c.yaml", "exclude:\n  ? [a, b]\n  : [x]\n", "found unhashable key"),
+    ("c.yaml", "exclude:\n  ? [a, b]\n  : [x]\n", "key ['a', 'b'] must be text"),
     ("c.yaml", "exclude:\n  1: [x]\n", "key 1 in exclude must be text"),
     ("c.yaml", "[" * 10000 + "]" * 10000 + "\n", "nests deeper than 512 levels"),
     ("c.yaml", "source_platforms:\n  my_plugin: [Amiga]\n", "unknown ATT&CK platform(s) 'Amiga'"),
     ("c.yaml", "\xff\xfe", "not UTF-8"),
+    ("c.yaml", "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10) if i else 'x'}]\n" for i in range(10)),
+     "expands past 100,000 YAML nodes"),
+    ("c.yaml", "exclude:\n  '*': &a [*a]\n", "nests deeper than 64 levels"),
+    ("c.toml", "[tool.falco-coverage]\nexclude." + ".".join(["a"] * 3000) + " = 1\n", "nests deeper than 64 levels"),
+    ("c.yaml", "tag_aliases:\n  x: \"a\x00b\"\n", "invalid YAML"),
 ])
 def test_bad_configuration_is_one_line(tmp_path: Path, name: str, text: str, needle: str) -> None:
     cfg = tmp_path / name
@@ -50,6 +55,13 @@ def test_bad_configuration_is_one_line(tmp_path: Path, name: str, text: str, nee
     r = run_cli("check", str(OWN), "--config", str(cfg))
     assert r.returncode == 2 and needle in r.stderr and name in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_usage_mistakes_are_one_line() -> None:
+    for args in (["nope"], ["alerts", str(OWN), "--alerts"], ["check"], ["check", str(OWN), "--format", "xml"]):
+        r = run_cli(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+        assert r.stderr.startswith("falco-coverage: error: ") and "--help" in r.stderr
 
 
 def test_configuration_that_is_not_a_regular_file(tmp_path: Path) -> None:

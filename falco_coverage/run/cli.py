@@ -9,6 +9,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from ..codes import AMBIGUOUS, DEFAULT_FIXES, FIXABLE
 from ..errors import FalcoCoverageError
@@ -85,10 +86,19 @@ def _positive(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line, like every other error (exit 2); ``--help`` shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("falco-coverage").strip()
+        hint = f"falco-coverage {command} --help" if command else "falco-coverage --help"
+        self.exit(EXIT_INPUT, f"falco-coverage: error: {message} (see {hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..versions import PACKAGE_VERSION as __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="falco-coverage", description="MITRE ATT&CK coverage and tag checks for Falco rules."
     )
     parser.add_argument("--version", action="version", version=f"falco-coverage {__version__}")

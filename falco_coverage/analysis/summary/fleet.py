@@ -42,8 +42,9 @@ def summary_paths(given: Iterable[str | Path]) -> list[Path]:
 def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
     """The fleet of the summaries at ``paths`` (the newest per name); links are relative to ``out_dir``,
     which may not be the directory of any input (the fleet page would overwrite a cluster's report)."""
-    if out_dir is not None:
-        clash = next((p for p in paths if p.parent.resolve() == out_dir.resolve()), None)
+    if out_dir is not None:  # where the file is named, or where it really is (a symlink)
+        out = out_dir.resolve()
+        clash = next((p for p in paths if out in (p.parent.resolve(), p.resolve().parent)), None)
         if clash is not None:
             raise FalcoCoverageError("the fleet page would overwrite this run's report; write it to another "
                                      "directory (--out)", file=clash)
@@ -72,11 +73,23 @@ def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
+#: the summaries one fleet reads may not be larger than this together (a thousand clusters are ~100 MB)
+MAX_FLEET_BYTES = 512 << 20
+
+
 def _newest(paths: list[Path]) -> tuple[dict[str, tuple[dict[str, Any], Path]], int]:
     """The newest summary per name (with its path), and how many older ones were passed over."""
     newest: dict[str, tuple[dict[str, Any], Path]] = {}
     replaced = 0
+    total = 0
     for path in paths:
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass  # read_summary says why
+        if total > MAX_FLEET_BYTES:
+            raise FalcoCoverageError(f"the summaries given hold more than {MAX_FLEET_BYTES >> 20} MiB together; "
+                                     "merge fewer at a time", file=path)
         doc = read_summary(path)
         name = doc["name"]
         if name in newest:

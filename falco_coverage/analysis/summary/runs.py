@@ -111,8 +111,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
         "load_errors": _COUNT,
     },
 }
-#: a summary is a few MB at most (rule digests dominate); a reader refuses more
-MAX_SUMMARY_BYTES = 64 << 20
+#: a summary is well under a MB (rule digests dominate: ~60 KB for upstream's rules); a reader refuses more
+MAX_SUMMARY_BYTES = 16 << 20
 
 
 def rule_digests(ruleset: RuleSet) -> dict[str, str]:
@@ -185,8 +185,10 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[tup
     """Techniques gained and lost from ``before`` to ``after``, each with the rules responsible (the
     rules that detect it now, or that detected it before)."""
     b, a = before["techniques"], after["techniques"]
-    gained = [(tid, a[tid]["rules"]) for tid in sorted(a) if a[tid]["detected"] and not b.get(tid, {}).get("detected")]
-    lost = [(tid, b[tid]["rules"]) for tid in sorted(b) if b[tid]["detected"] and not a.get(tid, {}).get("detected")]
+    gained = [(tid, a[tid].get("rules", [])) for tid in sorted(a)
+              if a[tid]["detected"] and not b.get(tid, {}).get("detected")]
+    lost = [(tid, b[tid].get("rules", [])) for tid in sorted(b)
+            if b[tid]["detected"] and not a.get(tid, {}).get("detected")]
     return {"gained": gained, "lost": lost}
 
 
@@ -198,6 +200,8 @@ def read_summary(path: Path) -> dict[str, Any]:
     raw = read_regular(path, MAX_SUMMARY_BYTES, FalcoCoverageError)
     try:
         doc = orjson.loads(raw)
+    except (MemoryError, SystemError):
+        raise FalcoCoverageError("too large to read into memory as a summary", file=path) from None
     except orjson.JSONDecodeError as exc:
         raise FalcoCoverageError(f"not valid JSON ({getattr(exc, 'msg', exc)})", file=path,
                                  line=getattr(exc, "lineno", None)) from None
