@@ -384,3 +384,27 @@ def test_cli_suggest_with_base_lists_own_rules_and_exits_1_when_falco_would_refu
     assert r.returncode == 1 and "Falco would refuse" in r.stderr
     assert "Zsh launched in a pod" in r.stdout and "Shell in container  (" not in r.stdout  # base rules not listed
     assert "R  (" in r.stdout and "no suggestion" in r.stdout  # the rule with no words says so
+
+
+def test_fix_suggest_gives_a_rule_without_tags_a_tags_key(tmp_path: Path) -> None:
+    p = tmp_path / "draft.yaml"
+    p.write_text(DRAFT.replace("  tags: [container]\n", "") + "# a trailing comment stays\n")
+    r = _cli("fix", str(p), "--suggest", "--write")
+    assert r.returncode == 0, r.stderr
+    assert "2 tag edit(s) written, 1 new tags: key(s)" in r.stderr
+    text = p.read_text()
+    assert "  priority: INFO\n  tags: [T1610, mitre_execution]\n- rule: No tags at all" in text
+    assert text.endswith("# a trailing comment stays\n")
+    rs = load_rules(p)
+    assert rs.rule("Privileged container started")["tags"] == ["T1610", "mitre_execution"]
+
+
+def test_fix_says_what_it_skipped_and_why(tmp_path: Path) -> None:
+    p = tmp_path / "r.yaml"
+    # the misspelt tactic's nearest name is not a tactic of the rule's technique: writing it would add a finding
+    p.write_text("- rule: R\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n"
+                 "  tags: [mitre_executon, T1003]\n")
+    r = _cli("fix", str(p))
+    assert ("not replacing mitre_executon by mitre_execution (unknown-tactic): 'mitre_execution' would draw "
+            "unsupported-tactic") in r.stderr, r.stderr
+    assert "+  tags: [mitre_executon, T1003, mitre_credential_access]" in r.stdout

@@ -70,6 +70,9 @@ class Item:
     file: str = ""
     #: top-level keys whose value is a plain (unquoted) scalar: YAML types it (true, 10), Falco's schema too
     plain_keys: frozenset[str] = frozenset()
+    #: where the item's last value ends in the text, and the column its keys start at (to add a key)
+    end: int = -1
+    key_column: int = 0
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -264,4 +267,6 @@ def _item(node: Any, conv: _Converter, path: Path) -> Item | FileProblem | None:
             if k.value == "tags" and isinstance(v, yaml.SequenceNode):
                 flow = bool(v.flow_style)
                 spans = [TagSpan(c.start_mark.line + 1, c.start_mark.index, c.end_mark.index) for c in v.value]
-    return Item(data, line, key_lines, spans, flow, str(path), frozenset(plain))
+    end = node.value[-1][1].end_mark.index if node.value else node.end_mark.index
+    column = node.value[0][0].start_mark.column if node.value else node.start_mark.column
+    return Item(data, line, key_lines, spans, flow, str(path), frozenset(plain), end, column)

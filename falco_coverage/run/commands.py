@@ -159,7 +159,12 @@ def cmd_fix(args: argparse.Namespace) -> int:
     session = session_of(args)
     ruleset, attack = session.ruleset, session.attack
     findings = session.check(include_load=False, suggest=args.suggest)
-    edits = fix.plan(findings, ruleset, args.codes, attack=attack, config=session.config, suggest=args.suggest)
+    skipped: list[tuple[fix.Edit, str]] = []
+    edits = fix.plan(findings, ruleset, args.codes, attack=attack, config=session.config, suggest=args.suggest,
+                     skipped=skipped)
+    for e, why in skipped:
+        verb = {"replace": f"replacing {e.old} by {e.new}", "remove": f"removing {e.old}"}.get(e.action, f"adding {e.new}")
+        print(f"falco-coverage: note: {e.file}:{e.line}: {e.rule}: not {verb} ({e.code}): {why}", file=sys.stderr)
     status = EXIT_FINDINGS if refused(session) else EXIT_OK
     if not edits:
         print("nothing to fix", file=sys.stderr)
@@ -168,7 +173,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
     if args.write:
         for file in results:
             n = sum(e.file == file for e in edits)
-            print(f"{file}: {n} tag edit(s) written", file=sys.stderr)
+            keys = len({e.rule for e in edits if e.file == file and e.action == "add_key"})
+            print(f"{file}: {n} tag edit(s) written" + (f", {keys} new tags: key(s)" if keys else ""), file=sys.stderr)
     else:
         sys.stdout.write(fix.unified_diff(results))
     return status

@@ -40,8 +40,9 @@ __all__ = ["DEFAULT_FIXES", "FIXABLE", "Edit", "apply", "apply_to_text", "plan",
 
 @dataclass
 class Edit:
-    """``replace`` the tag ``old`` written at ``file:line`` by ``new``, ``remove`` it, or ``add`` ``new``
-    to the tag list that holds it."""
+    """``replace`` the tag ``old`` written at ``file:line`` by ``new``, ``remove`` it, ``add`` ``new``
+    to the tag list that holds it, or ``add_key``: give the rule defined at ``file:line``, which has no
+    tag list, a ``tags:`` key holding ``new``."""
 
     action: str
     file: str
@@ -53,15 +54,18 @@ class Edit:
 
 
 def plan(findings: pd.DataFrame, ruleset: RuleSet, codes: list[str] | None = None, *,
-         attack: AttackData | None = None, config: CheckConfig | None = None, suggest: bool = False) -> list[Edit]:
+         attack: AttackData | None = None, config: CheckConfig | None = None, suggest: bool = False,
+         skipped: list[tuple[Edit, str]] | None = None) -> list[Edit]:
     """The edits that fix the fixable findings of ``codes`` (default: the unambiguous ones) that have a
     suggestion. With ``suggest``, also the confident technique suggestions that ``no-mitre-tags`` and
     ``tactic-only`` findings carry. Given ``attack``, each edited rule is checked again and edits whose
-    new tag would draw a finding are dropped."""
+    new tag would draw a finding are dropped; ``skipped`` (when given) receives each with the reason."""
     edits = _plan(findings, ruleset, set(codes or DEFAULT_FIXES) & set(FIXABLE))
     if suggest:
         edits += _suggested(findings, ruleset)
-    return _recheck(edits, ruleset, attack, config or CheckConfig()) if attack is not None else edits
+    if attack is None:
+        return edits
+    return _recheck(edits, ruleset, attack, config or CheckConfig(), skipped if skipped is not None else [])
 
 
 def _apply_to_list(e: Edit, tags: list[str], locs: list[Location] | None = None) -> None:
@@ -76,13 +80,14 @@ def _apply_to_list(e: Edit, tags: list[str], locs: list[Location] | None = None)
         del tags[i]
         if locs is not None:
             del locs[i]
-    elif e.action == "add" and e.new not in tags:
+    elif e.action in ("add", "add_key") and e.new not in tags:
         tags.append(str(e.new))
         if locs is not None:
             locs.append(Location(e.file, e.line))
 
 
-def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: CheckConfig) -> list[Edit]:
+def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: CheckConfig,
+             skipped: list[tuple[Edit, str]]) -> list[Edit]:
     """The edits that leave each rule no worse: an edit is dropped when its new tag draws a finding
     (warning or error) the rule did not have before, compared by what the finding is about (code,
     technique, tactic), not by how the tag was spelt: a malformed tag's canonical form that keeps a
@@ -121,7 +126,10 @@ def _recheck(edits: list[Edit], ruleset: RuleSet, attack: AttackData, config: Ch
     for e in edits:
         after, before = key_of[e.rule]
         had = {what for _, what in drawn[before]}
-        if not any(tag == e.new and what not in had for tag, what in drawn[after]):
+        new = [what[0] for tag, what in drawn[after] if tag == e.new and what not in had]
+        if new:
+            skipped.append((e, f"'{e.new}' would draw {', '.join(sorted(set(new)))}"))
+        else:
             kept.append(e)
     return kept
 
@@ -202,19 +210,22 @@ class _Planner:
 
 
 def _suggested(findings: pd.DataFrame, ruleset: RuleSet) -> list[Edit]:
-    """Add the suggested tags to the rule's tag list, after its last tag (a rule without a tag list is
-    left alone: where to put a new ``tags:`` key is a choice for its author)."""
+    """Add the suggested tags to the rule's tag list, after its last tag; a rule without a tag list gets
+    a ``tags:`` key after its last key, in the file's flow style (``tags: [T1059, mitre_execution]``)."""
     rules = ruleset.rules
     last = {name: (tags[-1], locs[-1]) for name, tags, locs in zip(rules["name"], rules["tags"], rules["tag_locations"])
             if tags and locs}
+    defined = dict(zip(rules["name"], zip(rules["file"], rules["line"])))
     edits = []
     chosen = findings[findings["code"].isin(SUGGESTED_CODES) & findings["suggestion"].notna()]
     for rule, code, suggestion in zip(chosen["rule"], chosen["code"], chosen["suggestion"]):
-        if rule not in last:
-            continue
-        anchor, at = last[rule]
         for new in (s.strip() for s in str(suggestion).split(",")):
-            edits.append(Edit("add", at.file, at.line, anchor, new, rule, str(code)))
+            if rule in last:
+                anchor, at = last[rule]
+                edits.append(Edit("add", at.file, at.line, anchor, new, rule, str(code)))
+            elif rule in defined:
+                file, line = defined[rule]
+                edits.append(Edit("add_key", str(file), int(line), "", new, rule, str(code)))
     return edits
 
 
@@ -246,7 +257,19 @@ def _edit(path: Path, text: str, edits: list[Edit]) -> tuple[str, list[Item], li
                                         for it in items]
     changes: set[tuple[int, int, str]] = set()
     added: dict[int, list[str]] = {}  # item number of the list's first holder -> tags to add
+    keyed: dict[int, list[str]] = {}  # item number of a rule without a tag list -> its new tags
     for e in edits:
+        if e.action == "add_key":
+            k = next((k for k, it in enumerate(items) if it.line == e.line and it.data.get("rule") == e.rule
+                      and not isinstance(it.data.get("tags"), list)), None)
+            if k is None:
+                raise FalcoCoverageError(f"rule '{e.rule}' without a tag list not found where expected", file=path,
+                                         line=e.line)
+            keyed.setdefault(k, [])
+            if e.new not in keyed[k]:
+                keyed[k].append(str(e.new))
+            expected[k] = list(keyed[k])
+            continue
         hits = where.get((e.line, e.old))
         if not hits:
             raise FalcoCoverageError(f"tag '{e.old}' of rule '{e.rule}' not found where expected", file=path,
@@ -279,6 +302,8 @@ def _edit(path: Path, text: str, edits: list[Edit]) -> tuple[str, list[Item], li
             eol = text.find(newline, last.end)
             eol = len(text) if eol == -1 else eol
             changes.add((eol, eol, "".join(f"{newline}{prefix}{t}" for t in new_tags)))
+    for k, new_tags in keyed.items():
+        changes.add(_new_key(text, items[k], new_tags, newline))
     ordered = sorted(changes)
     for (s1, e1, _), (s2, _, _) in zip(ordered, ordered[1:]):
         if s2 < e1 or (s1 == s2 == e1):
@@ -290,6 +315,18 @@ def _edit(path: Path, text: str, edits: list[Edit]) -> tuple[str, list[Item], li
         pos = end
     pieces.append(text[pos:])
     return "".join(pieces), items, expected
+
+
+def _new_key(text: str, item: Item, tags: list[str], newline: str) -> tuple[int, int, str]:
+    """A ``tags:`` line after the item's last value, indented like its keys."""
+    line = f"{' ' * item.key_column}tags: [{', '.join(tags)}]"
+    pos = item.end
+    if pos > 0 and text[pos - 1:pos] == "\n":  # a block value ends with its line: insert before the next
+        return pos, pos, line + newline
+    eol = text.find(newline, pos)
+    if eol == -1:  # the last line of a file without a final newline
+        return len(text), len(text), newline + line
+    return eol + len(newline), eol + len(newline), line + newline
 
 
 def _removal(text: str, item: Item, i: int, newline: str = "\n") -> tuple[int, int, str]:
