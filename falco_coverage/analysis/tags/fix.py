@@ -260,15 +260,7 @@ def _edit(path: Path, text: str, edits: list[Edit]) -> tuple[str, list[Item], li
     keyed: dict[int, list[str]] = {}  # item number of a rule without a tag list -> its new tags
     for e in edits:
         if e.action == "add_key":
-            k = next((k for k, it in enumerate(items) if it.line == e.line and it.data.get("rule") == e.rule
-                      and not isinstance(it.data.get("tags"), list)), None)
-            if k is None:
-                raise FalcoCoverageError(f"rule '{e.rule}' without a tag list not found where expected", file=path,
-                                         line=e.line)
-            keyed.setdefault(k, [])
-            if e.new not in keyed[k]:
-                keyed[k].append(str(e.new))
-            expected[k] = list(keyed[k])
+            _take_key(e, items, keyed, expected, path)
             continue
         hits = where.get((e.line, e.old))
         if not hits:
@@ -291,17 +283,7 @@ def _edit(path: Path, text: str, edits: list[Edit]) -> tuple[str, list[Item], li
             tags = expected[kk]
             if tags is not None:
                 _apply_to_list(e, tags)
-    for k, new_tags in added.items():
-        item = items[k]
-        last = item.tag_spans[-1]
-        if item.tags_flow:
-            changes.add((last.end, last.end, "".join(f", {t}" for t in new_tags)))
-        else:
-            line_start = text.rfind("\n", 0, last.start) + 1
-            prefix = text[line_start:last.start]
-            eol = text.find(newline, last.end)
-            eol = len(text) if eol == -1 else eol
-            changes.add((eol, eol, "".join(f"{newline}{prefix}{t}" for t in new_tags)))
+    changes.update(_addition(text, items[k], new_tags, newline) for k, new_tags in added.items())
     for k, new_tags in keyed.items():
         changes.add(_new_key(text, items[k], new_tags, newline))
     ordered = sorted(changes)
@@ -315,6 +297,32 @@ def _edit(path: Path, text: str, edits: list[Edit]) -> tuple[str, list[Item], li
         pos = end
     pieces.append(text[pos:])
     return "".join(pieces), items, expected
+
+
+def _take_key(e: Edit, items: list[Item], keyed: dict[int, list[str]], expected: list[list[str] | None],
+              path: Path) -> None:
+    """Note an ``add_key`` edit on the item it names (a rule defined at its line without a tag list)."""
+    k = next((k for k, it in enumerate(items) if it.line == e.line and it.data.get("rule") == e.rule
+              and not isinstance(it.data.get("tags"), list)), None)
+    if k is None:
+        raise FalcoCoverageError(f"rule '{e.rule}' without a tag list not found where expected", file=path,
+                                 line=e.line)
+    keyed.setdefault(k, [])
+    if e.new not in keyed[k]:
+        keyed[k].append(str(e.new))
+    expected[k] = list(keyed[k])
+
+
+def _addition(text: str, item: Item, new_tags: list[str], newline: str) -> tuple[int, int, str]:
+    """The text that appends ``new_tags`` to the item's tag list, in its style (flow or block)."""
+    last = item.tag_spans[-1]
+    if item.tags_flow:
+        return last.end, last.end, "".join(f", {t}" for t in new_tags)
+    line_start = text.rfind("\n", 0, last.start) + 1
+    prefix = text[line_start:last.start]
+    eol = text.find(newline, last.end)
+    eol = len(text) if eol == -1 else eol
+    return eol, eol, "".join(f"{newline}{prefix}{t}" for t in new_tags)
 
 
 def _new_key(text: str, item: Item, tags: list[str], newline: str) -> tuple[int, int, str]:
