@@ -7,7 +7,7 @@ import re
 #: this package's version (the package root re-exports it as ``falco_coverage.__version__``)
 PACKAGE_VERSION = "0.1.0"
 
-_NUMERIC = re.compile(r"\d+(?:\.\d+)*")
+_NUMERIC = re.compile(r"\d{1,18}(?:\.\d{1,18})*")  # a part of 19 digits or more is no version
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -346,3 +346,56 @@ def test_every_reader_of_a_users_file_is_budgeted() -> None:
     assert readers == set(UNBUDGETED_READERS), (
         f"read these through falco_coverage.budgets.read_regular, or say why not: {sorted(readers - set(UNBUDGETED_READERS))}; "
         f"no longer readers: {sorted(set(UNBUDGETED_READERS) - readers)}")
+
+
+# --- the second battery --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, key", [("attack-pattern", "name"), ("x-mitre-tactic", "name"),
+                                       ("x-mitre-tactic", "x_mitre_shortname")])
+def test_stix_names_that_are_not_text(tmp_path: Path, kind: str, key: str) -> None:
+    doc = json.loads(MINI_21.read_text())
+    obj = next(o for o in doc["objects"] if o["type"] == kind)
+    obj[key] = 3.5
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(AttackFormatError, match="must be text|is not text"):
+        load_attack(path, cache=False)
+
+
+def test_numbers_of_thousands_of_digits_in_rules_and_versions(tmp_path: Path) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text(f"- required_engine_version: {'9' * 5000}\n" + RULE.format(name="R", desc="d", evt="open",
+                                                                               tags="[T1059]"))
+    assert run_cli("lint", str(p)).returncode in (0, 1)
+    r = run_cli("check", str(OWN), "--falco-version", "9" * 5000)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_chain_of_thousands_of_macros_is_a_finding(tmp_path: Path) -> None:
+    p = tmp_path / "chain.yaml"
+    p.write_text("- macro: m0\n  condition: evt.type = open\n"
+                 + "".join(f"- macro: m{i}\n  condition: m{i - 1}\n" for i in range(1, 3000))
+                 + RULE.format(name="chain", desc="d", evt="open and m2999", tags="[T1059]"))
+    f = check(load_rules(p), load_attack(MINI_21, cache=False), config=CheckConfig())
+    assert "condition-too-large" in set(f["code"].astype(str))
+
+
+def test_layer_outputs_that_cannot_be_written(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    r = run_cli("layer", str(OWN), "-o", str(tmp_path / "d"))
+    assert r.returncode == 2 and "is a directory" in r.stderr
+    pytest.importorskip("mitreattack")
+    r = run_cli("layer", str(OWN), "-o", str(tmp_path / "l.json"), "--xlsx", str(tmp_path / "new" / "l.xlsx"),
+                "--name", "a/b [c]: d*e?")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "new" / "l.xlsx").stat().st_size > 1000
+
+
+def test_suggest_where_no_technique_is_on_the_platforms(tmp_path: Path) -> None:
+    doc = json.loads(MINI_21.read_text())
+    for o in doc["objects"]:
+        if o["type"] == "attack-pattern":
+            o["x_mitre_platforms"] = ["Windows"]
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(doc))
+    r = run_cli("suggest", str(OWN), "--attack", str(path))
+    assert r.returncode in (0, 1), r.stderr

@@ -36,6 +36,9 @@ from typing import Any
 from ..fsutil import atomic_write, cache_dir
 
 CACHE_FORMAT = 7
+#: the bundle parser's revision: a parse cached by an earlier one (which may have let a malformed bundle
+#: through) is not used; the entries' own format stays the same (the built-in snapshots share it)
+PARSE_REVISION = 2
 #: what a frames entry holds
 ENTRY_KEYS = ("tactics", "techniques", "technique_tactics", "domain", "sha256", "bundle_version", "spec_version")
 #: an entry kind -> its frames. ``detection`` (ATT&CK's detection model) is a second entry beside the
@@ -56,7 +59,7 @@ def bundles_dir() -> Path:
 
 def _frames_path(sha256: str, kind: str = "core") -> Path:
     tail = "" if kind == "core" else f".{kind}"
-    return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}{tail}.json"
+    return cache_dir() / "frames" / f"{sha256}.v{CACHE_FORMAT}r{PARSE_REVISION}{tail}.json"
 
 
 def _plain(v: Any) -> Any:

@@ -30,8 +30,10 @@ from .props import mitre_ref as _mitre_ref
 from .props import text as _text
 from .text import TextObjects
 
-#: A gzipped bundle may not inflate past this (a real enterprise bundle is ~40 MB).
-MAX_BUNDLE_BYTES = 1 << 30
+#: A bundle may not be larger than this, inflated (a real enterprise bundle is ~50 MB)...
+MAX_BUNDLE_BYTES = 256 << 20
+#: ...nor hold more JSON objects than this (a real one holds ~0.5 million, nested ones included)
+MAX_BUNDLE_OBJECTS = 10_000_000
 _VERSION_IN_NAME = re.compile(r"(?:attack|^v?)[-_]?v?(\d+\.\d+(?:\.\d+)?)(?:\.json)?(?:\.gz)?$")
 
 
@@ -45,7 +47,10 @@ def read_bundle_bytes(path: Path) -> bytes:
         except (OSError, EOFError, zlib.error) as exc:
             raise AttackFormatError(f"corrupt gzip data: {exc}", file=path) from None
         if len(raw) > MAX_BUNDLE_BYTES:
-            raise AttackFormatError("inflates past 1 GiB; not an ATT&CK bundle", file=path)
+            raise AttackFormatError(f"inflates past {MAX_BUNDLE_BYTES >> 20} MiB; not an ATT&CK bundle", file=path)
+    if raw.count(b"{") > MAX_BUNDLE_OBJECTS:
+        raise AttackFormatError(f"holds more than {MAX_BUNDLE_OBJECTS:,} JSON objects; not an ATT&CK bundle",
+                                file=path)
     return raw
 
 
@@ -222,6 +227,8 @@ def _tactics_frame(tactics: dict[str, dict], matrix: dict | None) -> pd.DataFram
     rows = []
     for i, sid in enumerate(refs + rest):
         obj = live[sid]
+        if not isinstance(obj.get("name"), str) or not isinstance(obj.get("x_mitre_shortname"), str):
+            raise ValueError(f"x-mitre-tactic {sid!r}: its name and x_mitre_shortname must be text")
         tid, url = _mitre_ref(obj)
         rows.append((tid, _text(obj.get("x_mitre_shortname")), _text(obj.get("name")), url, i,
                      bool(obj.get("x_mitre_deprecated"))))
@@ -254,6 +261,8 @@ def _check_pattern(p: dict[str, Any]) -> None:
     """The properties a technique's identity rests on have their STIX types: a list where a tactic's
     name belongs, or a reference without a source, would silently lose the technique or its tactics."""
     where = f"attack-pattern {p.get('id')!r}"
+    if not isinstance(p.get("name", ""), str):
+        raise ValueError(f"{where}: its name is not text")
     for i, ph in enumerate(_items(p.get("kill_chain_phases"))):
         if not isinstance(ph, dict) or not isinstance(ph.get("phase_name"), str) \
                 or not isinstance(ph.get("kill_chain_name"), str):

@@ -124,6 +124,8 @@ def export(layer: dict[str, Any], attack: AttackData, *, svg: str | Path | None 
 
     from ..attack.matrix_bundle import write_matrix_bundle
 
+    if xlsx is not None:  # the layer's name titles the Excel sheet: 31 characters, none of []:*?/\\
+        layer = {**layer, "name": "".join(" " if ch in "[]:*?/\\" else ch for ch in layer["name"])[:31] or "layer"}
     if "filters" not in layer:
         every = sorted({p for ps in attack.techniques["platforms"] for p in ps})
         layer = {**layer, "filters": {"platforms": [_NAV_PLATFORMS.get(p, p) for p in every]}}

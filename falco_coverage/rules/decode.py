@@ -91,7 +91,7 @@ def canonical_priority(value: Any) -> str | None:
 def engine_version(value: Any) -> str | None:
     """``26`` -> ``0.26.0``; ``"0.31.0"`` -> ``0.31.0``; ``None`` when neither form."""
     text = str(value).strip() if value is not None else ""
-    if text.isdigit():
+    if text.isdigit() and len(text) <= 18:
         return f"0.{int(text)}.0"
     return text if _SEMVER.fullmatch(text) else None
 

@@ -181,6 +181,16 @@ class _Analysis:
 
     def __call__(self, r: Definition) -> tuple[str | None, list[str] | None, list[str], list[str], list[str]]:
         """expanded_condition, evt_types (None: unrestricted or not a syscall rule), fields, macros, lists."""
+        try:
+            return self._analyse(r)
+        except RecursionError:  # a chain of thousands of macros, each calling the next
+            self.col.diags.add("condition-too-large", "the condition's macros call each other thousands of levels "
+                               "deep; Falco would exhaust its stack compiling it", r.name,
+                               r.pieces[0].location if r.pieces else r.location, "rule")
+            r.valid = False
+            return None, None, [], [], []
+
+    def _analyse(self, r: Definition) -> tuple[str | None, list[str] | None, list[str], list[str], list[str]]:
         source = r.fields["source"]
         if self.sources is not None and source not in self.sources:
             self.col.diags.add("LOAD_UNKNOWN_SOURCE", f"Unknown source {source}, skipping", r.name, r.location, "rule")

@@ -103,6 +103,14 @@ _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": Fal
 _INT = re.compile(r"[-+]?[0-9]+")
 
 
+def _as_int(text: str) -> int:
+    """The integer ``text`` spells; one past the schema's interest (its sign kept) when it has thousands of
+    digits, which Python refuses to convert (and no Falco value needs)."""
+    if len(text) < 4000:
+        return int(text)
+    return -(10**18) if text.startswith("-") else 10**18
+
+
 def _typed(item: Item) -> dict[str, Any]:
     """The item as its schema sees it: plain scalars typed as YAML types them (booleans, integers)."""
     out = dict(item.data)
@@ -112,7 +120,7 @@ def _typed(item: Item) -> dict[str, Any]:
             if value in _BOOLS:
                 out[key] = _BOOLS[value]
             elif _INT.fullmatch(value):
-                out[key] = int(value)
+                out[key] = _as_int(value)
     return out
 
 
@@ -140,7 +148,7 @@ def _item_shape(item: Item) -> Any:
     for k, v in item.data.items():
         if v.__class__ is str:
             if k in item.plain_keys and (v in _BOOLS or _INT.fullmatch(v)):
-                out.append((k, _shape(_BOOLS[v] if v in _BOOLS else int(v))))
+                out.append((k, _shape(_BOOLS[v] if v in _BOOLS else _as_int(v))))
             else:
                 out.append((k, "s"))
         else:

@@ -290,6 +290,14 @@ def cmd_layer(args: argparse.Namespace) -> int:
         from ..extras import require
 
         require("layers", "layer --svg/--xlsx")
+    for given in filter(None, (args.output, args.svg, args.xlsx)):  # where each file goes, before any work
+        target = Path(given)
+        if target.is_dir():
+            raise FalcoCoverageError("is a directory; name the file to write", file=target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FalcoCoverageError(f"cannot write here: {exc.strerror or exc}", file=target.parent) from None
     session = session_of(args).load()
     attack = session.attack
     cov = _coverage(session)

@@ -317,7 +317,7 @@ class Model:
             xs_parts.append(x[masks])
             ys_parts.append(self.labels[part][masks])
         xs, ys = np.concatenate(xs_parts), np.concatenate(ys_parts)
-        if ys.min() == ys.max():
+        if ys.size == 0 or ys.min() == ys.max():  # no candidate (a release with no technique on the platforms)
             return fallback
         weights, bias = fit_logistic(xs, ys, REGULARISATION)
         self.fitted = True
