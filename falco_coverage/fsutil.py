@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,11 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
         st: os.stat_result | None = os.stat(path)
     except FileNotFoundError:
         st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        from .errors import FalcoCoverageError
+
+        raise FalcoCoverageError("exists and is not a regular file (a directory, device, pipe or socket); not "
+                                 "replaced", file=path)
     if mode is None:
         mode = st.st_mode & 0o7777 if st is not None else _new_file_mode()
     tmp = _written_beside(path, data)

@@ -231,11 +231,18 @@ def test_fleet_refuses_devices_pipes_and_huge_summaries(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo.json")
     (tmp_path / "zero.json").symlink_to("/dev/zero")
     with (tmp_path / "huge.json").open("wb") as fh:
-        fh.truncate(300 << 20)  # sparse: nothing to read, but over the budget on paper
+        fh.truncate(100 << 20)  # sparse: nothing to read, but over the budget on paper
     for name, needle in [("fifo.json", "not a regular file"), ("zero.json", "not a regular file"),
                          ("huge.json", "files over 16 MiB are refused")]:
         r = _cli("fleet", str(tmp_path / name), "--out", str(tmp_path / "f"))
         assert r.returncode == 2 and needle in r.stderr and name in r.stderr, r.stderr
+    many = tmp_path / "many"
+    for i in range(9):  # each under the budget of one summary, together over the fleet's
+        (many / str(i)).mkdir(parents=True)
+        with (many / str(i) / "summary.json").open("wb") as fh:
+            fh.truncate(15 << 20)
+    r = _cli("fleet", str(many), "--out", str(tmp_path / "f"))
+    assert r.returncode == 2 and "more than 128 MiB together" in r.stderr, r.stderr
 
 
 def test_fleet_page_links_stay_relative_and_escape(tmp_path: Path) -> None:

@@ -399,3 +399,27 @@ def test_suggest_where_no_technique_is_on_the_platforms(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc))
     r = run_cli("suggest", str(OWN), "--attack", str(path))
     assert r.returncode in (0, 1), r.stderr
+
+
+def test_outputs_never_replace_a_device_or_pipe(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.json")
+    r = run_cli("layer", str(OWN), "-o", str(tmp_path / "pipe.json"))
+    assert r.returncode == 2 and "not a regular file" in r.stderr
+    import stat
+
+    assert stat.S_ISFIFO(os.stat(tmp_path / "pipe.json").st_mode)
+
+
+def test_a_path_the_system_refuses_is_one_line() -> None:
+    r = run_cli("check", str(OWN), "--also-attack", "9" * 5000)
+    assert r.returncode == 2 and "File name too long" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_technique_ids_of_another_form_are_no_techniques(tmp_path: Path) -> None:
+    doc = json.loads(MINI_21.read_text())
+    p = next(o for o in doc["objects"] if o["type"] == "attack-pattern")
+    p["external_references"][0]["external_id"] = "'><script>alert(1)</script>"
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(doc))
+    ids = set(load_attack(path, cache=False).techniques["technique_id"])
+    assert ids and not any("<" in i for i in ids)

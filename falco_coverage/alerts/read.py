@@ -322,8 +322,9 @@ def load_alerts(*paths: str | Path, since: Any = None, until: Any = None, stdin:
                                                      until=until)
             alerts = rows.frame()
     except MemoryError:
+        where = rows.files[-1][0] if rows.files else None
         raise AlertsError(f"not enough memory for these alerts ({len(rows.rule):,} read): narrow the input, count "
-                          "them with --prometheus, or lower FALCO_COVERAGE_MAX_ALERTS") from None
+                          "them with --prometheus, or lower FALCO_COVERAGE_MAX_ALERTS", file=where) from None
     alerts = _window(alerts, since, until)
     problems = pd.DataFrame(rows.problem_rows(), columns=columns("alerts.problems"))
     return AlertSet(alerts, conform(problems, "alerts.problems"), files, rows.internal,

@@ -257,6 +257,9 @@ def _usage(got: _Gathered) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     return groups, software
 
 
+_TECHNIQUE_ID = re.compile(r"T[0-9]{4}(?:\.[0-9]{3})?")
+
+
 def _check_pattern(p: dict[str, Any]) -> None:
     """The properties a technique's identity rests on have their STIX types: a list where a tactic's
     name belongs, or a reference without a source, would silently lose the technique or its tactics."""
@@ -291,7 +294,7 @@ def _techniques_frame(got: _Gathered, order: dict[str, int]) -> pd.DataFrame:
         sid = _text(p.get("id"))
         _check_pattern(p)
         tid, url = _mitre_ref(p)
-        if not tid:
+        if not tid or not _TECHNIQUE_ID.fullmatch(tid):  # T1059, T1059.004: anything else is no technique
             continue
         revoked = bool(p.get("revoked"))
         is_sub = bool(p.get("x_mitre_is_subtechnique"))

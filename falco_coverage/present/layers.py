@@ -136,12 +136,18 @@ def export(layer: dict[str, Any], attack: AttackData, *, svg: str | Path | None 
             tqdm(total=len(steps), desc="layer export", unit="file", disable=None, leave=False) as bar, \
             contextlib.redirect_stdout(io.StringIO()):
         bundle = str(write_matrix_bundle(attack, Path(tmp)))
-        if svg is not None:
-            bar.set_postfix_str("SVG")
-            ToSvg(domain=short, source="local", resource=bundle, config=SVGConfig()).to_svg(
-                layerInit=nav, filepath=str(svg))
-            bar.update()
-        if xlsx is not None:
-            bar.set_postfix_str("Excel")
-            ToExcel(domain=short, source="local", resource=bundle).to_xlsx(layerInit=nav, filepath=str(xlsx))
-            bar.update()
+        try:
+            if svg is not None:
+                bar.set_postfix_str("SVG")
+                ToSvg(domain=short, source="local", resource=bundle, config=SVGConfig()).to_svg(
+                    layerInit=nav, filepath=str(svg))
+                bar.update()
+            if xlsx is not None:
+                bar.set_postfix_str("Excel")
+                ToExcel(domain=short, source="local", resource=bundle).to_xlsx(layerInit=nav, filepath=str(xlsx))
+                bar.update()
+        except (ArithmeticError, LookupError, ValueError, TypeError, AttributeError) as exc:
+            from ..errors import FalcoCoverageError
+
+            raise FalcoCoverageError(f"mitreattack-python could not render this release's matrix "
+                                     f"({type(exc).__name__}: {exc}); the layer JSON is written") from None

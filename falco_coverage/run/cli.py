@@ -253,14 +253,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # a path given that the system refuses (a name too long, a permission)
+        if exc.filename is None:
+            return _internal(exc)
+        name = str(exc.filename)
+        shown = name if len(name) <= 120 else name[:117] + "..."
+        print(f"falco-coverage: error: {shown}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
     except Exception as exc:  # a bug, not bad input: one line, the traceback on request
-        import os
+        return _internal(exc)
 
-        if os.environ.get("FALCO_COVERAGE_DEBUG"):
-            raise
-        print(f"falco-coverage: internal error: {type(exc).__name__}: {exc} "
-              "(set FALCO_COVERAGE_DEBUG=1 for the traceback; please report it)", file=sys.stderr)
-        return EXIT_BUG
+
+def _internal(exc: Exception) -> int:
+    """A bug, not bad input: one line, the traceback on request (``FALCO_COVERAGE_DEBUG=1``)."""
+    import os
+
+    if os.environ.get("FALCO_COVERAGE_DEBUG"):
+        raise exc
+    print(f"falco-coverage: internal error: {type(exc).__name__}: {exc} "
+          "(set FALCO_COVERAGE_DEBUG=1 for the traceback; please report it)", file=sys.stderr)
+    return EXIT_BUG
 
 
 def run() -> None:

@@ -73,8 +73,8 @@ def merge(paths: list[Path], out_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
-#: the summaries one fleet reads may not be larger than this together (a thousand clusters are ~100 MB)
-MAX_FLEET_BYTES = 512 << 20
+#: the summaries one fleet reads may not be larger than this together (a thousand clusters are ~60 MB)
+MAX_FLEET_BYTES = 128 << 20
 
 
 def _newest(paths: list[Path]) -> tuple[dict[str, tuple[dict[str, Any], Path]], int]:
@@ -82,7 +82,7 @@ def _newest(paths: list[Path]) -> tuple[dict[str, tuple[dict[str, Any], Path]], 
     newest: dict[str, tuple[dict[str, Any], Path]] = {}
     replaced = 0
     total = 0
-    for path in paths:
+    for path in paths:  # the budget first, before anything is read
         try:
             total += path.stat().st_size
         except OSError:
@@ -90,6 +90,7 @@ def _newest(paths: list[Path]) -> tuple[dict[str, tuple[dict[str, Any], Path]], 
         if total > MAX_FLEET_BYTES:
             raise FalcoCoverageError(f"the summaries given hold more than {MAX_FLEET_BYTES >> 20} MiB together; "
                                      "merge fewer at a time", file=path)
+    for path in paths:
         doc = read_summary(path)
         name = doc["name"]
         if name in newest:
