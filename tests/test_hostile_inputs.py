@@ -423,3 +423,9 @@ def test_technique_ids_of_another_form_are_no_techniques(tmp_path: Path) -> None
     path.write_text(json.dumps(doc))
     ids = set(load_attack(path, cache=False).techniques["technique_id"])
     assert ids and not any("<" in i for i in ids)
+
+
+def test_report_refuses_a_compare_release_it_cannot_load_before_any_notebook(tmp_path: Path) -> None:
+    r = limited("report", str(OWN), "--compare-attack-version", "99.9", "--out", str(tmp_path / "o"), timeout=120)
+    one_line_error(r, "99.9 is not available offline")
+    assert not (tmp_path / "o" / "index.html").exists()

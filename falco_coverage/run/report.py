@@ -221,6 +221,8 @@ def _validate(session: Session, opts: ReportOptions) -> None:
         print(f"falco-coverage: note: no rules given and none installed in /etc/falco: reporting on the EXAMPLE "
               f"rule set ({session.rule_paths[0]})", file=sys.stderr)
     session.load()  # a bad configuration fails here, once, not in every notebook
+    if r.has_compare and "compare" in opts.notebooks and not opts.summary_only:
+        session.compare_side().load()  # the other side's release and rules: a bad one fails here, not in a kernel
     if r.has_alerts:
         session.alerts()  # read once here (the summary needs them): a file that is not alerts fails before any notebook
 
