@@ -216,3 +216,8 @@ def test_dev_zero_on_standard_input_stops(tmp_path: Path) -> None:
         r = subprocess.run([sys.executable, "-m", "falco_coverage", "alerts", str(RULES), "--alerts", "-"],
                            stdin=zero, capture_output=True, text=True, timeout=60)
     one_line_error(r, "-:1", "a line longer than 64 MiB")
+
+
+def test_digits_with_underscores_are_no_prometheus_number() -> None:
+    a = read_bytes((sample("R", "1_000") + "\n" + sample("S", "5") + "\n").encode())
+    assert list(a.alerts["rule"]) == ["S"] and "not a number" in a.problems["reason"][0]

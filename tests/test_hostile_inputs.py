@@ -429,3 +429,8 @@ def test_report_refuses_a_compare_release_it_cannot_load_before_any_notebook(tmp
     r = limited("report", str(OWN), "--compare-attack-version", "99.9", "--out", str(tmp_path / "o"), timeout=120)
     one_line_error(r, "99.9 is not available offline")
     assert not (tmp_path / "o" / "index.html").exists()
+
+
+def test_an_empty_second_release_is_refused() -> None:
+    r = run_cli("check", str(OWN), "--also-attack", "")
+    assert r.returncode == 2 and "--also-attack needs a release" in r.stderr

@@ -159,6 +159,8 @@ _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 def _counter_value(text: str) -> int | str:
     """A counter sample's value as an int, or why it is outside a counter's domain."""
+    if "_" in text:  # Python reads 1_000; Prometheus's text format has no such digits
+        return "a value that is not a number"
     try:
         return count_of(float(text), text)
     except ValueError:

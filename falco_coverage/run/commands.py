@@ -134,6 +134,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     session = session_of(args).load()
     attack = session.attack
     also = None
+    if args.also_attack is not None and not args.also_attack.strip():
+        raise FalcoCoverageError("--also-attack needs a release (e.g. 18.1) or a bundle file, not an empty value")
     if args.also_attack:
         from ..attack import load_attack
         from ..versions import version_key
